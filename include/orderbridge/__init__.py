@@ -1,0 +1,12 @@
+"""orderbridge: Airflow 3 pipelines between a fulfilment warehouse and its merchants' marketplaces.
+
+The package holds all the logic; the files in ``dags/`` only wire it into Airflow. Roles:
+
+- ``http``: the one HTTP client base every channel client builds on (timeouts, rate, retries);
+- ``errors``: what can go wrong, sorted by what the task runner should do about it;
+- ``staging``: raw landing, SKU resolution and the set-based load into ``staging``;
+- ``outbox``: every write-back to a channel, exactly once, with its history;
+- ``stock``: stock reconciliation shared by every channel;
+- ``groupon`` (and one module per further channel): client, pure mappers, write-back handlers;
+- ``sandbox``: local fakes of the marketplace APIs, so everything runs without credentials.
+"""

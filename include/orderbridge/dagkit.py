@@ -1,0 +1,33 @@
+"""What every orderbridge DAG shares: retry policy, default args, schedule.
+
+Imported at DAG-parse time, so it imports nothing heavy.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from airflow.sdk import ExceptionRetryPolicy, RetryAction, RetryRule
+
+START_DATE = datetime(2026, 1, 1, tzinfo=UTC)
+EVERY_10_MINUTES = timedelta(minutes=10)  # a timedelta schedule gives real data intervals
+
+# Permanent errors (bad credentials, refused payloads) fail at once: a retry cannot fix them.
+# RateLimited is a Retryable: the client already waited out the Retry-After it was given.
+RETRY_POLICY = ExceptionRetryPolicy(rules=[
+    RetryRule(exception="orderbridge.errors.Permanent", action=RetryAction.FAIL,
+              reason="needs a person: see the Resolution in the error"),
+])
+
+
+def default_args(pool: str) -> dict:
+    return {
+        "owner": "orderbridge",
+        "retries": 3,
+        "retry_delay": timedelta(seconds=30),
+        "retry_exponential_backoff": 2.0,
+        "max_retry_delay": timedelta(minutes=10),
+        "retry_policy": RETRY_POLICY,
+        "pool": pool,
+        "execution_timeout": timedelta(minutes=30),
+    }

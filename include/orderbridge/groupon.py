@@ -1,0 +1,223 @@
+"""Groupon Goods (CommerceInterface supplier API): client, pure mapper, write-back handlers.
+
+API facts, with their evidence, are in the project README's Groupon section; the surprising ones:
+``supplier_id`` and ``token`` travel as ordinary parameters (query string or form body), JSON
+arrays travel as form-field *text*, a default ``get_orders`` returns only orders with unexported
+lines (so we read every page before marking anything exported, or the pages would shift under
+us), a date window (at most 24 h) returns exported orders too, and one ``orderid`` may come in
+several ``data`` entries, even on different pages.
+
+The connection: host/port/schema give the server, ``api_path`` (extra) the version prefix such as
+``/api/v2``, login is the supplier id and password the token.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+
+from orderbridge.errors import AuthError, InvalidPayload
+from orderbridge.http import ChannelClient
+from orderbridge.outbox import Effect, Handler, Outcome, OutboxRow
+from orderbridge.staging import StagedLine, StagedOrder
+from orderbridge.window import Window
+
+CHANNEL = "groupon"
+PAGE_SIZE = 250  # fixed by the API
+MAX_WINDOW = timedelta(hours=24)  # longest start/end window get_orders accepts
+REQUEST_DATE_FORMAT = "%m/%d/%Y %H:%M"  # 24-hour clock, UTC
+ORDER_DATE_FORMAT = "%m/%d/%Y %I:%M%p UTC"  # what orders carry: 12-hour clock and a literal " UTC"
+MARK_EXPORTED, TRACKING = "mark_exported", "tracking"
+
+
+class GrouponClient(ChannelClient):
+    """The wire only: ``get_orders`` pages, ``mark_exported`` and ``tracking_notification``."""
+
+    channel = CHANNEL
+
+    @property
+    def _auth(self) -> dict[str, str]:
+        return {"supplier_id": self.connection.login or "", "token": self.connection.password or ""}
+
+    def _call(self, method: str, path: str, fields: dict) -> dict:
+        params = {**self._auth, **fields}
+        kwargs = {"params": params} if method == "GET" else {"data": params}
+        body = self.request_json(method, path, **kwargs)
+        if not isinstance(body, dict):
+            raise self._error(InvalidPayload, f"{path}: expected a JSON object, got {type(body).__name__}")
+        if body.get("success") is not True:
+            reason = self.mask(str(body.get("reason") or "no reason given"))
+            if any(word in reason.lower() for word in ("token", "supplier", "auth")):
+                raise self._error(AuthError, f"{path}: Groupon refused the credentials ({reason}). Resolution: "
+                                  f"generate a new token in CommerceInterface and update connection {self.conn_id}.")
+            raise self._error(InvalidPayload, f"{path}: Groupon answered success=false ({reason})")
+        return body
+
+    def iter_orders(self, window: Window | None = None) -> Iterator[list[dict]]:
+        """Yield ``get_orders`` pages one at a time.
+
+        Without a window: the unexported queue, page 1 to ``meta.no_of_pages``. With a window: the
+        window cut into slices of at most 24 h, each read with ``start_datetime``/``end_datetime``
+        (which also returns orders already exported).
+        """
+        slices = window.slices(MAX_WINDOW) if window else [None]
+        for piece in slices:
+            fields = {}
+            if piece:
+                fields = {"start_datetime": piece.start.strftime(REQUEST_DATE_FORMAT),
+                          "end_datetime": piece.end.strftime(REQUEST_DATE_FORMAT)}
+            page = 1
+            while True:
+                body = self._call("GET", "get_orders", {**fields, "page": page})
+                data = body.get("data") or []
+                yield data
+                pages = int((body.get("meta") or {}).get("no_of_pages") or 0)
+                if page >= pages or not data:
+                    break
+                page += 1
+
+    def mark_exported(self, line_ids: list[int]) -> dict:
+        return self._call("POST", "mark_exported", {"ci_lineitem_ids": json.dumps(line_ids)})
+
+    def tracking_notification(self, items: list[dict]) -> dict:
+        return self._call("POST", "tracking_notification", {"tracking_info": json.dumps(items)})
+
+
+# -- pure mapping ---------------------------------------------------------------------------------
+def _money(value, field: str) -> Decimal | None:
+    if value in (None, ""):
+        return None
+    try:
+        return Decimal(str(value))
+    except InvalidOperation as err:
+        raise InvalidPayload(f"{field} is not a number: {value!r}") from err
+
+
+def parse_order_date(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return datetime.strptime(value.strip(), ORDER_DATE_FORMAT).replace(tzinfo=UTC)
+    except ValueError as err:
+        raise InvalidPayload(f"date {value!r} is not MM/DD/YYYY hh:mmAM UTC") from err
+
+
+def _line(item: dict) -> StagedLine:
+    line_id = item.get("ci_lineitemid")
+    if line_id in (None, ""):
+        raise InvalidPayload("line_items[].ci_lineitemid is missing")
+    sku = str(item.get("sku") or "").strip()
+    if not sku:
+        raise InvalidPayload(f"line_items[{line_id}].sku is empty")
+    quantity = item.get("quantity")
+    if not isinstance(quantity, int) or isinstance(quantity, bool) or quantity < 1:
+        raise InvalidPayload(f"line_items[{line_id}].quantity is not a positive integer: {quantity!r}")
+    return StagedLine(
+        channel_line_id=str(line_id), channel_sku=sku, channel_quantity=quantity,
+        unit_price=_money(item.get("unit_price"), f"line_items[{line_id}].unit_price"),
+        name=item.get("name"), kit_spec=(item.get("bom_sku") or None),
+        open_on_channel=str(item.get("status") or "open").lower() == "open",
+    )
+
+
+class GrouponMapper:
+    """Pure: raw ``get_orders`` entries of one ``orderid`` -> one ``StagedOrder``.
+
+    Args:
+        currency: Groupon sends no currency; the account's (from config) is stamped on the order.
+    """
+
+    channel = CHANNEL
+
+    def __init__(self, currency: str | None = None):
+        self.currency = currency
+
+    def to_order(self, rows: list[tuple[int, dict]]) -> StagedOrder:
+        # One orderid may arrive as several entries, each re-landed when it changes: keep the
+        # latest version of every entry (identified by its line ids), then merge lines by id.
+        latest: dict[tuple[str, ...], tuple[int, dict]] = {}
+        lines: dict[str, StagedLine] = {}
+        for raw_id, entry in rows:
+            items = entry.get("line_items")
+            if not isinstance(items, list) or not items:
+                raise InvalidPayload("line_items is missing or empty")
+            parsed = [_line(item) for item in items]
+            latest[tuple(sorted(p.channel_line_id for p in parsed))] = (raw_id, entry)
+            lines.update({p.channel_line_id: p for p in parsed})
+        raw_id, entry = max(latest.values(), key=lambda v: v[0])
+        order_id = str(entry.get("orderid") or "").strip()
+        if not order_id:
+            raise InvalidPayload("orderid is missing")
+        customer = entry.get("customer") or {}
+        if not isinstance(customer, dict):
+            raise InvalidPayload("customer is not an object")
+        amounts = [e.get("amount") or {} for _, e in latest.values()]
+        totals = [_money(a.get("total"), "amount.total") for a in amounts]
+        shipping = [_money(a.get("shipping"), "amount.shipping") for a in amounts]
+        return StagedOrder(
+            external_order_id=order_id, raw_id=raw_id, lines=list(lines.values()),
+            placed_at=parse_order_date(entry.get("date")),
+            channel_status="open" if any(line.open_on_channel for line in lines.values()) else "closed",
+            currency=self.currency,
+            total=sum(t for t in totals if t is not None) if any(t is not None for t in totals) else None,
+            shipping_total=sum(s for s in shipping if s is not None) if any(s is not None for s in shipping) else None,
+            customer_name=customer.get("name"), customer_phone=customer.get("phone"),
+            ship_name=customer.get("name"), ship_address1=customer.get("address1"),
+            ship_address2=customer.get("address2") or None, ship_city=customer.get("city"),
+            ship_state=customer.get("state"), ship_postcode=customer.get("zip"),
+            ship_country=customer.get("country"), ship_phone=customer.get("phone"),
+            channel_data={"parent_orderid": entry.get("parent_orderid"), "entries": len(latest),
+                          "fulfillment_method": entry.get("fulfillment_method"),
+                          "shipping_method": (entry.get("shipping") or {}).get("method")},
+        )
+
+    def acknowledgements(self, order: StagedOrder) -> list[Effect]:
+        """``mark_exported`` for every open line: Groupon then stops offering the order."""
+        return [Effect(MARK_EXPORTED, line.channel_line_id, {"ci_lineitem_id": int(line.channel_line_id)},
+                       order.external_order_id)
+                for line in order.lines if line.open_on_channel]
+
+
+def tracking_payload(line_id: str, carrier_code: str, tracking_number: str, quantity: int) -> dict:
+    return {"carrier": carrier_code, "ci_lineitem_id": int(line_id), "tracking": tracking_number,
+            "quantity": quantity}
+
+
+# -- write-back handlers --------------------------------------------------------------------------
+def mark_exported_handler(client: GrouponClient) -> Handler:
+    """One ``mark_exported`` call per batch; re-marking is harmless on Groupon."""
+
+    def send(rows: list[OutboxRow]) -> dict[int, Outcome]:
+        body = client.mark_exported([row.payload["ci_lineitem_id"] for row in rows])
+        unknown = {int(i) for i in ((body.get("data") or {}).get("unknown_ids") or [])}
+        return {row.id: (Outcome("rejected", "Groupon does not know this line id")
+                         if row.payload["ci_lineitem_id"] in unknown else Outcome("sent", "marked exported"))
+                for row in rows}
+
+    return send
+
+
+def tracking_handler(client: GrouponClient) -> Handler:
+    """One ``tracking_notification`` call per batch.
+
+    A line Groupon reports in ``non_open_ids`` already has tracking or was cancelled there. That
+    is what a resend after a crash looks like, so it counts as done, and the history says so.
+    """
+
+    def send(rows: list[OutboxRow]) -> dict[int, Outcome]:
+        body = client.tracking_notification([row.payload for row in rows])
+        non_open = {int(i) for i in ((body.get("data") or {}).get("non_open_ids") or [])}
+        outcomes = {}
+        for row in rows:
+            line = row.payload["ci_lineitem_id"]
+            if line in non_open:
+                outcomes[row.id] = Outcome("sent", "line no longer open on Groupon (already shipped or "
+                                           "cancelled): tracking not re-posted", {"non_open": True})
+            else:
+                outcomes[row.id] = Outcome("sent", f"tracking {row.payload['tracking']} "
+                                           f"({row.payload['carrier']}) posted")
+        return outcomes
+
+    return send

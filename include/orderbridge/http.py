@@ -1,0 +1,217 @@
+"""The HTTP client base every channel client builds on.
+
+``ChannelClient`` takes an Airflow connection id and lets ``HttpHook`` turn the connection into a
+session (base URL from schema/host/port, TLS and proxy extras). On top it adds what every channel
+needs and the hook leaves to callers:
+
+- a timeout on every request;
+- a request-rate limiter (pools cap concurrent tasks, not requests per second);
+- 429 handling inside the attempt: wait ``Retry-After`` (capped) without spending a task retry,
+  and only past the cap raise ``RateLimited``;
+- exponential backoff (tenacity) on 5xx, timeouts, dropped connections and unreadable bodies,
+  then ``Retryable``; 401/403 become ``AuthError`` and other 4xx ``InvalidPayload`` at once;
+- URLs in logs and errors with secrets masked (Groupon sends its token in the query string).
+
+Connection extras read here (the rest is for the channel client): ``api_path`` (prefix of every
+path), ``timeout`` (seconds, default 30), ``rate_per_second`` (default: no limit).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import requests
+import tenacity
+from requests.auth import AuthBase
+
+from orderbridge.errors import AuthError, InvalidPayload, RateLimited, Retryable
+
+log = logging.getLogger(__name__)
+
+# Extras that configure orderbridge; HttpHook would otherwise send every extra as a header.
+CONFIG_EXTRAS = frozenset({
+    "api_path", "timeout", "rate_per_second", "page_size", "max_retry_after", "extract_mode",
+    "seller_id", "sales_channel_id", "auth_failure_status",
+})
+
+
+class _NoAuth(AuthBase):
+    """Channels authenticate in their own way (query token, bearer, header), never HTTP basic."""
+
+    def __init__(self, *_args: Any) -> None:
+        pass
+
+    def __call__(self, request):
+        return request
+
+
+class RateLimiter:
+    """At most ``rate`` requests per second from this client (a minimum spacing between starts)."""
+
+    def __init__(self, rate: float | None, clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep):
+        self.interval = 1.0 / rate if rate else 0.0
+        self._next = 0.0
+        self._clock, self._sleep = clock, sleep
+        self._lock = threading.Lock()
+
+    def wait(self) -> None:
+        if not self.interval:
+            return
+        with self._lock:
+            now = self._clock()
+            start = max(now, self._next)
+            self._next = start + self.interval
+        if start > now:
+            self._sleep(start - now)
+
+
+class ChannelClient:
+    """Base for channel clients: one Airflow connection, one session, classified errors.
+
+    Args:
+        conn_id: Airflow connection id (``orderbridge_<channel>_<account>``).
+        account: account name, used in error messages.
+        max_attempts: tries per request for transient errors before raising ``Retryable``.
+        backoff: first backoff in seconds (doubles each try, up to ``backoff_max``); 0 in tests.
+        max_retry_after: most seconds one request may spend waiting on 429s before ``RateLimited``.
+    """
+
+    channel = "generic"
+
+    def __init__(self, conn_id: str, account: str = "", *, max_attempts: int = 4, backoff: float = 1.0,
+                 backoff_max: float = 30.0, max_retry_after: float | None = None,
+                 sleep: Callable[[float], None] = time.sleep):
+        from airflow.providers.http.hooks.http import HttpHook
+
+        self.conn_id = conn_id
+        self.account = account
+        self._hook = HttpHook(method="GET", http_conn_id=conn_id, auth_type=_NoAuth)
+        self.connection = self._hook.get_connection(conn_id)
+        self.extra = self.connection.extra_dejson
+        self.timeout = float(self.extra.get("timeout", 30))
+        self.max_attempts = max_attempts
+        self.backoff, self.backoff_max = backoff, backoff_max
+        self.max_retry_after = float(max_retry_after if max_retry_after is not None
+                                     else self.extra.get("max_retry_after", 300))
+        self._sleep = sleep
+        self.limiter = RateLimiter(float(self.extra["rate_per_second"]) if self.extra.get("rate_per_second")
+                                   else None, sleep=sleep)
+        self._session: requests.Session | None = None
+        self.secrets = [s for s in (self.connection.password,) if s]
+        self.stats = {"requests": 0, "throttled": 0, "retried": 0}
+
+    # -- plumbing ---------------------------------------------------------------------------
+    @property
+    def session(self) -> requests.Session:
+        if self._session is None:
+            session = self._hook.get_conn()
+            for key in CONFIG_EXTRAS:
+                session.headers.pop(key, None)
+            self._session = session
+        return self._session
+
+    def url(self, path: str) -> str:
+        base = self._hook.base_url.rstrip("/")
+        prefix = str(self.extra.get("api_path", "")).strip("/")
+        return "/".join(p for p in (base, prefix, path.lstrip("/")) if p)
+
+    def mask(self, text: str) -> str:
+        for secret in self.secrets:
+            text = text.replace(secret, "***")
+        return text
+
+    def _error(self, cls, message: str, external_id: str = ""):
+        return cls(self.mask(message), channel=self.channel, account=self.account, external_id=external_id)
+
+    # -- requests ---------------------------------------------------------------------------
+    def request(self, method: str, path: str, *, external_id: str = "", decode: bool = False,
+                **kwargs: Any) -> Any:
+        """Send one request with rate limiting, 429 waits, backoff and classified errors.
+
+        Raises:
+            AuthError: 401/403.
+            InvalidPayload: any other 4xx.
+            RateLimited: 429s lasted longer than ``max_retry_after``.
+            Retryable: 5xx, timeouts, connection errors or (with ``decode``) unreadable JSON
+                outlasted ``max_attempts``.
+        """
+        retrying = tenacity.Retrying(
+            retry=tenacity.retry_if_exception(lambda e: isinstance(e, Retryable) and not isinstance(e, RateLimited)),
+            stop=tenacity.stop_after_attempt(self.max_attempts),
+            wait=tenacity.wait_exponential(multiplier=self.backoff, max=self.backoff_max),
+            sleep=self._sleep,
+            before_sleep=self._log_retry,
+            reraise=True,
+        )
+        return retrying(self._attempt, method, path, external_id, decode, kwargs)
+
+    def _log_retry(self, state: tenacity.RetryCallState) -> None:
+        self.stats["retried"] += 1
+        log.warning("%s/%s: %s; retry %d of %d", self.channel, self.account, state.outcome.exception(),
+                    state.attempt_number, self.max_attempts - 1)
+
+    def _attempt(self, method: str, path: str, external_id: str, decode: bool, kwargs: dict) -> Any:
+        waited = 0.0
+        while True:
+            self.limiter.wait()
+            self.stats["requests"] += 1
+            try:
+                response = self.session.request(method, self.url(path), timeout=self.timeout, **kwargs)
+            except requests.Timeout as err:
+                raise self._error(Retryable, f"{method} {path}: no answer within {self.timeout:g} s",
+                                  external_id) from err
+            except requests.ConnectionError as err:
+                raise self._error(Retryable, f"{method} {path}: connection failed ({type(err).__name__})",
+                                  external_id) from err
+            if response.status_code != 429:
+                self._check(response, method, path, external_id)
+                return self._decode(response, path) if decode else response
+            delay = _retry_after(response)
+            if waited + delay > self.max_retry_after:
+                raise self._error(RateLimited, f"{method} {path}: still 429 after waiting {waited:g} s "
+                                  f"(Retry-After {delay:g} s)", external_id)
+            self.stats["throttled"] += 1
+            log.info("%s/%s: 429 on %s, waiting %g s as Retry-After asks", self.channel, self.account, path, delay)
+            self._sleep(delay)
+            waited += delay
+
+    def _decode(self, response: requests.Response, path: str) -> Any:
+        try:
+            return response.json()
+        except (json.JSONDecodeError, requests.JSONDecodeError) as err:
+            raise self._error(Retryable, f"{path}: unreadable JSON body ({len(response.content)} bytes)") from err
+
+    def _check(self, response: requests.Response, method: str, path: str, external_id: str) -> None:
+        code = response.status_code
+        if code < 400:
+            return
+        reason = self.mask(_short_body(response))
+        if code in (401, 403):
+            raise self._error(AuthError, f"{method} {path}: HTTP {code}, credentials refused ({reason}). "
+                              f"Resolution: check login/password of connection {self.conn_id}.", external_id)
+        if code >= 500:
+            raise self._error(Retryable, f"{method} {path}: HTTP {code} ({reason})", external_id)
+        raise self._error(InvalidPayload, f"{method} {path}: HTTP {code} ({reason})", external_id)
+
+    def request_json(self, method: str, path: str, **kwargs: Any) -> Any:
+        """``request`` and decode the JSON body; an unreadable body is retried like a 5xx."""
+        return self.request(method, path, decode=True, **kwargs)
+
+
+def _retry_after(response: requests.Response) -> float:
+    value = response.headers.get("Retry-After", "")
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        return 5.0  # absent or an HTTP date: a short, fixed wait is safer than guessing
+
+
+def _short_body(response: requests.Response, limit: int = 200) -> str:
+    text = response.text.strip().replace("\n", " ")
+    return text[:limit] + ("..." if len(text) > limit else "")

@@ -1,0 +1,124 @@
+"""The steps DAG tasks run: one function per task, returning counts for XCom and the log.
+
+Each function opens what it needs (the staging connection through ``PostgresHook``, the channel
+client through its Airflow connection), does one step as its own transactions, and logs a
+one-line report in counts, so a task log in the Airflow UI reads like a report. Payloads never go
+to XCom.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from contextlib import closing
+from dataclasses import asdict
+from datetime import datetime
+
+from orderbridge import db, groupon, outbox, shipments, staging, stock
+from orderbridge.config import Account
+from orderbridge.window import Window, resolve_window
+
+log = logging.getLogger("orderbridge")
+
+
+def staging_connection():
+    """The staging database, from the ``orderbridge_staging`` Airflow connection."""
+    from airflow.providers.postgres.hooks.postgres import PostgresHook
+
+    return PostgresHook(postgres_conn_id=db.STAGING_CONN_ID).get_conn()
+
+
+def _report(step: str, account: Account, counts: dict) -> dict:
+    log.info("%s %s/%s: %s", step, account.channel, account.name,
+             ", ".join(f"{k}={v}" for k, v in counts.items()))
+    return counts
+
+
+def extract_window(account: Account, run_type: str | None, start: datetime | None, end: datetime | None,
+                   watermark: str | None) -> Window | None:
+    """None to read the channel's queue of new orders; a Window to re-read a date range.
+
+    ``auto`` reads the queue on scheduled and manual runs (Groupon keeps offering an order until
+    it is marked exported, so the queue cannot miss one) and the run's date window on backfills.
+    """
+    mode = account.extract_mode
+    if mode == "queue" or (mode == "auto" and run_type != "backfill"):
+        return None
+    return resolve_window(start, end, watermark)
+
+
+def land_pages(conn, account: Account, pages: Iterable[list[dict]], external_id: Callable[[dict], str],
+               run_id: str | None) -> dict:
+    """Land each page in ``raw`` in its own transaction, before asking for the next one."""
+    counts = {"pages": 0, "payloads": 0, "new_payloads": 0}
+    for page in pages:
+        with conn.cursor() as cur:
+            counts["new_payloads"] += staging.land_raw(
+                cur, account.channel, account.name, [(external_id(p), p) for p in page], run_id)
+        conn.commit()
+        counts["pages"] += 1
+        counts["payloads"] += len(page)
+    return counts
+
+
+def _groupon_external_id(entry: dict) -> str:
+    # A payload without an orderid is still landed (and later quarantined), never dropped.
+    return str(entry.get("orderid") or f"missing-orderid:{staging.payload_hash(entry)[:16]}")
+
+
+def groupon_extract(account: Account, run_id: str, run_type: str | None = None, start: datetime | None = None,
+                    end: datetime | None = None) -> dict:
+    client = groupon.GrouponClient(account.conn_id, account.name)
+    with closing(staging_connection()) as conn:
+        with conn.cursor() as cur:
+            watermark = db.get_state(cur, account.channel, account.name, "orders_window")
+        window = extract_window(account, run_type, start, end, watermark)
+        counts = land_pages(conn, account, client.iter_orders(window), _groupon_external_id, run_id)
+        if window is not None:
+            with conn.cursor() as cur:
+                db.set_state(cur, account.channel, account.name, "orders_window", window.end.isoformat())
+            conn.commit()
+    counts.update(mode="window" if window else "queue", requests=client.stats["requests"],
+                  throttled=client.stats["throttled"], retried=client.stats["retried"])
+    if window:
+        counts.update(window_start=window.start.isoformat(), window_end=window.end.isoformat())
+    return _report("extract", account, counts)
+
+
+def load_staging(account: Account, mapper: staging.ChannelMapper, run_id: str) -> dict:
+    with closing(staging_connection()) as conn:
+        counts = staging.transform(conn, mapper, account.name, run_id)
+    result = asdict(counts)
+    result.update({f"status_{k}": v for k, v in result.pop("by_status").items()})
+    return _report("load", account, result)
+
+
+def send_outbox(account: Account, kind: str, handler: outbox.Handler, run_id: str, **options) -> dict:
+    with closing(staging_connection()) as conn:
+        counts = outbox.dispatch(conn, account.channel, account.name, kind, handler, run_id=run_id, **options)
+    return _report(f"send {kind}", account, asdict(counts))
+
+
+def groupon_mark_exported(account: Account, run_id: str) -> dict:
+    client = groupon.GrouponClient(account.conn_id, account.name)
+    return send_outbox(account, groupon.MARK_EXPORTED, groupon.mark_exported_handler(client), run_id)
+
+
+def groupon_post_tracking(account: Account, run_id: str) -> dict:
+    with closing(staging_connection()) as conn:
+        with conn.cursor() as cur:
+            enq = shipments.enqueue_tracking(cur, account.channel, account.name, groupon.tracking_payload, run_id)
+        conn.commit()
+    _report("enqueue tracking", account, asdict(enq))
+    client = groupon.GrouponClient(account.conn_id, account.name)
+    sent = send_outbox(account, groupon.TRACKING, groupon.tracking_handler(client), run_id)
+    return {**asdict(enq), **{f"sent_{k}": v for k, v in sent.items()}}
+
+
+def reconcile_stock(account: Account, run_key: str, *, pushes_stock: bool, not_pushed_reason: str = "") -> dict:
+    with closing(staging_connection()) as conn:
+        with conn.cursor() as cur:
+            counts = stock.reconcile(cur, account.channel, account.name, run_key, pushes_stock=pushes_stock,
+                                     not_pushed_reason=not_pushed_reason or "channel takes no stock updates")
+        conn.commit()
+    return _report("reconcile stock", account, asdict(counts))

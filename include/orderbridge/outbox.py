@@ -1,0 +1,208 @@
+"""The outbox: every write-back to a channel, sent once, with its history.
+
+A write-back (mark exported, tracking, status change, stock) is first an *effect*: one row in
+``staging.outbox`` with an idempotency key made of what makes it unique. The key has a unique
+constraint, so enqueueing the same effect again -- a rerun, a backfill, a retried task -- is a
+no-op. ``dispatch`` claims pending rows with ``FOR UPDATE SKIP LOCKED`` (so two runs never send
+the same row), hands a batch to the channel's handler, and records each outcome and every failed
+attempt, in the row and in ``staging.order_events``, in the transaction that holds the claim.
+
+A crash after the channel accepted but before the commit leaves the rows pending, and they are
+sent again: delivery is at-least-once, which is why handlers target idempotent channel calls
+(Groupon ignores re-marked lines, tracking on a shipped line comes back in ``non_open_ids``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from psycopg2.extras import execute_values
+
+from orderbridge import db
+from orderbridge.errors import AuthError, InvalidPayload, OrderbridgeError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Effect:
+    """One thing to tell a channel. ``key`` is unique within (channel, account, kind)."""
+
+    kind: str
+    key: str
+    payload: dict
+    external_order_id: str | None = None
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    id: int
+    order_id: int | None
+    external_order_id: str | None
+    payload: dict
+    attempts: int
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the channel said about one row: ``sent``, or ``rejected`` (final, with the reason)."""
+
+    status: str
+    message: str = ""
+    detail: dict = field(default_factory=dict)
+
+
+Handler = Callable[[list[OutboxRow]], dict[int, Outcome]]
+
+
+@dataclass
+class DispatchCounts:
+    claimed: int = 0
+    sent: int = 0
+    rejected: int = 0
+    failed: int = 0
+    batches: int = 0
+
+
+def idempotency_key(channel: str, account: str, effect: Effect) -> str:
+    return f"{channel}:{account}:{effect.kind}:{effect.key}"
+
+
+def enqueue(cur, channel: str, account: str, effects: Iterable[Effect]) -> int:
+    """Add effects to the outbox in the caller's transaction; returns how many were new."""
+    rows = [(idempotency_key(channel, account, e), e.kind, e.external_order_id, e.payload) for e in effects]
+    if not rows:
+        return 0
+    cur.execute(
+        """CREATE TEMP TABLE IF NOT EXISTS tmp_effects (idempotency_key text, kind text, external_order_id text,
+           payload jsonb) ON COMMIT DELETE ROWS"""
+    )
+    db.copy_rows(cur, "tmp_effects", ("idempotency_key", "kind", "external_order_id", "payload"), rows)
+    cur.execute(
+        """INSERT INTO staging.outbox (channel, account, kind, idempotency_key, order_id, payload)
+           SELECT %s, %s, t.kind, t.idempotency_key, o.id, t.payload FROM tmp_effects t
+           LEFT JOIN staging.orders o ON o.channel = %s AND o.account = %s
+                AND o.external_order_id = t.external_order_id
+           ORDER BY t.idempotency_key
+           ON CONFLICT (idempotency_key) DO NOTHING""",
+        (channel, account, channel, account),
+    )
+    return cur.rowcount
+
+
+def _claim(cur, channel: str, account: str, kind: str, limit: int) -> list[OutboxRow]:
+    cur.execute(
+        """SELECT b.id, b.order_id, o.external_order_id, b.payload, b.attempts FROM staging.outbox b
+           LEFT JOIN staging.orders o ON o.id = b.order_id
+           WHERE b.channel = %s AND b.account = %s AND b.kind = %s AND b.status = 'pending'
+             AND b.next_attempt_at <= now()
+           ORDER BY b.id LIMIT %s FOR UPDATE OF b SKIP LOCKED""",
+        (channel, account, kind, limit),
+    )
+    return [OutboxRow(*r) for r in cur.fetchall()]
+
+
+def _history(cur, channel: str, account: str, kind: str, rows: list[OutboxRow], event: str,
+             messages: dict[int, str], run_id: str | None) -> None:
+    execute_values(
+        cur,
+        """INSERT INTO staging.order_events (order_id, channel, account, external_order_id, event, message,
+           detail, run_id) VALUES %s""",
+        [(r.order_id, channel, account, r.external_order_id, event, messages[r.id],
+          json.dumps({"outbox_id": r.id, "kind": kind, "attempt": r.attempts + 1}), run_id) for r in rows],
+    )
+
+
+def _record_outcomes(cur, channel, account, kind, rows, outcomes: dict[int, Outcome], run_id) -> DispatchCounts:
+    counts = DispatchCounts()
+    for status in ("sent", "rejected"):
+        done = [r for r in rows if outcomes[r.id].status == status]
+        if not done:
+            continue
+        execute_values(
+            cur,
+            """UPDATE staging.outbox b SET status = v.status, attempts = b.attempts + 1, result = v.result::jsonb,
+               last_error = v.error, updated_at = now(), sent_at = CASE WHEN v.status = 'sent' THEN now() END
+               FROM (VALUES %s) AS v (id, status, result, error) WHERE b.id = v.id""",
+            [(r.id, status, json.dumps(outcomes[r.id].detail),
+              outcomes[r.id].message if status == "rejected" else None) for r in done],
+        )
+        _history(cur, channel, account, kind, done, f"{kind}_{status}",
+                 {r.id: outcomes[r.id].message or f"{kind} {status}" for r in done}, run_id)
+        setattr(counts, status, len(done))
+    return counts
+
+
+def _record_failure(cur, channel, account, kind, rows, err: Exception, max_attempts, retry_delay, run_id) -> int:
+    """Count one failed attempt on every claimed row; rows past ``max_attempts`` become ``failed``."""
+    cur.execute(
+        """UPDATE staging.outbox SET attempts = attempts + 1, last_error = %s, updated_at = now(),
+           next_attempt_at = now() + %s,
+           status = CASE WHEN %s IS NOT NULL AND attempts + 1 >= %s THEN 'failed' ELSE status END
+           WHERE id = ANY(%s) RETURNING id, status""",
+        (str(err), retry_delay, max_attempts, max_attempts, [r.id for r in rows]),
+    )
+    final = {i for i, status in cur.fetchall() if status == "failed"}
+    _history(cur, channel, account, kind, rows, f"{kind}_attempt_failed",
+             {r.id: (f"gave up after {r.attempts + 1} attempts: " if r.id in final else "") + str(err) for r in rows},
+             run_id)
+    return len(final)
+
+
+def dispatch(conn, channel: str, account: str, kind: str, handler: Handler, *, batch_size: int = 100,
+             max_attempts: int | None = None, retry_delay: timedelta = timedelta(0),
+             run_id: str | None = None) -> DispatchCounts:
+    """Send every pending effect of one kind, batch by batch, and record what happened.
+
+    Args:
+        handler: sends a batch and returns an ``Outcome`` per row id. It raises ``Retryable`` or
+            ``AuthError`` when the call as a whole failed.
+        max_attempts: after this many failed attempts a row is ``failed`` and left for a person;
+            None means the task's own retries decide.
+        retry_delay: how long a failed row waits before it may be claimed again.
+
+    Raises:
+        Retryable, AuthError: after recording the failed attempt, so the task shows it and retries.
+    """
+    total = DispatchCounts()
+    with conn.cursor() as cur:
+        while True:
+            rows = _claim(cur, channel, account, kind, batch_size)
+            if not rows:
+                conn.commit()
+                break
+            total.claimed += len(rows)
+            total.batches += 1
+            try:
+                outcomes = _send(handler, rows)
+            except OrderbridgeError as err:
+                total.failed += _record_failure(cur, channel, account, kind, rows, err, max_attempts, retry_delay,
+                                                run_id)
+                conn.commit()
+                log.warning("%s/%s %s: batch of %d failed, attempt recorded: %s", channel, account, kind,
+                            len(rows), err)
+                raise
+            counts = _record_outcomes(cur, channel, account, kind, rows, outcomes, run_id)
+            conn.commit()
+            total.sent += counts.sent
+            total.rejected += counts.rejected
+    return total
+
+
+def _send(handler: Handler, rows: list[OutboxRow]) -> dict[int, Outcome]:
+    """Send a batch; if the channel refuses the batch's content, isolate the refused rows one by one."""
+    try:
+        return handler(rows)
+    except AuthError:
+        raise
+    except InvalidPayload as err:
+        if len(rows) == 1:
+            return {rows[0].id: Outcome("rejected", str(err))}
+    outcomes: dict[int, Outcome] = {}
+    for row in rows:
+        outcomes.update(_send(handler, [row]))
+    return outcomes

@@ -1,0 +1,80 @@
+"""The demo merchant's catalogue: what the sandbox sells and what the simulated warehouse stocks.
+
+One fixed, deterministic list shared by the marketplace sandbox (which puts these SKUs on orders)
+and the warehouse simulator (which seeds products, stock and the SKU mappings the demo needs).
+It deliberately covers every way a channel SKU meets a warehouse SKU:
+
+- ``direct``: the channel sells under the warehouse SKU itself;
+- ``alias``: the channel uses its own code, mapped by a row in ``staging.sku_aliases``;
+- ``bundle``: one channel SKU is several warehouse SKUs, mapped by rows in ``staging.bundles``;
+- ``kit``: Groupon describes the kit itself in ``bom_sku`` (``2xWH-1003``), no mapping row needed;
+- ``unknown``: nobody has mapped it yet, so its orders wait as ``awaiting_mapping``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class WarehouseProduct:
+    sku: str
+    name: str
+    on_hand: int
+
+
+@dataclass(frozen=True)
+class ChannelOffer:
+    channel_sku: str
+    name: str
+    unit_price: float
+    kind: str  # direct | alias | bundle | kit | unknown
+    components: tuple[tuple[str, int], ...] = ()
+    bom_sku: str | None = None
+
+
+_NAMES = [
+    "Bamboo cutting board", "Stainless water bottle 750 ml", "LED desk lamp", "Wool blanket grey",
+    "Ceramic mug set", "Cotton bath towel", "Yoga mat 6 mm", "Bluetooth speaker mini",
+    "Kitchen scale digital", "Silicone baking mat", "Phone stand aluminium", "Travel adapter EU/UK",
+    "Garden hose 15 m", "Insulated lunch box", "Pillow memory foam", "Cast iron skillet 26 cm",
+    "Herb scissors", "Wireless charger pad", "Coffee grinder manual", "Bike light set",
+    "Notebook A5 dotted", "Glass food containers", "Essential oil diffuser", "Shower caddy",
+]
+
+WAREHOUSE_PRODUCTS: tuple[WarehouseProduct, ...] = tuple(
+    WarehouseProduct(sku=f"WH-{1001 + i}", name=name, on_hand=40 + (i * 37) % 160)
+    for i, name in enumerate(_NAMES)
+)
+
+_WH = {p.sku: p for p in WAREHOUSE_PRODUCTS}
+
+
+def _direct(i: int) -> ChannelOffer:
+    p = WAREHOUSE_PRODUCTS[i]
+    return ChannelOffer(p.sku, p.name, round(9.99 + i * 1.5, 2), "direct", ((p.sku, 1),))
+
+
+def _alias(i: int) -> ChannelOffer:
+    p = WAREHOUSE_PRODUCTS[i]
+    return ChannelOffer(f"GG-{9000 + i}", p.name, round(12.49 + i, 2), "alias", ((p.sku, 1),))
+
+
+GROUPON_OFFERS: tuple[ChannelOffer, ...] = (
+    *(_direct(i) for i in range(0, 12)),
+    *(_alias(i) for i in range(12, 20)),
+    ChannelOffer("GG-BUNDLE-KITCHEN", "Kitchen starter bundle", 39.90, "bundle",
+                 (("WH-1005", 1), ("WH-1009", 1), ("WH-1010", 2))),
+    ChannelOffer("GG-BUNDLE-TRAVEL", "Travel pack", 24.50, "bundle",
+                 (("WH-1002", 1), ("WH-1012", 1))),
+    ChannelOffer("GG-KIT-MUGS", "Mug set, two boxes", 18.00, "kit", (("WH-1005", 2),),
+                 bom_sku="2xWH-1005"),
+    ChannelOffer("GG-KIT-TOWELS", "Towel trio", 27.00, "kit", (("WH-1006", 3),),
+                 bom_sku="3xWH-1006"),
+    ChannelOffer("GG-NEW-7741", "Scented candle (new deal)", 14.99, "unknown"),
+    ChannelOffer("GG-NEW-7742", "Picnic blanket (new deal)", 21.99, "unknown"),
+)
+
+# How often each kind appears on generated orders: mostly mapped products, a few unmapped ones so
+# the demo always shows orders waiting for a mapping.
+OFFER_WEIGHTS: dict[str, int] = {"direct": 10, "alias": 6, "bundle": 3, "kit": 3, "unknown": 1}

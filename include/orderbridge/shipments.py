@@ -1,0 +1,95 @@
+"""From the warehouse's shipments to tracking effects, for any channel.
+
+The warehouse writes ``staging.shipments`` (order, courier service, tracking number, and the
+channel line ids shipped, or NULL for the whole order). Each shipped line becomes one tracking
+effect keyed by the line alone, so a line's tracking is posted once, ever, whatever reruns or
+corrections follow. The channel's carrier code comes from ``staging.carrier_codes``; a shipment
+whose courier service has no code stays pending, with one history entry saying how to fix it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from orderbridge.outbox import Effect, enqueue
+from orderbridge.staging import record_event
+
+TRACKING = "tracking"
+
+
+@dataclass
+class TrackingCounts:
+    shipments: int = 0
+    lines_enqueued: int = 0
+    blocked_shipments: int = 0
+    orders_marked_shipped: int = 0
+
+
+def enqueue_tracking(cur, channel: str, account: str, payload: Callable[[str, str, str, int], dict],
+                     run_id: str | None = None) -> TrackingCounts:
+    """Turn new shipment lines into tracking effects, in the caller's transaction.
+
+    Args:
+        payload: the channel's shape for one line: ``(line_id, carrier_code, tracking, quantity)``.
+    """
+    counts = TrackingCounts()
+    cur.execute(
+        """SELECT s.id, o.external_order_id, l.channel_line_id, max(l.channel_quantity), s.tracking_number,
+                  s.courier_service, c.carrier_code
+           FROM staging.shipments s
+           JOIN staging.orders o ON o.id = s.order_id
+           JOIN staging.order_lines l ON l.order_id = o.id AND (s.lines IS NULL OR s.lines ? l.channel_line_id)
+           LEFT JOIN staging.carrier_codes c ON c.channel = o.channel AND lower(c.courier_service) = lower(s.courier_service)
+           WHERE o.channel = %(c)s AND o.account = %(a)s AND NOT EXISTS (
+               SELECT 1 FROM staging.outbox b
+               WHERE b.idempotency_key = %(c)s || ':' || %(a)s || ':tracking:' || l.channel_line_id)
+           GROUP BY s.id, o.external_order_id, l.channel_line_id, s.tracking_number, s.courier_service, c.carrier_code
+           ORDER BY s.id, l.channel_line_id""",
+        {"c": channel, "a": account},
+    )
+    rows = cur.fetchall()
+    counts.shipments = len({r[0] for r in rows})
+    effects, blocked = [], {}
+    for shipment_id, ext_id, line_id, qty, tracking, service, code in rows:
+        if code is None:
+            blocked[shipment_id] = (ext_id, service)
+            continue
+        effects.append(Effect(TRACKING, line_id, payload(line_id, code, tracking, qty), ext_id))
+    counts.lines_enqueued = enqueue(cur, channel, account, effects)
+    counts.blocked_shipments = len(blocked)
+    for shipment_id, (ext_id, service) in blocked.items():
+        cur.execute(
+            """SELECT 1 FROM staging.order_events WHERE event = 'tracking_blocked'
+               AND channel = %s AND account = %s AND (detail->>'shipment_id')::bigint = %s""",
+            (channel, account, shipment_id),
+        )
+        if cur.fetchone():
+            continue  # already told; the shipment stays pending until the mapping exists
+        cur.execute("SELECT id FROM staging.orders WHERE channel = %s AND account = %s AND external_order_id = %s",
+                    (channel, account, ext_id))
+        record_event(
+            cur, channel, account, "tracking_blocked",
+            f"courier service {service!r} has no {channel} carrier code, so the order will not show as "
+            f"dispatched on {channel}. Resolution: INSERT INTO staging.carrier_codes (channel, courier_service, "
+            f"carrier_code) VALUES ('{channel}', '{service}', '<approved code>'); the next run posts it.",
+            order_id=cur.fetchone()[0], external_order_id=ext_id, detail={"shipment_id": shipment_id,
+                                                                         "courier_service": service},
+            run_id=run_id,
+        )
+    counts.orders_marked_shipped = _mark_shipped(cur, channel, account, run_id)
+    return counts
+
+
+def _mark_shipped(cur, channel: str, account: str, run_id: str | None) -> int:
+    cur.execute(
+        """WITH shipped AS (
+               UPDATE staging.orders o SET status = 'shipped', status_reason = NULL, updated_at = now()
+               WHERE o.channel = %s AND o.account = %s AND o.status IN ('ready', 'in_progress')
+                 AND EXISTS (SELECT 1 FROM staging.shipments s WHERE s.order_id = o.id)
+               RETURNING o.id, o.channel, o.account, o.external_order_id)
+           INSERT INTO staging.order_events (order_id, channel, account, external_order_id, event, message, run_id)
+           SELECT id, channel, account, external_order_id, 'shipped', 'warehouse shipped the order', %s FROM shipped""",
+        (channel, account, run_id),
+    )
+    return cur.rowcount

@@ -1,0 +1,117 @@
+"""Stock reconciliation, one mechanism for every channel.
+
+Available per warehouse SKU = on hand (all warehouses) minus what open orders in staging reserve.
+Each channel SKU the channel has shown us is mapped back through the same ``SkuMap`` the orders
+use; a bundle offers the minimum its components allow. Every run writes a drift report
+(``staging.stock_drift``: the channel's last confirmed value, ours, the difference, what we did),
+and only values that differ from what the channel last confirmed are pushed, through the outbox.
+
+A channel that takes no stock (Groupon: "infinite stock") still gets the report, with the action
+saying why nothing was pushed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from psycopg2.extras import execute_values
+
+from orderbridge.outbox import Effect, enqueue, idempotency_key
+from orderbridge.staging import SkuMap
+
+STOCK = "stock"
+OPEN_STATUSES = ("ready", "awaiting_mapping", "invalid_address", "in_progress")
+
+
+@dataclass
+class DriftCounts:
+    skus: int = 0
+    in_sync: int = 0
+    pushed: int = 0
+    not_pushed: int = 0
+    unmapped: int = 0
+
+
+def available(cur) -> dict[str, int]:
+    """Warehouse SKU -> sellable units (never below zero)."""
+    cur.execute(
+        """WITH on_hand AS (SELECT sku, sum(on_hand) AS q FROM staging.stock_levels GROUP BY sku),
+                reserved AS (SELECT l.warehouse_sku AS sku, sum(l.quantity) AS q FROM staging.order_lines l
+                             JOIN staging.orders o ON o.id = l.order_id
+                             WHERE o.status IN %s AND l.warehouse_sku IS NOT NULL GROUP BY 1)
+           SELECT p.sku, greatest(coalesce(h.q, 0) - coalesce(r.q, 0), 0)::int FROM staging.products p
+           LEFT JOIN on_hand h USING (sku) LEFT JOIN reserved r USING (sku)""",
+        (OPEN_STATUSES,),
+    )
+    return dict(cur.fetchall())
+
+
+def offer(parts: list[tuple[str, int]], avail: dict[str, int]) -> int:
+    """Units of one channel SKU the warehouse can sell: the scarcest component decides."""
+    return min(avail.get(sku, 0) // qty for sku, qty in parts)
+
+
+def reconcile(cur, channel: str, account: str, run_key: str, *, pushes_stock: bool,
+              not_pushed_reason: str = "channel takes no stock updates") -> DriftCounts:
+    """Write the drift report for one channel account and enqueue the stock values that changed.
+
+    Args:
+        run_key: identifies this reconciliation (the run's interval end); a rerun rewrites the same
+            report and enqueues nothing new.
+        pushes_stock: False for channels with infinite stock: report only.
+    """
+    counts = DriftCounts()
+    avail = available(cur)
+    skus = SkuMap.load(cur, channel, account)
+    cur.execute(
+        "SELECT channel_sku, kit_spec, confirmed_stock FROM staging.channel_products"
+        " WHERE channel = %s AND account = %s ORDER BY channel_sku",
+        (channel, account),
+    )
+    report, effects = [], []
+    for channel_sku, kit_spec, confirmed in cur.fetchall():
+        counts.skus += 1
+        parts = skus.resolve(channel_sku, kit_spec)
+        ours = offer(parts, avail) if parts else None
+        diff = None if ours is None or confirmed is None else ours - confirmed
+        if ours is None:
+            action = "unmapped: nothing to offer until the SKU is mapped"
+            counts.unmapped += 1
+        elif not pushes_stock:
+            action = f"not pushed: {not_pushed_reason}"
+            counts.not_pushed += 1
+        elif confirmed == ours:
+            action = "in sync"
+            counts.in_sync += 1
+        else:
+            action = "pushed"
+            counts.pushed += 1
+            effects.append(Effect(STOCK, f"{channel_sku}:{run_key}", {"channel_sku": channel_sku, "quantity": ours}))
+        report.append((run_key, channel, account, channel_sku, confirmed, ours, diff, action))
+    if report:
+        execute_values(
+            cur,
+            """INSERT INTO staging.stock_drift (run_key, channel, account, channel_sku, channel_value, our_value,
+               difference, action) VALUES %s ON CONFLICT (run_key, channel, account, channel_sku) DO NOTHING""",
+            report,
+        )
+    if effects:
+        # A newer value replaces any older one still waiting: only the latest truth is worth sending.
+        cur.execute(
+            """UPDATE staging.outbox SET status = 'superseded', updated_at = now()
+               WHERE channel = %s AND account = %s AND kind = %s AND status = 'pending'
+                 AND payload->>'channel_sku' = ANY(%s) AND NOT (idempotency_key = ANY(%s))""",
+            (channel, account, STOCK, [e.payload["channel_sku"] for e in effects],
+             [idempotency_key(channel, account, e) for e in effects]),
+        )
+        enqueue(cur, channel, account, effects)
+    return counts
+
+
+def confirm(cur, channel: str, account: str, channel_sku: str, quantity: int) -> None:
+    """Record that the channel now shows ``quantity`` (called when a stock effect was accepted)."""
+    cur.execute(
+        """UPDATE staging.channel_products SET confirmed_stock = %s, confirmed_at = now()
+           WHERE channel = %s AND account = %s AND channel_sku = %s""",
+        (quantity, channel, account, channel_sku),
+    )

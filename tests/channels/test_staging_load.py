@@ -1,0 +1,88 @@
+"""raw -> staging on a real PostgreSQL: idempotent loads, held orders, re-transform without refetch."""
+
+from orderbridge import staging
+from orderbridge.groupon import GrouponMapper
+from orderbridge.sandbox.warehouse import seed_catalogue
+
+
+def _entry(orderid, sku, line_id, zip_="N1 9GU"):
+    return {"orderid": orderid, "date": "11/20/2026 09:15AM UTC", "amount": {"total": 10, "shipping": 0},
+            "customer": {"name": "Σοφία Παπαδοπούλου", "address1": "Οδός 1", "city": "Αθήνα", "zip": zip_,
+                         "country": "GR", "state": None},
+            "line_items": [{"ci_lineitemid": line_id, "sku": sku, "quantity": 1, "unit_price": 10, "status": "open"}]}
+
+
+def _land(conn, entries):
+    with conn.cursor() as cur:
+        n = staging.land_raw(cur, "groupon", "acct", [(e["orderid"], e) for e in entries], "run-1")
+    conn.commit()
+    return n
+
+
+def _count(conn, sql, *args):
+    with conn.cursor() as cur:
+        cur.execute(sql, args)
+        return cur.fetchone()[0]
+
+
+def test_load_twice_writes_nothing_the_second_time(conn):
+    with conn.cursor() as cur:
+        seed_catalogue(cur)
+    conn.commit()
+    entries = [_entry("O-1", "WH-1001", 1), _entry("O-2", "GG-9012", 2), _entry("O-3", "GG-NEW-7741", 3)]
+    assert _land(conn, entries) == 3
+    assert _land(conn, entries) == 0  # same payloads: raw stays append-only without duplicates
+    first = staging.transform(conn, GrouponMapper("EUR"), "acct", "run-1")
+    assert (first.inserted, first.by_status) == (3, {"ready": 2, "awaiting_mapping": 1})
+    assert first.effects == 3  # mark_exported for every line now committed
+    second = staging.transform(conn, GrouponMapper("EUR"), "acct", "run-2")
+    # Only the held order is looked at again, and it writes nothing.
+    assert (second.orders, second.inserted, second.updated, second.effects) == (1, 0, 0, 0)
+    assert _count(conn, "SELECT count(*) FROM staging.orders") == 3
+    assert _count(conn, "SELECT count(*) FROM staging.outbox") == 3
+    assert _count(conn, "SELECT warehouse_sku FROM staging.order_lines l JOIN staging.orders o ON o.id = l.order_id"
+                        " WHERE o.external_order_id = 'O-2'") == "WH-1013"
+
+
+def test_mapping_added_later_retransforms_from_raw(conn):
+    with conn.cursor() as cur:
+        seed_catalogue(cur)
+    _land(conn, [_entry("O-9", "GG-NEW-7742", 9)])
+    staging.transform(conn, GrouponMapper(), "acct", "run-1")
+    assert _count(conn, "SELECT status_reason FROM staging.orders") == "unknown SKU(s): GG-NEW-7742"
+    with conn.cursor() as cur:
+        cur.execute("INSERT INTO staging.sku_aliases (channel, channel_sku, warehouse_sku)"
+                    " VALUES ('groupon', 'GG-NEW-7742', 'WH-1020')")
+    conn.commit()
+    raw_before = _count(conn, "SELECT count(*) FROM raw.orders")
+    counts = staging.transform(conn, GrouponMapper(), "acct", "run-2")
+    assert (counts.updated, counts.by_status) == (1, {"ready": 1})
+    assert _count(conn, "SELECT count(*) FROM raw.orders") == raw_before
+    assert _count(conn, "SELECT warehouse_sku FROM staging.order_lines") == "WH-1020"
+    assert _count(conn, "SELECT message FROM staging.order_events WHERE event = 'status_changed'") == \
+        "awaiting_mapping -> ready"
+
+
+def test_a_broken_payload_is_quarantined_and_the_rest_still_loads(conn):
+    with conn.cursor() as cur:
+        seed_catalogue(cur)
+    bad = _entry("O-BAD", "WH-1001", 5)
+    bad["line_items"][0]["quantity"] = -1
+    _land(conn, [bad, _entry("O-OK", "WH-1001", 6)])
+    counts = staging.transform(conn, GrouponMapper(), "acct", "run-1")
+    assert counts.by_status == {"invalid_payload": 1, "ready": 1}
+    assert "quantity" in _count(conn, "SELECT status_reason FROM staging.orders WHERE external_order_id = 'O-BAD'")
+
+
+def test_orders_the_warehouse_owns_are_not_overwritten(conn):
+    with conn.cursor() as cur:
+        seed_catalogue(cur)
+    _land(conn, [_entry("O-5", "WH-1001", 5)])
+    staging.transform(conn, GrouponMapper(), "acct", "run-1")
+    with conn.cursor() as cur:
+        cur.execute("UPDATE staging.orders SET status = 'in_progress'")
+    conn.commit()
+    _land(conn, [_entry("O-5", "WH-1002", 5)])  # the channel changed the order after picking began
+    counts = staging.transform(conn, GrouponMapper(), "acct", "run-2")
+    assert counts.held_by_warehouse == 1
+    assert _count(conn, "SELECT channel_sku FROM staging.order_lines") == "WH-1001"

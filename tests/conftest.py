@@ -1,0 +1,113 @@
+"""Shared fixtures: a real throwaway PostgreSQL, the sandbox over loopback, Airflow on Postgres.
+
+Airflow reads its configuration when first imported, so its environment is set here, before any
+test module imports it: a private AIRFLOW_HOME, this repo's dags folder, no examples.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import uuid
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+_HOME = Path(tempfile.mkdtemp(prefix="orderbridge-airflow-"))
+os.environ.update({
+    "AIRFLOW_HOME": str(_HOME),
+    "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
+    "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+    "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+    "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
+    "ORDERBRIDGE_ACCOUNTS": str(REPO / "config" / "accounts.yaml"),
+})
+
+
+def _pg_bin() -> Path:
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin"))
+    return found[-1] if found else Path(shutil.which("pg_ctl")).parent
+
+
+def _as_pg(cmd: list[str]) -> list[str]:
+    # PostgreSQL refuses to run as root.
+    return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else cmd
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class PgCluster:
+    """A PostgreSQL cluster started from the installed binaries for this test session."""
+
+    def __init__(self) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix="orderbridge-pg-"))
+        self.port = _free_port()
+        bin_ = _pg_bin()
+        if os.geteuid() == 0:
+            shutil.chown(self.dir, "postgres")
+        subprocess.run(_as_pg([str(bin_ / "initdb"), "-D", str(self.dir / "data"), "-U", "postgres",
+                               "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8"]), check=True, capture_output=True)
+        subprocess.run(_as_pg([str(bin_ / "pg_ctl"), "-D", str(self.dir / "data"), "-w", "-l",
+                               str(self.dir / "server.log"), "-o",
+                               f"-p {self.port} -k /tmp -c listen_addresses=127.0.0.1 -c fsync=off "
+                               "-c max_connections=200 -c synchronous_commit=off", "start"]),
+                       check=True, capture_output=True)
+        self._bin = bin_
+
+    def url(self, dbname: str) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{dbname}"
+
+    def sql(self, statement: str, dbname: str = "postgres") -> None:
+        import psycopg2
+
+        conn = psycopg2.connect(self.url(dbname))
+        conn.autocommit = True
+        try:
+            with conn.cursor() as cur:
+                cur.execute(statement)
+        finally:
+            conn.close()
+
+    def stop(self) -> None:
+        subprocess.run(_as_pg([str(self._bin / "pg_ctl"), "-D", str(self.dir / "data"), "-m", "immediate", "stop"]),
+                       capture_output=True)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def pg():
+    cluster = PgCluster()
+    from orderbridge import db
+
+    cluster.sql("CREATE DATABASE orderbridge_template")
+    db.migrate(cluster.url("orderbridge_template"))
+    yield cluster
+    cluster.stop()
+    shutil.rmtree(_HOME, ignore_errors=True)
+
+
+@pytest.fixture
+def staging_dsn(pg, monkeypatch):
+    """A fresh, migrated staging database for one test, also exposed as the Airflow connection."""
+    name = f"t_{uuid.uuid4().hex[:10]}"
+    pg.sql(f"CREATE DATABASE {name} TEMPLATE orderbridge_template")
+    monkeypatch.setenv("AIRFLOW_CONN_ORDERBRIDGE_STAGING", pg.url(name))
+    yield pg.url(name)
+    pg.sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture
+def conn(staging_dsn):
+    from orderbridge import db
+
+    connection = db.connect(staging_dsn)
+    yield connection
+    connection.close()

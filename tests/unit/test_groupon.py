@@ -1,0 +1,101 @@
+"""Pure Groupon mapping: payload quirks become canonical orders or a named reason."""
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+
+from orderbridge.errors import InvalidPayload
+from orderbridge.groupon import GrouponMapper, parse_order_date
+from orderbridge.staging import SkuMap, _line_rows, decide_status
+
+
+def entry(orderid="FFB7A681BE", lines=None, **customer):
+    return {
+        "orderid": orderid, "date": "05/16/2013 08:10PM UTC", "amount": {"total": 21.98, "shipping": 0},
+        "customer": {"name": "Ünal Çelik", "address1": "1 High St", "city": "London", "state": None,
+                     "zip": "N1 9GU", "country": "UK", "phone": "0207", **customer},
+        "line_items": lines if lines is not None else [
+            {"ci_lineitemid": 54553918, "sku": "WH-1001", "quantity": 2, "unit_price": 10.99, "status": "open",
+             "bom_sku": None}],
+    }
+
+
+def test_order_date_is_twelve_hour_clock_with_utc_suffix():
+    assert parse_order_date("05/16/2013 08:10PM UTC") == datetime(2013, 5, 16, 20, 10, tzinfo=UTC)
+    with pytest.raises(InvalidPayload, match="date"):
+        parse_order_date("2013-05-16 20:10")
+
+
+def test_entries_sharing_an_orderid_merge_into_one_order():
+    a = entry(lines=[{"ci_lineitemid": 1, "sku": "A", "quantity": 1, "unit_price": 5, "status": "open"}])
+    b = entry(lines=[{"ci_lineitemid": 2, "sku": "B", "quantity": 3, "unit_price": 2, "status": "open"}])
+    b["amount"] = {"total": 6, "shipping": 1}
+    order = GrouponMapper("GBP").to_order([(10, a), (11, b)])
+    assert sorted(line.channel_line_id for line in order.lines) == ["1", "2"]
+    assert order.total == Decimal("27.98") and order.shipping_total == Decimal("1")
+    assert order.raw_id == 11 and order.currency == "GBP" and order.channel_data["entries"] == 2
+
+
+def test_a_later_version_of_an_entry_replaces_the_earlier_one():
+    open_line = {"ci_lineitemid": 7, "sku": "A", "quantity": 1, "unit_price": 5, "status": "open"}
+    shipped = {**open_line, "status": "ship"}
+    order = GrouponMapper().to_order([(1, entry(lines=[open_line])), (2, entry(lines=[shipped]))])
+    assert [line.open_on_channel for line in order.lines] == [False]
+    assert order.channel_status == "closed"
+    assert GrouponMapper().acknowledgements(order) == []
+
+
+@pytest.mark.parametrize(("line", "field"), [
+    ({"sku": "A", "quantity": 1}, "ci_lineitemid"),
+    ({"ci_lineitemid": 3, "sku": "", "quantity": 1}, "sku"),
+    ({"ci_lineitemid": 3, "sku": "A", "quantity": 0}, "quantity"),
+    ({"ci_lineitemid": 3, "sku": "A", "quantity": "2"}, "quantity"),
+    ({"ci_lineitemid": 3, "sku": "A", "quantity": 1, "unit_price": "abc"}, "unit_price"),
+])
+def test_bad_lines_are_refused_naming_the_field(line, field):
+    with pytest.raises(InvalidPayload, match=field):
+        GrouponMapper().to_order([(1, entry(lines=[line]))])
+
+
+def test_mark_exported_effects_cover_open_lines_only():
+    lines = [{"ci_lineitemid": 1, "sku": "A", "quantity": 1, "status": "open"},
+             {"ci_lineitemid": 2, "sku": "B", "quantity": 1, "status": "ship"}]
+    effects = GrouponMapper().acknowledgements(GrouponMapper().to_order([(1, entry(lines=lines))]))
+    assert [(e.kind, e.key, e.payload) for e in effects] == [("mark_exported", "1", {"ci_lineitem_id": 1})]
+
+
+def test_sku_resolution_alias_bundle_direct_kit_and_unknown():
+    skus = SkuMap(products=frozenset({"WH-1", "WH-2", "WH-3"}), aliases={"GG-1": "WH-2"},
+                  bundles={"GG-B": [("WH-1", 1), ("WH-3", 2)]})
+    assert skus.resolve("WH-1") == [("WH-1", 1)]
+    assert skus.resolve("GG-1") == [("WH-2", 1)]
+    assert skus.resolve("GG-B") == [("WH-1", 1), ("WH-3", 2)]
+    assert skus.resolve("GG-KIT", "2xWH-3") == [("WH-3", 2)]
+    assert skus.resolve("GG-KIT", "2xWH-404") is None
+    assert skus.resolve("GG-NEW") is None
+
+
+def test_bundle_lines_expand_to_components_and_unknown_skus_hold_the_order():
+    lines = [{"ci_lineitemid": 1, "sku": "GG-B", "quantity": 2, "status": "open"},
+             {"ci_lineitemid": 2, "sku": "GG-NEW", "quantity": 1, "status": "open"}]
+    order = GrouponMapper().to_order([(1, entry(lines=lines))])
+    skus = SkuMap(products=frozenset({"WH-1", "WH-3"}), bundles={"GG-B": [("WH-1", 1), ("WH-3", 2)]})
+    rows, unknown = _line_rows(order, skus)
+    assert [(r[0], r[1], r[3], r[4]) for r in rows] == [("1", 0, "WH-1", 2), ("1", 1, "WH-3", 4), ("2", 0, None, 1)]
+    assert decide_status(order, unknown) == ("awaiting_mapping", "unknown SKU(s): GG-NEW")
+
+
+@pytest.mark.parametrize(("customer", "reason"), [
+    ({"zip": ""}, "postcode"), ({"address1": " "}, "street"), ({"country": "XX"}, "country"),
+    ({"country": None}, "country"),
+])
+def test_unshippable_addresses_are_held_with_the_reason(customer, reason):
+    order = GrouponMapper().to_order([(1, entry(**customer))])
+    status, why = decide_status(order, [])
+    assert status == "invalid_address" and reason in why
+
+
+def test_uk_is_accepted_as_great_britain():
+    order = GrouponMapper().to_order([(1, entry(country="UK"))])
+    assert decide_status(order, []) == ("ready", None)
