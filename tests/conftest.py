@@ -18,7 +18,18 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 _HOME = Path(tempfile.mkdtemp(prefix="orderbridge-airflow-"))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# The test cluster's port is fixed now, so Airflow's metadata URL is known before Airflow loads.
+PG_PORT = _free_port()
 os.environ.update({
+    "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"postgresql+psycopg2://postgres@127.0.0.1:{PG_PORT}/airflow",
     "AIRFLOW_HOME": str(_HOME),
     "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
     "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
@@ -38,18 +49,12 @@ def _as_pg(cmd: list[str]) -> list[str]:
     return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else cmd
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class PgCluster:
     """A PostgreSQL cluster started from the installed binaries for this test session."""
 
     def __init__(self) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="orderbridge-pg-"))
-        self.port = _free_port()
+        self.port = PG_PORT
         bin_ = _pg_bin()
         if os.geteuid() == 0:
             shutil.chown(self.dir, "postgres")
@@ -92,6 +97,17 @@ def pg():
     yield cluster
     cluster.stop()
     shutil.rmtree(_HOME, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def airflow_db(pg):
+    """Airflow's metadata database, on the same test cluster (dag.test() needs one)."""
+    import sys
+
+    pg.sql("CREATE DATABASE airflow")
+    subprocess.run([str(Path(sys.executable).with_name("airflow")), "db", "migrate"], check=True,
+                   capture_output=True, env=os.environ.copy())
+    return pg.url("airflow")
 
 
 @pytest.fixture

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from airflow.sdk import ExceptionRetryPolicy, RetryAction, RetryRule
+from airflow.sdk import DeltaDataIntervalTimetable, ExceptionRetryPolicy, RetryAction, RetryRule
 
 START_DATE = datetime(2026, 1, 1, tzinfo=UTC)
-EVERY_10_MINUTES = timedelta(minutes=10)  # a timedelta schedule gives real data intervals
+# Explicit: in Airflow 3.3 a bare timedelta (like a cron string) becomes a *trigger* timetable whose
+# runs have zero-length data intervals; extracts need the real 10-minute interval.
+EVERY_10_MINUTES = DeltaDataIntervalTimetable(timedelta(minutes=10))
 
 # Permanent errors (bad credentials, refused payloads) fail at once: a retry cannot fix them.
 # RateLimited is a Retryable: the client already waited out the Retry-After it was given.
