@@ -6,6 +6,7 @@ test module imports it: a private AIRFLOW_HOME, this repo's dags folder, no exam
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import socket
@@ -18,6 +19,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 _HOME = Path(tempfile.mkdtemp(prefix="orderbridge-airflow-"))
+atexit.register(shutil.rmtree, _HOME, True)
 
 
 def _free_port() -> int:
@@ -96,7 +98,6 @@ def pg():
     db.migrate(cluster.url("orderbridge_template"))
     yield cluster
     cluster.stop()
-    shutil.rmtree(_HOME, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

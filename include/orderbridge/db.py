@@ -5,8 +5,10 @@ connection); scripts and tests pass a DSN. Either way the package functions take
 connection and leave commit/rollback to the caller, so one transaction can span raw rows, staging
 rows, events and outbox effects.
 
-psycopg2 rather than psycopg 3: it is ``PostgresHook``'s default driver here and its
-``copy_expert`` streams a file-like buffer into ``COPY ... FROM STDIN``, which is all we need.
+psycopg2 rather than psycopg 3: its ``copy_expert`` streams a file-like buffer into
+``COPY ... FROM STDIN`` and ``execute_values`` batches small writes, which is all we need, and it is
+the driver SQLAlchemy/Alembic use here by default. (``PostgresHook`` would pick psycopg 3 when both
+are installed, so tasks only take the connection's parameters from the hook: see ``jobs``.)
 """
 
 from __future__ import annotations
@@ -25,6 +27,11 @@ STAGING_CONN_ID = "orderbridge_staging"
 def connect(dsn: str):
     """Open a psycopg2 connection (autocommit off) to the staging database."""
     return psycopg2.connect(dsn)
+
+
+def connect_params(**params):
+    """Open a psycopg2 connection from separate parameters (None values are left out)."""
+    return psycopg2.connect(**{k: v for k, v in params.items() if v not in (None, "")})
 
 
 def sqlalchemy_url(dsn: str) -> str:

@@ -20,7 +20,7 @@ from decimal import Decimal, InvalidOperation
 
 from orderbridge.errors import AuthError, InvalidPayload
 from orderbridge.http import ChannelClient
-from orderbridge.outbox import Effect, Handler, Outcome, OutboxRow
+from orderbridge.outbox import Effect, Handler, OutboxRow, Outcome
 from orderbridge.staging import StagedLine, StagedOrder
 from orderbridge.window import Window
 

@@ -22,10 +22,17 @@ log = logging.getLogger("orderbridge")
 
 
 def staging_connection():
-    """The staging database, from the ``orderbridge_staging`` Airflow connection."""
+    """A psycopg2 connection to the staging database, from the ``orderbridge_staging`` connection.
+
+    ``PostgresHook.get_conn()`` (provider 7.1) hands out a psycopg 3 connection whenever psycopg 3
+    is installed, and it is; our set-based code is written for psycopg2 (``copy_expert``,
+    ``execute_values``), so the hook only resolves the Airflow connection here.
+    """
     from airflow.providers.postgres.hooks.postgres import PostgresHook
 
-    return PostgresHook(postgres_conn_id=db.STAGING_CONN_ID).get_conn()
+    conn = PostgresHook.get_connection(db.STAGING_CONN_ID)
+    return db.connect_params(host=conn.host, port=conn.port, user=conn.login, password=conn.password,
+                             dbname=conn.schema)
 
 
 def _report(step: str, account: Account, counts: dict) -> dict:

@@ -40,7 +40,8 @@ def enqueue_tracking(cur, channel: str, account: str, payload: Callable[[str, st
            FROM staging.shipments s
            JOIN staging.orders o ON o.id = s.order_id
            JOIN staging.order_lines l ON l.order_id = o.id AND (s.lines IS NULL OR s.lines ? l.channel_line_id)
-           LEFT JOIN staging.carrier_codes c ON c.channel = o.channel AND lower(c.courier_service) = lower(s.courier_service)
+           LEFT JOIN staging.carrier_codes c
+                  ON c.channel = o.channel AND lower(c.courier_service) = lower(s.courier_service)
            WHERE o.channel = %(c)s AND o.account = %(a)s AND NOT EXISTS (
                SELECT 1 FROM staging.outbox b
                WHERE b.idempotency_key = %(c)s || ':' || %(a)s || ':tracking:' || l.channel_line_id)

@@ -152,7 +152,7 @@ class SkuMap:
         for bundle_sku, sku, qty, acct in cur.fetchall():
             by_account.setdefault((bundle_sku, acct), []).append((sku, qty))
         bundles: dict[str, list[tuple[str, int]]] = {}
-        for (bundle_sku, acct), parts in sorted(by_account.items(), key=lambda kv: kv[0][1] != "*"):
+        for (bundle_sku, _acct), parts in sorted(by_account.items(), key=lambda kv: kv[0][1] != "*"):
             bundles[bundle_sku] = parts  # account rows sort last, so they replace '*' rows
         return cls(products=products, aliases=aliases, bundles=bundles)
 
@@ -400,7 +400,8 @@ def _remember_channel_products(cur, channel: str, account: str, orders: list[Sta
         for line in order.lines:
             seen.setdefault(line.channel_sku, (line.name, line.kit_spec))
     cur.execute(
-        "SELECT channel_sku FROM staging.channel_products WHERE channel = %s AND account = %s AND channel_sku = ANY(%s)",
+        "SELECT channel_sku FROM staging.channel_products"
+        " WHERE channel = %s AND account = %s AND channel_sku = ANY(%s)",
         (channel, account, list(seen)),
     )
     for (sku,) in cur.fetchall():

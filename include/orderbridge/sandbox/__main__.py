@@ -1,0 +1,102 @@
+"""Command line: serve the sandbox with uvicorn.
+
+    python -m orderbridge.sandbox --port 8765 --seed 42 --groupon 1001:secret-token:40
+
+One worker, log level ``warning`` and no access log: Groupon's token travels in the query string,
+and an access log would print it. Tokens are never echoed at start either.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import datetime
+
+import uvicorn
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from orderbridge.sandbox.app import GrouponAccountSpec, create_app
+from orderbridge.sandbox.faults import FaultSpecError, register_connection
+
+
+class _TrackedH11Protocol(H11Protocol):
+    """uvicorn's h11 protocol, registering each connection so ``reset`` faults can abort it."""
+
+    def connection_made(self, transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        register_connection(self.client, transport)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        register_connection(self.client, None)
+        super().connection_lost(exc)
+
+
+def _fault(text: str) -> dict:
+    try:
+        value = json.loads(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"--fault takes a JSON object: {err}") from err
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError("--fault takes a JSON object")
+    return value
+
+
+def _account(text: str) -> GrouponAccountSpec:
+    try:
+        return GrouponAccountSpec.parse(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from err
+
+
+def _anchor(text: str) -> datetime:
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"--anchor takes an ISO datetime: {err}") from err
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m orderbridge.sandbox", description=__doc__.split("\n")[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--seed", type=int, default=42, help="drives all generated data and fault rates")
+    parser.add_argument("--groupon", action="append", type=_account, default=[], metavar="SUPPLIER_ID:TOKEN:N",
+                        help="a Groupon supplier account with N initial orders (repeatable)")
+    parser.add_argument("--groupon-page-size", type=int, default=250, help="get_orders max_items_per_page")
+    parser.add_argument("--groupon-auth-failure-status", type=int, default=401,
+                        help="HTTP status for bad credentials (the live value is unknown; 401 or 200)")
+    parser.add_argument("--groupon-split-rate", type=float, default=0.03,
+                        help="share of orders sent as two entries with the same orderid")
+    parser.add_argument("--days", type=float, default=2.0, help="initial orders spread over this many days")
+    parser.add_argument("--anchor", type=_anchor, default=None,
+                        help="ISO datetime the order dates end at (naive = UTC; default now)")
+    parser.add_argument("--fault", action="append", type=_fault, default=[], metavar="JSON",
+                        help='a fault rule active from the start, e.g. \'{"channel":"groupon","kind":"429",'
+                             '"rate":0.1,"retry_after":1}\' (repeatable)')
+    parser.add_argument("--log-level", default="warning")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    if args.groupon_page_size < 1:
+        raise SystemExit("--groupon-page-size must be at least 1")
+    try:
+        app = create_app(seed=args.seed, groupon_accounts=args.groupon, groupon_page_size=args.groupon_page_size,
+                         groupon_auth_failure_status=args.groupon_auth_failure_status,
+                         groupon_split_rate=args.groupon_split_rate, days=args.days, anchor=args.anchor,
+                         faults=args.fault)
+    except FaultSpecError as err:
+        raise SystemExit(f"--fault: {err}") from err
+    accounts = ", ".join(a.supplier_id for a in args.groupon) or "none"
+    print(f"orderbridge sandbox on http://{args.host}:{args.port} (groupon accounts: {accounts})",
+          file=sys.stderr, flush=True)
+    config = uvicorn.Config(app, host=args.host, port=args.port, workers=1, log_level=args.log_level,
+                            access_log=False, proxy_headers=False, http=_TrackedH11Protocol,
+                            timeout_graceful_shutdown=2)
+    uvicorn.Server(config).run()
+
+
+if __name__ == "__main__":
+    main()

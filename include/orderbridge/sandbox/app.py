@@ -1,0 +1,136 @@
+"""Assembles the sandbox ASGI app: channel fakes, fault injection and the ``/_sandbox`` control API.
+
+``create_app`` is the one place that knows which channels exist. Each channel module contributes
+its fake marketplace's routes and in-memory state; the control routes here expose that state to
+tests and scripts (``/_sandbox/<channel>/...``), and ``faults`` wraps the whole app so any channel
+route can be made to fail, slow down or drop the connection (never ``/_sandbox`` itself).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from orderbridge.sandbox import groupon
+from orderbridge.sandbox.fakedata import GrouponOrderFactory
+from orderbridge.sandbox.faults import FaultInjector, FaultMiddleware, fault_router
+
+CHANNELS = (groupon.CHANNEL,)
+
+
+@dataclass(frozen=True)
+class GrouponAccountSpec:
+    """One ``--groupon SUPPLIER_ID:TOKEN:N_ORDERS`` account."""
+
+    supplier_id: str
+    token: str
+    n_orders: int
+
+    @classmethod
+    def parse(cls, text: str) -> GrouponAccountSpec:
+        """Parse ``SUPPLIER_ID:TOKEN:N_ORDERS`` (the token may itself contain ``:``).
+
+        Raises:
+            ValueError: not three parts, an empty id or token, or N_ORDERS not a number >= 0.
+        """
+        supplier_id, sep, rest = text.partition(":")
+        token, sep2, n = rest.rpartition(":")
+        if not (sep and sep2 and supplier_id and token and n.isdigit()):
+            raise ValueError(f"expected SUPPLIER_ID:TOKEN:N_ORDERS, got {text.split(':')[0]}:...")
+        return cls(supplier_id, token, int(n))
+
+
+def default_anchor() -> datetime:
+    """Now, in UTC, rounded down to the minute."""
+    return datetime.now(UTC).replace(second=0, microsecond=0)
+
+
+def _groupon_control(sandbox: groupon.GrouponSandbox) -> APIRouter:
+    """``/_sandbox/groupon``: accounts, per-account state, and more orders on demand."""
+    router = APIRouter(prefix="/_sandbox/groupon")
+
+    @router.get("")
+    async def overview() -> JSONResponse:
+        return JSONResponse({"accounts": sorted(sandbox.accounts), "requests": groupon.counters(sandbox.requests)})
+
+    @router.get("/{supplier_id}/state")
+    async def state(supplier_id: str) -> JSONResponse:
+        account = sandbox.accounts.get(supplier_id)
+        if account is None:
+            return JSONResponse({"ok": False, "error": f"no Groupon account {supplier_id}"}, status_code=404)
+        return JSONResponse(account.state())
+
+    @router.post("/{supplier_id}/orders")
+    async def more_orders(supplier_id: str, request: Request) -> JSONResponse:
+        account = sandbox.accounts.get(supplier_id)
+        if account is None:
+            return JSONResponse({"ok": False, "error": f"no Groupon account {supplier_id}"}, status_code=404)
+        try:
+            spec = await request.json()
+            n = int(spec.get("n", 1))
+            anchor = datetime.fromisoformat(spec["anchor"]) if spec.get("anchor") else None
+            days = float(spec["days"]) if spec.get("days") is not None else None
+        except (ValueError, TypeError, AttributeError) as err:
+            return JSONResponse({"ok": False, "error": f'body must be {{"n": int[, "anchor": ISO, "days": float]}}:'
+                                                       f" {err}"}, status_code=400)
+        if anchor is not None and anchor.tzinfo is None:
+            anchor = anchor.replace(tzinfo=UTC)
+        if not 0 <= n <= 100_000:
+            return JSONResponse({"ok": False, "error": "n must be between 0 and 100000"}, status_code=400)
+        return JSONResponse({"ok": True, "orderids": account.add_orders(n, anchor=anchor, days=days)})
+
+    return router
+
+
+def create_app(*, seed: int = 42, groupon_accounts: Iterable[GrouponAccountSpec] = (),
+               groupon_page_size: int = 250, groupon_auth_failure_status: int = 401,
+               groupon_split_rate: float = 0.03, days: float = 2.0, anchor: datetime | None = None,
+               faults: Iterable[dict] = ()) -> FastAPI:
+    """Build the sandbox app with its generated data.
+
+    Args:
+        seed: drives every generated order and the fault ``rate`` draws.
+        groupon_accounts: the Groupon supplier accounts to serve, each with its initial orders.
+        groupon_page_size: ``max_items_per_page`` of ``get_orders``.
+        groupon_auth_failure_status: HTTP status answered for bad credentials.
+        groupon_split_rate: share of orders sent as two entries sharing one ``orderid``.
+        days: initial orders are dated over this many days before ``anchor``.
+        anchor: end of the order dates (naive means UTC); default now, to the minute.
+        faults: fault rules active from the start (see ``faults``).
+
+    Returns:
+        The app; ``app.state.groupon`` and ``app.state.faults`` give in-process access.
+
+    Raises:
+        orderbridge.sandbox.faults.FaultSpecError: a fault rule is invalid.
+    """
+    anchor = anchor or default_anchor()
+    if anchor.tzinfo is None:
+        anchor = anchor.replace(tzinfo=UTC)
+    app = FastAPI(title="orderbridge sandbox", description="Local fakes of the marketplace APIs orderbridge talks to.")
+
+    sandbox = groupon.GrouponSandbox(page_size=groupon_page_size, auth_failure_status=groupon_auth_failure_status)
+    for spec in groupon_accounts:
+        factory = GrouponOrderFactory(seed, spec.supplier_id, anchor, days=days, split_rate=groupon_split_rate)
+        sandbox.add_account(spec.supplier_id, spec.token, factory, spec.n_orders)
+
+    injector = FaultInjector(seed, CHANNELS)
+    for rule in faults:
+        injector.add(rule)
+
+    @app.get("/_sandbox/health")
+    async def health() -> dict:
+        # The pid lets process.start_sandbox tell its own child from another server on the port.
+        return {"ok": True, "pid": os.getpid()}
+
+    app.include_router(fault_router(injector))
+    app.include_router(_groupon_control(sandbox))
+    app.include_router(groupon.api_router(sandbox))
+    app.add_middleware(FaultMiddleware, injector=injector, content_types={groupon.CHANNEL: groupon.CONTENT_TYPE})
+    app.state.groupon, app.state.faults = sandbox, injector
+    return app

@@ -1,0 +1,213 @@
+"""Groupon end to end against the sandbox over real HTTP and a real PostgreSQL.
+
+Job-level tests call the same functions the DAG tasks call; the DAG tests run the real DAG with
+``dag.test()`` on Airflow's own metadata database.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from contextlib import closing
+from datetime import UTC, datetime, timedelta
+from importlib import resources
+
+import pytest
+import requests
+
+from orderbridge import db, jobs
+from orderbridge.config import Account
+from orderbridge.errors import AuthError, Retryable
+from orderbridge.groupon import GrouponMapper
+from orderbridge.sandbox.process import start_sandbox
+from orderbridge.sandbox.warehouse import UNMAPPED_COURIER, seed_catalogue, ship_some
+
+SUPPLIER, TOKEN, ORDERS = "1001", "sandbox-secret-token-1001", 30
+ANCHOR = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+ACCOUNT = Account(channel="groupon", name="demo_uk", conn_id="orderbridge_groupon_demo_uk", currency="GBP")
+
+
+@pytest.fixture
+def sandbox():
+    with start_sandbox(["--seed", "7", "--groupon", f"{SUPPLIER}:{TOKEN}:{ORDERS}", "--groupon-page-size", "10",
+                        "--anchor", ANCHOR.isoformat(), "--days", "2"]) as proc:
+        yield proc
+
+
+@pytest.fixture
+def groupon_conn(sandbox, monkeypatch):
+    def use(token: str = TOKEN) -> None:
+        monkeypatch.setenv("AIRFLOW_CONN_ORDERBRIDGE_GROUPON_DEMO_UK", json.dumps({
+            "conn_type": "http", "host": "127.0.0.1", "port": sandbox.port, "schema": "http",
+            "login": SUPPLIER, "password": token, "extra": {"api_path": "/groupon/api/v4", "timeout": 5}}))
+    use()
+    return use
+
+
+@pytest.fixture
+def warehouse(conn):
+    with conn.cursor() as cur:
+        seed_catalogue(cur)
+    conn.commit()
+    return conn
+
+
+def state(sandbox) -> dict:
+    return requests.get(f"{sandbox.url}/_sandbox/groupon/{SUPPLIER}/state", timeout=10).json()
+
+
+def lines_of(st: dict) -> list[dict]:
+    return [line for o in st["orders"] for e in o["entries"] for line in e["lines"]]
+
+
+def fault(sandbox, **rule) -> None:
+    requests.post(f"{sandbox.url}/_sandbox/faults", json={"channel": "groupon", **rule}, timeout=5).raise_for_status()
+
+
+def scalar(conn, sql: str, *args):
+    with conn.cursor() as cur:
+        cur.execute(sql, args)
+        return cur.fetchone()[0]
+
+
+def cycle(run_id: str) -> dict:
+    return {
+        "extract": jobs.groupon_extract(ACCOUNT, run_id, "scheduled"),
+        "load": jobs.load_staging(ACCOUNT, GrouponMapper("GBP"), run_id),
+        "mark": jobs.groupon_mark_exported(ACCOUNT, run_id),
+        "tracking": jobs.groupon_post_tracking(ACCOUNT, run_id),
+    }
+
+
+def test_cycle_lands_every_order_once_and_marks_every_open_line(sandbox, groupon_conn, warehouse):
+    first = cycle("run-1")
+    st = state(sandbox)
+    assert scalar(warehouse, "SELECT count(*) FROM staging.orders") == len(st["orders"]) == ORDERS
+    assert first["extract"]["pages"] >= 3  # 10 entries a page
+    assert all(line["exported"] and line["export_calls"] == 1 for line in lines_of(st))
+    assert scalar(warehouse, "SELECT count(*) FROM staging.orders WHERE status = 'awaiting_mapping'") >= 1
+
+    # Groupon now offers nothing: a second cycle changes nothing and posts nothing.
+    raw_before = scalar(warehouse, "SELECT count(*) FROM raw.orders")
+    second = cycle("run-2")
+    assert second["extract"]["payloads"] == 0
+    assert (second["load"]["inserted"], second["load"]["updated"], second["mark"]["claimed"]) == (0, 0, 0)
+    assert scalar(warehouse, "SELECT count(*) FROM raw.orders") == raw_before
+    assert all(line["export_calls"] == 1 for line in lines_of(state(sandbox)))
+
+
+def test_mark_exported_500_keeps_orders_and_a_rerun_marks_each_line_once(sandbox, groupon_conn, warehouse):
+    jobs.groupon_extract(ACCOUNT, "run-1", "scheduled")
+    jobs.load_staging(ACCOUNT, GrouponMapper("GBP"), "run-1")
+    fault(sandbox, match="mark_exported", kind="500", times=50)
+    with pytest.raises(Retryable, match="HTTP 500"):
+        jobs.groupon_mark_exported(ACCOUNT, "run-1")
+    assert scalar(warehouse, "SELECT count(*) FROM staging.orders") == ORDERS
+    assert not any(line["exported"] for line in lines_of(state(sandbox)))
+    failed = "SELECT count(*) FROM staging.order_events WHERE event = 'mark_exported_attempt_failed'"
+    assert scalar(warehouse, failed) > 0
+
+    requests.delete(f"{sandbox.url}/_sandbox/faults", timeout=5)
+    jobs.groupon_mark_exported(ACCOUNT, "run-1-retry")
+    jobs.groupon_mark_exported(ACCOUNT, "run-1-retry-again")
+    assert all(line["exported"] and line["export_calls"] == 1 for line in lines_of(state(sandbox)))
+    assert scalar(warehouse, "SELECT count(*) FROM staging.outbox WHERE status <> 'sent'") == 0
+
+
+def test_429_waits_for_retry_after_without_failing(sandbox, groupon_conn, warehouse):
+    fault(sandbox, match="get_orders", kind="429", retry_after=1, times=2)
+    counts = jobs.groupon_extract(ACCOUNT, "run-1", "scheduled")
+    assert counts["throttled"] == 2 and counts["retried"] == 0
+    assert counts["payloads"] >= ORDERS
+
+
+def test_wrong_token_fails_fast_without_leaking_it(sandbox, groupon_conn, warehouse, caplog):
+    groupon_conn("wrong-token-that-must-not-leak")
+    with pytest.raises(AuthError) as err:
+        jobs.groupon_extract(ACCOUNT, "run-1", "scheduled")
+    assert "Resolution" in str(err.value)
+    assert "wrong-token-that-must-not-leak" not in str(err.value)
+    assert "wrong-token-that-must-not-leak" not in caplog.text
+
+
+def test_tracking_posts_each_line_once_and_blocks_unmapped_couriers(sandbox, groupon_conn, warehouse):
+    cycle("run-1")
+    with warehouse.cursor() as cur:
+        shipped = ship_some(cur, "groupon", ACCOUNT.name, share=1.0)
+    warehouse.commit()
+    assert shipped > 0
+    cycle("run-2")
+    cycle("run-3")
+    st = state(sandbox)
+    posted = [line for line in lines_of(st) if line["tracking"]]
+    assert posted and all(len(line["tracking"]) == 1 for line in posted)
+    blocked = scalar(warehouse, "SELECT count(*) FROM staging.shipments WHERE courier_service = %s", UNMAPPED_COURIER)
+    assert blocked > 0  # the simulator uses one courier service nobody mapped
+    message = scalar(warehouse, "SELECT message FROM staging.order_events WHERE event = 'tracking_blocked' LIMIT 1")
+    assert "Resolution" in message and UNMAPPED_COURIER in message
+    events = "SELECT count(*) FROM staging.order_events WHERE event = 'tracking_blocked'"
+    assert scalar(warehouse, events) == blocked  # told once per shipment, not once per run
+
+
+def test_every_carrier_of_the_seed_table_maps_and_is_accepted(sandbox, groupon_conn, warehouse):
+    with resources.files("orderbridge.data").joinpath("groupon_carriers.csv").open() as f:
+        carriers = list(csv.DictReader(f))
+    assert len(carriers) == 58
+    cycle("run-1")
+    with warehouse.cursor() as cur:
+        cur.execute("""SELECT o.id, l.channel_line_id FROM staging.orders o JOIN staging.order_lines l
+                       ON l.order_id = o.id WHERE o.status = 'ready' AND l.component = 0 ORDER BY l.id""")
+        targets = cur.fetchall()
+        assert len(targets) >= 20
+        for i, (order_id, line_id) in enumerate(targets):
+            carrier = carriers[i % len(carriers)]
+            cur.execute("INSERT INTO staging.shipments (order_id, courier_service, tracking_number, lines)"
+                        " VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                        (order_id, carrier["carrier_name"], f"T{i:05d}", json.dumps([line_id])))
+    warehouse.commit()
+    if len(targets) < len(carriers):  # the rest of the table still has to be in the mapping table
+        codes = dict(db_rows(warehouse, "SELECT courier_service, carrier_code FROM staging.carrier_codes"))
+        assert all(codes[c["carrier_name"]] == c["code"] for c in carriers)
+    jobs.groupon_post_tracking(ACCOUNT, "run-2")
+    posted = {line["ci_lineitemid"]: line["tracking"] for line in lines_of(state(sandbox)) if line["tracking"]}
+    assert len(posted) == len(targets)
+    assert scalar(warehouse, "SELECT count(*) FROM staging.outbox WHERE kind = 'tracking' AND status <> 'sent'") == 0
+
+
+def db_rows(conn, sql):
+    with conn.cursor() as cur:
+        cur.execute(sql)
+        return cur.fetchall()
+
+
+def test_unknown_sku_then_mapping_then_retransform_without_refetch(sandbox, groupon_conn, warehouse):
+    cycle("run-1")
+    held = scalar(warehouse, "SELECT count(*) FROM staging.orders WHERE status = 'awaiting_mapping'")
+    assert held > 0
+    with warehouse.cursor() as cur:
+        cur.execute("INSERT INTO staging.sku_aliases (channel, channel_sku, warehouse_sku) VALUES"
+                    " ('groupon', 'GG-NEW-7741', 'WH-1021'), ('groupon', 'GG-NEW-7742', 'WH-1022')")
+    warehouse.commit()
+    requests_before = state(sandbox)["requests"]
+    counts = jobs.load_staging(ACCOUNT, GrouponMapper("GBP"), "run-2")
+    assert counts["updated"] == held
+    assert scalar(warehouse, "SELECT count(*) FROM staging.orders WHERE status = 'awaiting_mapping'") == 0
+    assert state(sandbox)["requests"] == requests_before  # nothing fetched again
+
+
+def test_backfill_rereads_its_window_and_loads_nothing_twice(sandbox, groupon_conn, warehouse):
+    cycle("run-1")  # everything imported and exported
+    before = scalar(warehouse, "SELECT count(*) FROM staging.orders")
+    start = ANCHOR - timedelta(days=2)
+    counts = jobs.groupon_extract(ACCOUNT, "backfill-1", "backfill", start, ANCHOR)
+    assert counts["mode"] == "window" and counts["payloads"] >= ORDERS  # exported orders come back
+    assert counts["new_payloads"] == 0
+    load = jobs.load_staging(ACCOUNT, GrouponMapper("GBP"), "backfill-1")
+    assert (load["inserted"], load["updated"]) == (0, 0)
+    assert scalar(warehouse, "SELECT count(*) FROM staging.orders") == before
+    with closing(db.connect(jobs_dsn(warehouse))) as other, other.cursor() as cur:
+        assert db.get_state(cur, "groupon", ACCOUNT.name, "orders_window") == ANCHOR.isoformat()
+
+
+def jobs_dsn(conn) -> str:
+    return conn.dsn
