@@ -41,7 +41,7 @@ def groupon_account_dag(account: Account):
             from orderbridge import jobs
 
             run = context["dag_run"]
-            return jobs.groupon_extract(account, run.run_id, str(run.run_type), context.get("data_interval_start"),
+            return jobs.groupon_extract(account, run.run_id, run.run_type, context.get("data_interval_start"),
                                         context.get("data_interval_end"))
 
         @task

@@ -41,7 +41,7 @@ def _report(step: str, account: Account, counts: dict) -> dict:
     return counts
 
 
-def extract_window(account: Account, run_type: str | None, start: datetime | None, end: datetime | None,
+def extract_window(account: Account, run_type, start: datetime | None, end: datetime | None,
                    watermark: str | None) -> Window | None:
     """None to read the channel's queue of new orders; a Window to re-read a date range.
 
@@ -49,6 +49,8 @@ def extract_window(account: Account, run_type: str | None, start: datetime | Non
     it is marked exported, so the queue cannot miss one) and the run's date window on backfills.
     """
     mode = account.extract_mode
+    # The task SDK's DagRunType is a str enum whose str() is "DagRunType.BACKFILL": compare values.
+    run_type = getattr(run_type, "value", run_type)
     if mode == "queue" or (mode == "auto" and run_type != "backfill"):
         return None
     return resolve_window(start, end, watermark)
@@ -73,7 +75,7 @@ def _groupon_external_id(entry: dict) -> str:
     return str(entry.get("orderid") or f"missing-orderid:{staging.payload_hash(entry)[:16]}")
 
 
-def groupon_extract(account: Account, run_id: str, run_type: str | None = None, start: datetime | None = None,
+def groupon_extract(account: Account, run_id: str, run_type=None, start: datetime | None = None,
                     end: datetime | None = None) -> dict:
     client = groupon.GrouponClient(account.conn_id, account.name)
     with closing(staging_connection()) as conn:

@@ -7,7 +7,7 @@ orders later continues the same stream, so two sandboxes started with the same s
 the same batches hand out identical orders.
 
 ``fake_address`` is channel-neutral (ISO country codes); ``GrouponOrderFactory`` shapes orders
-the way Groupon's ``get_orders`` sends them (see /work/shared/reference/groupon-api.md §3.2),
+the way Groupon's ``get_orders`` sends them (Groupon API notes, groupon-api.md §3.2),
 including its quirks: ``UK``/``USA`` country spellings, ``null`` states, blank weights, opaque
 order ids of several formats, and the occasional order split over two ``data`` entries.
 """

@@ -1,7 +1,7 @@
 """Groupon Goods "CommerceInterface" fake: in-memory accounts and the API routes that serve them.
 
-Behaviour follows /work/shared/reference/groupon-api.md (sections 1-5, 8, 9); where the reference
-marks a rule as a guess, the choice made here is noted next to the code. The fake also records what
+Behaviour follows the Groupon API notes (groupon-api.md §1-5, 8, 9; see the README); where they
+mark a rule as a guess, the choice made here is noted next to the code. The fake also records what
 a client did (exports per line, accepted tracking, requests per endpoint and status) for the
 ``/_sandbox/groupon`` control routes, so tests can verify a client from the outside.
 
