@@ -20,8 +20,8 @@ from decimal import Decimal, InvalidOperation
 
 from orderbridge.errors import AuthError, InvalidPayload
 from orderbridge.http import ChannelClient
+from orderbridge.orders import StagedLine, StagedOrder
 from orderbridge.outbox import Effect, Handler, OutboxRow, Outcome
-from orderbridge.staging import StagedLine, StagedOrder
 from orderbridge.window import Window
 
 CHANNEL = "groupon"

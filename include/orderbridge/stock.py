@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 from psycopg2.extras import execute_values
 
+from orderbridge.orders import SkuMap
 from orderbridge.outbox import Effect, enqueue, idempotency_key
-from orderbridge.staging import SkuMap
 
 STOCK = "stock"
 OPEN_STATUSES = ("ready", "awaiting_mapping", "invalid_address", "in_progress")

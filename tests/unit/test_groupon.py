@@ -7,7 +7,7 @@ import pytest
 
 from orderbridge.errors import InvalidPayload
 from orderbridge.groupon import GrouponMapper, parse_order_date
-from orderbridge.staging import SkuMap, _line_rows, decide_status
+from orderbridge.orders import SkuMap, decide_status, line_rows
 
 
 def entry(orderid="FFB7A681BE", lines=None, **customer):
@@ -81,7 +81,7 @@ def test_bundle_lines_expand_to_components_and_unknown_skus_hold_the_order():
              {"ci_lineitemid": 2, "sku": "GG-NEW", "quantity": 1, "status": "open"}]
     order = GrouponMapper().to_order([(1, entry(lines=lines))])
     skus = SkuMap(products=frozenset({"WH-1", "WH-3"}), bundles={"GG-B": [("WH-1", 1), ("WH-3", 2)]})
-    rows, unknown = _line_rows(order, skus)
+    rows, unknown = line_rows(order, skus)
     assert [(r[0], r[1], r[3], r[4]) for r in rows] == [("1", 0, "WH-1", 2), ("1", 1, "WH-3", 4), ("2", 0, None, 1)]
     assert decide_status(order, unknown) == ("awaiting_mapping", "unknown SKU(s): GG-NEW")
 

@@ -1,0 +1,184 @@
+"""The canonical order and the rules that decide whether the warehouse can take it.
+
+Pure: no database, no network, no Airflow. Channel mappers produce ``StagedOrder``s; ``SkuMap``
+turns channel SKUs into warehouse SKUs (the same resolution stock reconciliation uses, so orders
+and stock never disagree about what a channel SKU is); ``decide_status`` says ``ready`` or why
+not, in words a person can act on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from functools import cache
+from importlib import resources
+from typing import Any
+
+# Statuses the warehouse owns: a later channel payload must not overwrite what it is working on.
+WAREHOUSE_STATUSES = ("in_progress", "shipped", "cancelled", "closed")
+RECHECK_STATUSES = ("awaiting_mapping", "invalid_address", "invalid_payload")
+# Countries where addresses have no postcode (the warehouse's carriers accept them without).
+NO_POSTCODE_COUNTRIES = frozenset({"AE", "AG", "AO", "BS", "BZ", "HK", "IE", "JM", "MO", "QA"})
+COUNTRY_ALIASES = {"UK": "GB", "USA": "US", "GREAT BRITAIN": "GB", "UNITED KINGDOM": "GB"}
+
+
+@dataclass
+class StagedLine:
+    channel_line_id: str
+    channel_sku: str
+    channel_quantity: int
+    unit_price: Decimal | float | None
+    name: str | None = None
+    kit_spec: str | None = None
+    open_on_channel: bool = True
+
+
+@dataclass
+class StagedOrder:
+    """A channel order in canonical form, as produced by a channel's pure mapper."""
+
+    external_order_id: str
+    raw_id: int
+    lines: list[StagedLine]
+    placed_at: datetime | None = None
+    channel_status: str | None = None
+    currency: str | None = None
+    total: Decimal | float | None = None
+    shipping_total: Decimal | float | None = None
+    customer_name: str | None = None
+    customer_email: str | None = None
+    customer_phone: str | None = None
+    ship_name: str | None = None
+    ship_address1: str | None = None
+    ship_address2: str | None = None
+    ship_city: str | None = None
+    ship_state: str | None = None
+    ship_postcode: str | None = None
+    ship_country: str | None = None
+    ship_phone: str | None = None
+    channel_data: dict[str, Any] = field(default_factory=dict)
+    # Set by the mapper when the payload cannot be used at all (the field is named).
+    invalid_reason: str | None = None
+
+
+@cache
+def iso_countries() -> frozenset[str]:
+    text = resources.files("orderbridge.data").joinpath("iso_countries.txt").read_text(encoding="utf-8")
+    return frozenset(line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#"))
+
+
+def normalize_country(value: str | None) -> str | None:
+    """Channel country to ISO 3166 alpha-2 (Groupon sends ``UK`` and ``USA``); None if unknown."""
+    if not value:
+        return None
+    code = COUNTRY_ALIASES.get(value.strip().upper(), value.strip().upper())
+    return code if code in iso_countries() else None
+
+
+def address_problem(order: StagedOrder) -> str | None:
+    """Why the warehouse cannot ship to this address, or None when it can."""
+    missing = [
+        name
+        for name, value in (("street", order.ship_address1), ("city", order.ship_city))
+        if not (value and value.strip())
+    ]
+    country = normalize_country(order.ship_country)
+    if country is None:
+        missing.append(f"country (unknown code {order.ship_country!r})")
+    elif not (order.ship_postcode and order.ship_postcode.strip()) and country not in NO_POSTCODE_COUNTRIES:
+        missing.append("postcode")
+    return "address has no " + ", ".join(missing) if missing else None
+
+
+@dataclass
+class SkuMap:
+    """Channel SKU -> warehouse SKUs, from aliases, bundles, the product list and kit specs."""
+
+    products: frozenset[str]
+    aliases: dict[str, str] = field(default_factory=dict)
+    bundles: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, cur, channel: str, account: str) -> SkuMap:
+        """Read the mapping tables; account-specific rows win over the channel-wide ``'*'`` ones."""
+        cur.execute("SELECT sku FROM staging.products")
+        products = frozenset(r[0] for r in cur.fetchall())
+        cur.execute(
+            "SELECT channel_sku, warehouse_sku FROM staging.sku_aliases"
+            " WHERE channel = %s AND account IN (%s, '*') ORDER BY (account = '*') DESC",
+            (channel, account),
+        )
+        aliases = dict(cur.fetchall())
+        cur.execute(
+            "SELECT bundle_sku, warehouse_sku, quantity, account FROM staging.bundles"
+            " WHERE channel = %s AND account IN (%s, '*') ORDER BY bundle_sku, warehouse_sku",
+            (channel, account),
+        )
+        by_account: dict[tuple[str, str], list[tuple[str, int]]] = {}
+        for bundle_sku, sku, qty, acct in cur.fetchall():
+            by_account.setdefault((bundle_sku, acct), []).append((sku, qty))
+        bundles: dict[str, list[tuple[str, int]]] = {}
+        for (bundle_sku, _acct), parts in sorted(by_account.items(), key=lambda kv: kv[0][1] != "*"):
+            bundles[bundle_sku] = parts  # account rows sort last, so they replace '*' rows
+        return cls(products=products, aliases=aliases, bundles=bundles)
+
+    def resolve(self, channel_sku: str, kit_spec: str | None = None) -> list[tuple[str, int]] | None:
+        """Warehouse SKUs and quantities per channel unit, or None when nothing maps the SKU.
+
+        Order of precedence: a bundle row, an alias row, the warehouse SKU itself, then the
+        channel's own kit description (Groupon ``bom_sku`` such as ``2xWH-1005``).
+        """
+        if channel_sku in self.bundles:
+            return list(self.bundles[channel_sku])
+        if channel_sku in self.aliases:
+            return [(self.aliases[channel_sku], 1)]
+        if channel_sku in self.products:
+            return [(channel_sku, 1)]
+        parts = parse_kit_spec(kit_spec)
+        if parts and all(sku in self.products for sku, _ in parts):
+            return parts
+        return None
+
+
+def parse_kit_spec(spec: str | None) -> list[tuple[str, int]] | None:
+    """Parse ``2xSKU-A`` or ``2xSKU-A,1xSKU-B`` (also ``+`` or ``;``); None if it is not one."""
+    if not spec or not spec.strip():
+        return None
+    parts = []
+    for chunk in spec.replace("+", ",").replace(";", ",").split(","):
+        qty, sep, sku = chunk.strip().partition("x")
+        if not sep or not qty.isdigit() or int(qty) < 1 or not sku.strip():
+            return None
+        parts.append((sku.strip(), int(qty)))
+    return parts
+
+
+def line_rows(order: StagedOrder, skus: SkuMap) -> tuple[list[tuple], list[str]]:
+    rows, unknown = [], []
+    for line in order.lines:
+        parts = skus.resolve(line.channel_sku, line.kit_spec)
+        if parts is None:
+            unknown.append(line.channel_sku)
+            parts = [(None, 1)]
+        bundle = line.channel_sku if len(parts) > 1 or parts[0][1] > 1 else None
+        for component, (sku, per_unit) in enumerate(parts):
+            rows.append((line.channel_line_id, component, line.channel_sku, sku, line.channel_quantity * per_unit,
+                         line.channel_quantity, line.unit_price, bundle))
+    return rows, sorted(set(unknown))
+
+
+def decide_status(order: StagedOrder, unknown_skus: list[str]) -> tuple[str, str | None]:
+    """Where a mapped order stands: ready, or held with the reason a person can act on."""
+    if order.invalid_reason:
+        return "invalid_payload", order.invalid_reason
+    if order.lines and not any(line.open_on_channel for line in order.lines):
+        return "closed", "no open lines on the channel (already shipped or cancelled there)"
+    if unknown_skus:
+        return "awaiting_mapping", "unknown SKU(s): " + ", ".join(unknown_skus)
+    problem = address_problem(order)
+    if problem:
+        return "invalid_address", problem
+    return "ready", None
+
+
