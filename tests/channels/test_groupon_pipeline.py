@@ -19,6 +19,7 @@ from orderbridge import db, jobs
 from orderbridge.config import Account
 from orderbridge.errors import AuthError, Retryable
 from orderbridge.groupon import GrouponMapper
+from orderbridge.sandbox.catalogue import GROUPON_OFFERS
 from orderbridge.sandbox.process import start_sandbox
 from orderbridge.sandbox.warehouse import UNMAPPED_COURIER, seed_catalogue, ship_some
 
@@ -184,6 +185,10 @@ def test_unknown_sku_then_mapping_then_retransform_without_refetch(sandbox, grou
     cycle("run-1")
     held = scalar(warehouse, "SELECT count(*) FROM staging.orders WHERE status = 'awaiting_mapping'")
     assert held > 0
+    # Product sync: every Groupon SKU seen is listed for the operator, with how it maps (or not).
+    mappings = dict(db_rows(warehouse, "SELECT channel_sku, mapping FROM staging.channel_product_mappings"))
+    expected = {o.channel_sku: None if o.kind == "unknown" else o.kind for o in GROUPON_OFFERS}
+    assert len(mappings) > 10 and all(mappings[sku] == expected[sku] for sku in mappings)
     with warehouse.cursor() as cur:
         cur.execute("INSERT INTO staging.sku_aliases (channel, channel_sku, warehouse_sku) VALUES"
                     " ('groupon', 'GG-NEW-7741', 'WH-1021'), ('groupon', 'GG-NEW-7742', 'WH-1022')")
