@@ -16,7 +16,7 @@ $(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
 install: $(STAMP)
 
 demo: install
-	scripts/demo.sh
+	$(PY) scripts/demo.py
 
 test: install
 	$(PY) -m pytest -q
