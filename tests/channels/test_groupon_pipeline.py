@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from importlib import resources
@@ -216,3 +217,15 @@ def test_backfill_rereads_its_window_and_loads_nothing_twice(sandbox, groupon_co
 
 def jobs_dsn(conn) -> str:
     return conn.dsn
+
+
+@pytest.mark.parametrize("rule", [{"kind": "slow", "delay": 2.5}, {"kind": "malformed"}, {"kind": "503"}])
+def test_transient_faults_back_off_and_the_extract_still_completes(sandbox, groupon_conn, warehouse, monkeypatch,
+                                                                    rule):
+    conn = json.loads(os.environ["AIRFLOW_CONN_ORDERBRIDGE_GROUPON_DEMO_UK"])
+    conn["extra"]["timeout"] = 1  # so the slow answer is a timeout
+    monkeypatch.setenv("AIRFLOW_CONN_ORDERBRIDGE_GROUPON_DEMO_UK", json.dumps(conn))
+    fault(sandbox, match="get_orders", times=2, **rule)
+    counts = jobs.groupon_extract(ACCOUNT, "run-1", "scheduled")
+    assert counts["retried"] == 2
+    assert counts["payloads"] >= ORDERS
