@@ -25,7 +25,6 @@ from orderbridge.outbox import Effect, Handler, OutboxRow, Outcome
 from orderbridge.window import Window
 
 CHANNEL = "groupon"
-PAGE_SIZE = 250  # fixed by the API
 MAX_WINDOW = timedelta(hours=24)  # longest start/end window get_orders accepts
 REQUEST_DATE_FORMAT = "%m/%d/%Y %H:%M"  # 24-hour clock, UTC
 ORDER_DATE_FORMAT = "%m/%d/%Y %I:%M%p UTC"  # what orders carry: 12-hour clock and a literal " UTC"

@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 # Extras that configure orderbridge; HttpHook would otherwise send every extra as a header.
 CONFIG_EXTRAS = frozenset({
     "api_path", "timeout", "rate_per_second", "page_size", "max_retry_after", "extract_mode",
-    "seller_id", "sales_channel_id", "auth_failure_status",
+    "seller_id", "sales_channel_id",
 })
 
 

@@ -23,7 +23,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from orderbridge import db
@@ -317,7 +317,3 @@ def _map_safely(mapper: ChannelMapper, external_id: str, rows: list[tuple[int, d
         # Any shape the mapper did not foresee: quarantine the order, name what broke, keep going.
         return StagedOrder(external_order_id=external_id, raw_id=rows[-1][0], lines=[],
                            invalid_reason=f"payload not understood: {type(err).__name__}: {err}")
-
-
-def as_dict(counts: LoadCounts) -> dict:
-    return asdict(counts)
