@@ -172,8 +172,9 @@ class GrouponMapper:
                           "shipping_method": (entry.get("shipping") or {}).get("method")},
         )
 
-    def acknowledgements(self, order: StagedOrder) -> list[Effect]:
-        """``mark_exported`` for every open line: Groupon then stops offering the order."""
+    def acknowledgements(self, order: StagedOrder, status: str) -> list[Effect]:
+        """``mark_exported`` for every open line, whatever the staging status: the order is safe in
+        staging (held orders too), and Groupon then stops offering it."""
         return [Effect(MARK_EXPORTED, line.channel_line_id, {"ci_lineitem_id": int(line.channel_line_id)},
                        order.external_order_id)
                 for line in order.lines if line.open_on_channel]

@@ -16,8 +16,11 @@ from importlib import resources
 from typing import Any
 
 # Statuses the warehouse owns: a later channel payload must not overwrite what it is working on.
-WAREHOUSE_STATUSES = ("in_progress", "shipped", "cancelled", "closed")
-RECHECK_STATUSES = ("awaiting_mapping", "invalid_address", "invalid_payload")
+WAREHOUSE_STATUSES = ("in_progress", "shipped", "cancelled", "returned", "closed")
+# Held orders re-checked on every run: a mapping, an address fix or new stock may release them.
+RECHECK_STATUSES = ("awaiting_mapping", "awaiting_stock", "invalid_address", "invalid_payload")
+# What the channel says about the order as a whole (``StagedOrder.channel_state``).
+OPEN, CANCEL_REQUESTED, RETURNED = "open", "cancel_requested", "returned"
 # Countries where addresses have no postcode (the warehouse's carriers accept them without).
 NO_POSTCODE_COUNTRIES = frozenset({"AE", "AG", "AO", "BS", "BZ", "HK", "IE", "JM", "MO", "QA"})
 COUNTRY_ALIASES = {"UK": "GB", "USA": "US", "GREAT BRITAIN": "GB", "UNITED KINGDOM": "GB"}
@@ -32,6 +35,9 @@ class StagedLine:
     name: str | None = None
     kit_spec: str | None = None
     open_on_channel: bool = True
+    # Warehouse SKU to pick when nothing maps the channel SKU (Merkana's per-merchant "unknown
+    # product"); the order is then taken but flagged for a person instead of held.
+    fallback_sku: str | None = None
 
 
 @dataclass
@@ -60,6 +66,10 @@ class StagedOrder:
     channel_data: dict[str, Any] = field(default_factory=dict)
     # Set by the mapper when the payload cannot be used at all (the field is named).
     invalid_reason: str | None = None
+    # open, cancel_requested (the channel cancelled it) or returned (the channel reports a return).
+    channel_state: str = OPEN
+    # Something a person should look at although the order can go on (the mapper's own findings).
+    attention: str | None = None
 
 
 @cache
@@ -155,9 +165,17 @@ def parse_kit_spec(spec: str | None) -> list[tuple[str, int]] | None:
 
 
 def line_rows(order: StagedOrder, skus: SkuMap) -> tuple[list[tuple], list[str]]:
-    rows, unknown = [], []
+    """Staging line rows (one per warehouse SKU) and the channel SKUs nothing maps.
+
+    A line with a ``fallback_sku`` is never unknown: it goes onto that SKU and the order's
+    ``attention`` says so.
+    """
+    rows, unknown, fallbacks = [], [], []
     for line in order.lines:
         parts = skus.resolve(line.channel_sku, line.kit_spec)
+        if parts is None and line.fallback_sku:
+            fallbacks.append(f"{line.channel_sku} -> {line.fallback_sku}")
+            parts = [(line.fallback_sku, 1)]
         if parts is None:
             unknown.append(line.channel_sku)
             parts = [(None, 1)]
@@ -165,13 +183,48 @@ def line_rows(order: StagedOrder, skus: SkuMap) -> tuple[list[tuple], list[str]]
         for component, (sku, per_unit) in enumerate(parts):
             rows.append((line.channel_line_id, component, line.channel_sku, sku, line.channel_quantity * per_unit,
                          line.channel_quantity, line.unit_price, bundle))
+    if fallbacks:
+        note = "unknown SKU(s) put on the merchant's unknown product: " + ", ".join(fallbacks)
+        order.attention = f"{order.attention}; {note}" if order.attention else note
     return rows, sorted(set(unknown))
 
 
-def decide_status(order: StagedOrder, unknown_skus: list[str]) -> tuple[str, str | None]:
-    """Where a mapped order stands: ready, or held with the reason a person can act on."""
+def stock_shortage(rows: list[tuple], available: dict[str, int]) -> str | None:
+    """Why the warehouse cannot cover these line rows from ``available``, or None when it can.
+
+    Args:
+        rows: ``line_rows`` output (warehouse SKU at index 3, quantity at index 4).
+        available: warehouse SKU -> units free for new orders.
+    """
+    need: dict[str, int] = {}
+    for row in rows:
+        if row[3] is not None:
+            need[row[3]] = need.get(row[3], 0) + row[4]
+    short = [f"{sku} needs {qty}, {available.get(sku, 0)} available" for sku, qty in sorted(need.items())
+             if qty > available.get(sku, 0)]
+    return "not enough stock: " + "; ".join(short) if short else None
+
+
+def take_stock(rows: list[tuple], available: dict[str, int]) -> None:
+    """Reserve these line rows' quantities in ``available`` (in place)."""
+    for row in rows:
+        if row[3] is not None:
+            available[row[3]] = available.get(row[3], 0) - row[4]
+
+
+def decide_status(order: StagedOrder, unknown_skus: list[str], shortage: str | None = None) -> tuple[str, str | None]:
+    """Where a mapped order stands: ready, or held with the reason a person can act on.
+
+    Args:
+        shortage: what ``stock_shortage`` found, for channels that hold orders the shelf cannot
+            cover (plentymarkets 6.3); None otherwise.
+    """
     if order.invalid_reason:
         return "invalid_payload", order.invalid_reason
+    if order.channel_state == CANCEL_REQUESTED:
+        return "cancelled", "cancelled on the channel before the warehouse started"
+    if order.channel_state == RETURNED:
+        return "returned", "the channel reports the order as returned"
     if order.lines and not any(line.open_on_channel for line in order.lines):
         return "closed", "no open lines on the channel (already shipped or cancelled there)"
     if unknown_skus:
@@ -179,6 +232,8 @@ def decide_status(order: StagedOrder, unknown_skus: list[str]) -> tuple[str, str
     problem = address_problem(order)
     if problem:
         return "invalid_address", problem
+    if shortage:
+        return "awaiting_stock", shortage
     return "ready", None
 
 

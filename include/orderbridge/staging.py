@@ -29,29 +29,42 @@ from typing import Protocol
 from orderbridge import db
 from orderbridge.errors import InvalidPayload
 from orderbridge.orders import (
+    CANCEL_REQUESTED,
     RECHECK_STATUSES,
+    RETURNED,
     WAREHOUSE_STATUSES,
     SkuMap,
     StagedOrder,
     decide_status,
     line_rows,
     normalize_country,
+    stock_shortage,
+    take_stock,
 )
 from orderbridge.outbox import Effect, enqueue
+from orderbridge.stock import available as available_stock
 
 log = logging.getLogger(__name__)
 
 
 class ChannelMapper(Protocol):
-    """What ``transform`` needs from a channel module: a pure mapper and its acknowledgements."""
+    """What ``transform`` needs from a channel module: a pure mapper and its acknowledgements.
+
+    A mapper may also set ``checks_stock = True``: its orders then wait as ``awaiting_stock``
+    while the shelf cannot cover them (plentymarkets answers those with 6.3).
+    """
 
     channel: str
 
     def to_order(self, rows: list[tuple[int, dict]]) -> StagedOrder:
         """Map every raw payload of one external order (oldest first) to one ``StagedOrder``."""
 
-    def acknowledgements(self, order: StagedOrder) -> list[Effect]:
-        """Effects to send once ``order`` is committed (mark exported, status 5.1, ...)."""
+    def acknowledgements(self, order: StagedOrder, status: str) -> list[Effect]:
+        """Effects to send once ``order`` is committed with ``status`` (mark exported, 5.1, 6.2, ...).
+
+        ``status`` is a staging status, or ``cancel_refused`` for a cancellation that came after
+        the warehouse had started on the order.
+        """
 
 
 @dataclass
@@ -102,8 +115,8 @@ def land_raw(cur, channel: str, account: str, items: Iterable[tuple[str, dict]],
 ORDER_COLUMNS = (
     "external_order_id", "status", "status_reason", "channel_status", "customer_name", "customer_email",
     "customer_phone", "ship_name", "ship_address1", "ship_address2", "ship_city", "ship_state", "ship_postcode",
-    "ship_country", "ship_phone", "total", "shipping_total", "currency", "placed_at", "channel_data", "raw_id",
-    "content_hash",
+    "ship_country", "ship_phone", "total", "shipping_total", "currency", "placed_at", "channel_data", "attention",
+    "raw_id", "content_hash",
 )
 LINE_COLUMNS = ("external_order_id", "channel_line_id", "component", "channel_sku", "warehouse_sku", "quantity",
                 "channel_quantity", "unit_price", "bundle_sku")
@@ -112,9 +125,11 @@ LINE_COLUMNS = ("external_order_id", "channel_line_id", "component", "channel_sk
 def _order_row(order: StagedOrder, status: str, reason: str | None, lines: list[tuple]) -> tuple:
     values = {k: getattr(order, k) for k in ORDER_COLUMNS[3:19]}
     values["ship_country"] = normalize_country(order.ship_country) or order.ship_country
-    content = json.dumps([status, reason, values, order.channel_data, lines], sort_keys=True, default=str)
+    content = json.dumps([status, reason, values, order.channel_data, order.attention, lines], sort_keys=True,
+                         default=str)
     digest = hashlib.sha256(content.encode()).hexdigest()
-    return (order.external_order_id, status, reason, *values.values(), order.channel_data, order.raw_id, digest)
+    return (order.external_order_id, status, reason, *values.values(), order.channel_data, order.attention,
+            order.raw_id, digest)
 
 
 def load_orders(cur, mapper: ChannelMapper, account: str, orders: list[StagedOrder], skus: SkuMap,
@@ -122,7 +137,8 @@ def load_orders(cur, mapper: ChannelMapper, account: str, orders: list[StagedOrd
     """Upsert a batch of mapped orders, their lines, events and acknowledgement effects.
 
     Runs in the caller's transaction. Orders whose content did not change write nothing; orders the
-    warehouse owns (``in_progress`` and later) keep their staging row.
+    warehouse owns (``in_progress`` and later) keep their staging row, and only a cancellation or
+    return the channel reports for them is recorded (``_warehouse_owned``).
     """
     channel = mapper.channel
     counts = LoadCounts(orders=len(orders))
@@ -135,20 +151,28 @@ def load_orders(cur, mapper: ChannelMapper, account: str, orders: list[StagedOrd
         (channel, account, ids),
     )
     existing = {ext: (status, digest) for ext, status, digest in cur.fetchall()}
-    order_rows, lines_to_load, events, changed = [], [], [], {}
+    # Stock free for this batch: on hand minus what every other open order already reserves.
+    free = available_stock(cur, exclude=(channel, account, ids)) if getattr(mapper, "checks_stock", False) else None
+    order_rows, lines_to_load, events, changed, owned = [], [], [], {}, []
     for order in orders:
         lines, unknown = line_rows(order, skus)
-        status, reason = decide_status(order, unknown)
+        shortage = None
+        if free is not None and not unknown and order.channel_state not in (CANCEL_REQUESTED, RETURNED):
+            shortage = stock_shortage(lines, free)
+        status, reason = decide_status(order, unknown, shortage)
+        if free is not None and status == "ready":
+            take_stock(lines, free)
         counts.by_status[status] = counts.by_status.get(status, 0) + 1
         row = _order_row(order, status, reason, lines)
         before = existing.get(order.external_order_id)
         if before and before[0] in WAREHOUSE_STATUSES:
             counts.held_by_warehouse += 1
+            owned.append((order, before[0]))
             continue
         if before and before[1] == row[-1]:
             counts.unchanged += 1
             continue
-        changed[order.external_order_id] = order
+        changed[order.external_order_id] = (order, status)
         order_rows.append(row)
         lines_to_load.extend((order.external_order_id, *line) for line in lines)
         if before is None:
@@ -157,16 +181,75 @@ def load_orders(cur, mapper: ChannelMapper, account: str, orders: list[StagedOrd
         elif before[0] != status:
             events.append((order.external_order_id, "status_changed", f"{before[0]} -> {status}",
                            {"from": before[0], "to": status, "reason": reason}))
+        if order.attention:
+            events.append((order.external_order_id, "needs_attention", order.attention, {}))
     counts.inserted = sum(1 for ext in changed if ext not in existing)
     counts.updated = len(changed) - counts.inserted
+    effects = []
     if changed:
         _upsert(cur, channel, account, order_rows, lines_to_load)
         counts.lines = len(lines_to_load)
-        _events(cur, channel, account, events, run_id)
-        effects = [e for o in changed.values() for e in mapper.acknowledgements(o)]
-        counts.effects = enqueue(cur, channel, account, effects)
+        effects = [e for o, status in changed.values() for e in mapper.acknowledgements(o, status)]
+    effects += _warehouse_owned(cur, mapper, account, owned, events)
+    _events(cur, channel, account, events, run_id)
+    _record_returns(cur, channel, account, [o for o, status in changed.values() if status == "returned"]
+                    + [o for o, before in owned if o.channel_state == RETURNED and before != "returned"])
+    counts.effects = enqueue(cur, channel, account, effects)
     _remember_channel_products(cur, channel, account, orders)
     return counts
+
+
+def _warehouse_owned(cur, mapper: ChannelMapper, account: str, owned: list[tuple[StagedOrder, str]],
+                     events: list[tuple]) -> list[Effect]:
+    """What a channel's cancellation or return means for orders the warehouse already owns.
+
+    A cancellation after picking started cannot be done: the order is flagged for a person (the
+    channel is still told, as plentymarkets expects 8.8 either way). A return of a shipped order
+    moves it to ``returned``. Returns the acknowledgement effects; appends history to ``events``.
+    """
+    channel, effects = mapper.channel, []
+    for order, before in owned:
+        ext = order.external_order_id
+        if order.channel_state == CANCEL_REQUESTED and before in ("in_progress", "shipped"):
+            note = _flag_cancel_refused(cur, channel, account, ext, before)
+            if note:
+                events.append((ext, "cancel_refused", note, {"status": before}))
+            effects += mapper.acknowledgements(order, "cancel_refused")
+        elif order.channel_state == RETURNED and before in ("shipped", "closed", "in_progress"):
+            cur.execute(
+                "UPDATE staging.orders SET status = 'returned', status_reason = %s, updated_at = now()"
+                " WHERE channel = %s AND account = %s AND external_order_id = %s",
+                ("the channel reports the order as returned", channel, account, ext),
+            )
+            events.append((ext, "status_changed", f"{before} -> returned", {"from": before, "to": "returned"}))
+            effects += mapper.acknowledgements(order, "returned")
+    return effects
+
+
+def _flag_cancel_refused(cur, channel: str, account: str, external_order_id: str, status: str) -> str | None:
+    """Flag an order whose cancellation came too late; returns the note, or None if already flagged."""
+    note = (f"cancellation requested on {channel} after the warehouse started ({status}): not cancelled. "
+            "Resolution: stop the parcel by hand or handle it as a return, then clear staging.orders.attention.")
+    cur.execute(
+        "UPDATE staging.orders SET attention = %s, updated_at = now() WHERE channel = %s AND account = %s"
+        " AND external_order_id = %s AND attention IS DISTINCT FROM %s",
+        (note, channel, account, external_order_id, note),
+    )
+    return note if cur.rowcount else None
+
+
+def _record_returns(cur, channel: str, account: str, orders: list[StagedOrder]) -> None:
+    """One ``staging.returns`` row per returned order and channel status (the warehouse expects goods)."""
+    for order in orders:
+        cur.execute(
+            """INSERT INTO staging.returns (order_id, channel, account, external_order_id, external_return_id,
+                   channel_status, detail)
+               SELECT id, channel, account, external_order_id, %s, %s, %s FROM staging.orders
+               WHERE channel = %s AND account = %s AND external_order_id = %s
+               ON CONFLICT (channel, account, external_return_id) DO NOTHING""",
+            (f"{order.external_order_id}:{order.channel_status}", order.channel_status,
+             json.dumps({"raw_id": order.raw_id}), channel, account, order.external_order_id),
+        )
 
 
 def _upsert(cur, channel: str, account: str, order_rows: list[tuple], lines: list[tuple]) -> None:
@@ -317,3 +400,39 @@ def _map_safely(mapper: ChannelMapper, external_id: str, rows: list[tuple[int, d
         # Any shape the mapper did not foresee: quarantine the order, name what broke, keep going.
         return StagedOrder(external_order_id=external_id, raw_id=rows[-1][0], lines=[],
                            invalid_reason=f"payload not understood: {type(err).__name__}: {err}")
+
+
+def cancel_order(cur, channel: str, account: str, external_order_id: str, reason: str,
+                 run_id: str | None = None) -> tuple[bool, str]:
+    """Cancel one staged order if the warehouse has not started on it, in the caller's transaction.
+
+    Cancelled orders reserve no stock, so this also releases it. Returns ``(done, status)``: done
+    is False when the order is already being worked on (``in_progress``, ``shipped``, ...); the
+    order is then flagged for a person. An order that is already cancelled counts as done.
+
+    Raises:
+        KeyError: no such order in staging.
+    """
+    cur.execute(
+        "SELECT id, status FROM staging.orders WHERE channel = %s AND account = %s AND external_order_id = %s"
+        " FOR UPDATE",
+        (channel, account, external_order_id),
+    )
+    row = cur.fetchone()
+    if row is None:
+        raise KeyError(f"{channel}/{account} order {external_order_id} is not in staging")
+    order_id, status = row
+    if status == "cancelled":
+        return True, status
+    if status in WAREHOUSE_STATUSES:
+        note = _flag_cancel_refused(cur, channel, account, external_order_id, status)
+        if note:
+            record_event(cur, channel, account, "cancel_refused", note, order_id=order_id,
+                         external_order_id=external_order_id, detail={"status": status}, run_id=run_id)
+        return False, status
+    cur.execute("UPDATE staging.orders SET status = 'cancelled', status_reason = %s, updated_at = now() WHERE id = %s",
+                (reason, order_id))
+    record_event(cur, channel, account, "status_changed", f"{status} -> cancelled", order_id=order_id,
+                 external_order_id=external_order_id, detail={"from": status, "to": "cancelled", "reason": reason},
+                 run_id=run_id)
+    return True, "cancelled"

@@ -20,6 +20,7 @@ from orderbridge.orders import SkuMap
 from orderbridge.outbox import Effect, enqueue, idempotency_key
 
 STOCK = "stock"
+# Orders that hold stock on the shelf. awaiting_stock does not: it is waiting for stock itself.
 OPEN_STATUSES = ("ready", "awaiting_mapping", "invalid_address", "in_progress")
 
 
@@ -32,16 +33,24 @@ class DriftCounts:
     unmapped: int = 0
 
 
-def available(cur) -> dict[str, int]:
-    """Warehouse SKU -> sellable units (never below zero)."""
+def available(cur, exclude: tuple[str, str, list[str]] | None = None) -> dict[str, int]:
+    """Warehouse SKU -> sellable units (never below zero).
+
+    Args:
+        exclude: ``(channel, account, external_order_ids)`` whose reservations do not count (the
+            orders being re-checked themselves, so they do not compete with their own stock).
+    """
+    channel, account, ids = exclude or ("", "", [])
     cur.execute(
         """WITH on_hand AS (SELECT sku, sum(on_hand) AS q FROM staging.stock_levels GROUP BY sku),
                 reserved AS (SELECT l.warehouse_sku AS sku, sum(l.quantity) AS q FROM staging.order_lines l
                              JOIN staging.orders o ON o.id = l.order_id
-                             WHERE o.status IN %s AND l.warehouse_sku IS NOT NULL GROUP BY 1)
+                             WHERE o.status IN %s AND l.warehouse_sku IS NOT NULL
+                               AND NOT (o.channel = %s AND o.account = %s AND o.external_order_id = ANY(%s))
+                             GROUP BY 1)
            SELECT p.sku, greatest(coalesce(h.q, 0) - coalesce(r.q, 0), 0)::int FROM staging.products p
            LEFT JOIN on_hand h USING (sku) LEFT JOIN reserved r USING (sku)""",
-        (OPEN_STATUSES,),
+        (OPEN_STATUSES, channel, account, list(ids)),
     )
     return dict(cur.fetchall())
 

@@ -43,7 +43,7 @@ def test_a_later_version_of_an_entry_replaces_the_earlier_one():
     order = GrouponMapper().to_order([(1, entry(lines=[open_line])), (2, entry(lines=[shipped]))])
     assert [line.open_on_channel for line in order.lines] == [False]
     assert order.channel_status == "closed"
-    assert GrouponMapper().acknowledgements(order) == []
+    assert GrouponMapper().acknowledgements(order, "ready") == []
 
 
 @pytest.mark.parametrize(("line", "field"), [
@@ -61,7 +61,7 @@ def test_bad_lines_are_refused_naming_the_field(line, field):
 def test_mark_exported_effects_cover_open_lines_only():
     lines = [{"ci_lineitemid": 1, "sku": "A", "quantity": 1, "status": "open"},
              {"ci_lineitemid": 2, "sku": "B", "quantity": 1, "status": "ship"}]
-    effects = GrouponMapper().acknowledgements(GrouponMapper().to_order([(1, entry(lines=lines))]))
+    effects = GrouponMapper().acknowledgements(GrouponMapper().to_order([(1, entry(lines=lines))]), "ready")
     assert [(e.kind, e.key, e.payload) for e in effects] == [("mark_exported", "1", {"ci_lineitem_id": 1})]
 
 
