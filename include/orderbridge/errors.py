@@ -15,7 +15,9 @@ from __future__ import annotations
 class OrderbridgeError(Exception):
     """Base class: an error tied to a channel account (and maybe one external id)."""
 
-    def __init__(self, message: str, *, channel: str = "", account: str = "", external_id: str = ""):
+    def __init__(self, message: str, *, channel: str = "", account: str = "", external_id: str = "",
+                 status_code: int | None = None):
+        self.status_code = status_code  # the HTTP status behind it, when there was one
         self.channel = channel
         self.account = account
         self.external_id = external_id

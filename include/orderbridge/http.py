@@ -83,6 +83,8 @@ class ChannelClient:
     """
 
     channel = "generic"
+    # Connection extras a channel client reads besides CONFIG_EXTRAS (never sent as headers).
+    config_extras: frozenset[str] = frozenset()
 
     def __init__(self, conn_id: str, account: str = "", *, max_attempts: int = 4, backoff: float = 1.0,
                  backoff_max: float = 30.0, max_retry_after: float | None = None,
@@ -111,7 +113,7 @@ class ChannelClient:
     def session(self) -> requests.Session:
         if self._session is None:
             session = self._hook.get_conn()
-            for key in CONFIG_EXTRAS:
+            for key in CONFIG_EXTRAS | self.config_extras:
                 session.headers.pop(key, None)
             self._session = session
         return self._session
@@ -126,8 +128,12 @@ class ChannelClient:
             text = text.replace(secret, "***")
         return text
 
-    def _error(self, cls, message: str, external_id: str = ""):
-        return cls(self.mask(message), channel=self.channel, account=self.account, external_id=external_id)
+    def _error(self, cls, message: str, external_id: str = "", status_code: int | None = None):
+        return cls(self.mask(message), channel=self.channel, account=self.account, external_id=external_id,
+                   status_code=status_code)
+
+    def _on_response(self, response: requests.Response) -> None:
+        """Hook for channels that read budgets from every answer (plentymarkets' rate headers)."""
 
     # -- requests ---------------------------------------------------------------------------
     def request(self, method: str, path: str, *, external_id: str = "", decode: bool = False,
@@ -169,6 +175,7 @@ class ChannelClient:
             except requests.ConnectionError as err:
                 raise self._error(Retryable, f"{method} {path}: connection failed ({type(err).__name__})",
                                   external_id) from err
+            self._on_response(response)
             if response.status_code != 429:
                 self._check(response, method, path, external_id)
                 return self._decode(response, path) if decode else response
@@ -194,10 +201,10 @@ class ChannelClient:
         reason = self.mask(_short_body(response))
         if code in (401, 403):
             raise self._error(AuthError, f"{method} {path}: HTTP {code}, credentials refused ({reason}). "
-                              f"Resolution: check login/password of connection {self.conn_id}.", external_id)
+                              f"Resolution: check login/password of connection {self.conn_id}.", external_id, code)
         if code >= 500:
-            raise self._error(Retryable, f"{method} {path}: HTTP {code} ({reason})", external_id)
-        raise self._error(InvalidPayload, f"{method} {path}: HTTP {code} ({reason})", external_id)
+            raise self._error(Retryable, f"{method} {path}: HTTP {code} ({reason})", external_id, code)
+        raise self._error(InvalidPayload, f"{method} {path}: HTTP {code} ({reason})", external_id, code)
 
     def request_json(self, method: str, path: str, **kwargs: Any) -> Any:
         """``request`` and decode the JSON body; an unreadable body is retried like a 5xx."""

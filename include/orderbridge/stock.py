@@ -95,7 +95,9 @@ def reconcile(cur, channel: str, account: str, run_key: str, *, pushes_stock: bo
         else:
             action = "pushed"
             counts.pushed += 1
-            effects.append(Effect(STOCK, f"{channel_sku}:{run_key}", {"channel_sku": channel_sku, "quantity": ours}))
+            # ``confirmed`` lets channels that take changes rather than levels (Merkana) send the delta.
+            effects.append(Effect(STOCK, f"{channel_sku}:{run_key}", {"channel_sku": channel_sku, "quantity": ours,
+                                                                     "confirmed": confirmed}))
         report.append((run_key, channel, account, channel_sku, confirmed, ours, diff, action))
     if report:
         execute_values(
@@ -115,6 +117,25 @@ def reconcile(cur, channel: str, account: str, run_key: str, *, pushes_stock: bo
         )
         enqueue(cur, channel, account, effects)
     return counts
+
+
+def confirm_sent(cur, channel: str, account: str) -> int:
+    """Take every stock value the channel accepted (outbox ``sent``) as what it now shows.
+
+    Set-based and idempotent: run it after each dispatch, in its own transaction; a crash between
+    the two is caught up by the next run, before the next reconciliation compares.
+    """
+    cur.execute(
+        """UPDATE staging.channel_products cp SET confirmed_stock = s.quantity, confirmed_at = s.sent_at
+           FROM (SELECT DISTINCT ON (payload->>'channel_sku') payload->>'channel_sku' AS sku,
+                        (payload->>'quantity')::int AS quantity, sent_at
+                 FROM staging.outbox WHERE channel = %s AND account = %s AND kind = %s AND status = 'sent'
+                 ORDER BY payload->>'channel_sku', sent_at DESC, id DESC) s
+           WHERE cp.channel = %s AND cp.account = %s AND cp.channel_sku = s.sku
+             AND (cp.confirmed_at IS NULL OR cp.confirmed_at < s.sent_at)""",
+        (channel, account, STOCK, channel, account),
+    )
+    return cur.rowcount
 
 
 def confirm(cur, channel: str, account: str, channel_sku: str, quantity: int) -> None:
