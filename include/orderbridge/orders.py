@@ -38,6 +38,8 @@ class StagedLine:
     # Warehouse SKU to pick when nothing maps the channel SKU (Merkana's per-merchant "unknown
     # product"); the order is then taken but flagged for a person instead of held.
     fallback_sku: str | None = None
+    # The channel's own id of the product (plentymarkets variationId): stock updates address it.
+    channel_product_id: str | None = None
 
 
 @dataclass

@@ -320,7 +320,7 @@ def _remember_channel_products(cur, channel: str, account: str, orders: list[Sta
     seen = {}
     for order in orders:
         for line in order.lines:
-            seen.setdefault(line.channel_sku, (line.name, line.kit_spec))
+            seen.setdefault(line.channel_sku, (line.name, line.kit_spec, line.channel_product_id))
     cur.execute(
         "SELECT channel_sku FROM staging.channel_products"
         " WHERE channel = %s AND account = %s AND channel_sku = ANY(%s)",
@@ -328,11 +328,11 @@ def _remember_channel_products(cur, channel: str, account: str, orders: list[Sta
     )
     for (sku,) in cur.fetchall():
         seen.pop(sku)
-    for sku, (name, kit_spec) in seen.items():
+    for sku, (name, kit_spec, product_id) in seen.items():
         cur.execute(
-            """INSERT INTO staging.channel_products (channel, account, channel_sku, name, kit_spec)
-               VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING""",
-            (channel, account, sku, name, kit_spec),
+            """INSERT INTO staging.channel_products (channel, account, channel_sku, name, kit_spec, external_product_id)
+               VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING""",
+            (channel, account, sku, name, kit_spec, product_id),
         )
 
 
