@@ -70,9 +70,10 @@ def land_pages(conn, account: Account, pages: Iterable[list[dict]], external_id:
     return counts
 
 
-def _groupon_external_id(entry: dict) -> str:
-    # A payload without an orderid is still landed (and later quarantined), never dropped.
-    return str(entry.get("orderid") or f"missing-orderid:{staging.payload_hash(entry)[:16]}")
+def payload_id(entry: dict, key: str) -> str:
+    """The channel's id of a payload; one without it is still landed (and later quarantined), never dropped."""
+    value = entry.get(key) if isinstance(entry, dict) else None
+    return str(value) if value not in (None, "") else f"missing-{key}:{staging.payload_hash(entry)[:16]}"
 
 
 def groupon_extract(account: Account, run_id: str, run_type=None, start: datetime | None = None,
@@ -82,7 +83,7 @@ def groupon_extract(account: Account, run_id: str, run_type=None, start: datetim
         with conn.cursor() as cur:
             watermark = db.get_state(cur, account.channel, account.name, "orders_window")
         window = extract_window(account, run_type, start, end, watermark)
-        counts = land_pages(conn, account, client.iter_orders(window), _groupon_external_id, run_id)
+        counts = land_pages(conn, account, client.iter_orders(window), lambda e: payload_id(e, "orderid"), run_id)
         if window is not None:
             with conn.cursor() as cur:
                 db.set_state(cur, account.channel, account.name, "orders_window", window.end.isoformat())
@@ -113,21 +114,113 @@ def groupon_mark_exported(account: Account, run_id: str) -> dict:
     return send_outbox(account, groupon.MARK_EXPORTED, groupon.mark_exported_handler(client), run_id)
 
 
-def groupon_post_tracking(account: Account, run_id: str) -> dict:
+def post_tracking(account: Account, run_id: str, payload: Callable[[str, str, str, int], dict],
+                  handler: outbox.Handler) -> dict:
+    """Turn new shipments into tracking effects (one per line), then send them."""
     with closing(staging_connection()) as conn:
         with conn.cursor() as cur:
-            enq = shipments.enqueue_tracking(cur, account.channel, account.name, groupon.tracking_payload, run_id)
+            enq = shipments.enqueue_tracking(cur, account.channel, account.name, payload, run_id)
         conn.commit()
     _report("enqueue tracking", account, asdict(enq))
-    client = groupon.GrouponClient(account.conn_id, account.name)
-    sent = send_outbox(account, groupon.TRACKING, groupon.tracking_handler(client), run_id)
+    sent = send_outbox(account, shipments.TRACKING, handler, run_id)
     return {**asdict(enq), **{f"sent_{k}": v for k, v in sent.items()}}
+
+
+def groupon_post_tracking(account: Account, run_id: str) -> dict:
+    client = groupon.GrouponClient(account.conn_id, account.name)
+    return post_tracking(account, run_id, groupon.tracking_payload, groupon.tracking_handler(client))
 
 
 def reconcile_stock(account: Account, run_key: str, *, pushes_stock: bool, not_pushed_reason: str = "") -> dict:
     with closing(staging_connection()) as conn:
         with conn.cursor() as cur:
+            # What the channel accepted since the last run is what it shows now: compare with that.
+            stock.confirm_sent(cur, account.channel, account.name)
             counts = stock.reconcile(cur, account.channel, account.name, run_key, pushes_stock=pushes_stock,
                                      not_pushed_reason=not_pushed_reason or "channel takes no stock updates")
         conn.commit()
     return _report("reconcile stock", account, asdict(counts))
+
+
+def push_stock(account: Account, run_key: str, handler: outbox.Handler, run_id: str) -> dict:
+    """Reconcile, send the stock values that changed, and confirm what the channel accepted."""
+    counts = reconcile_stock(account, run_key, pushes_stock=True)
+    sent = send_outbox(account, stock.STOCK, handler, run_id)
+    with closing(staging_connection()) as conn:
+        with conn.cursor() as cur:
+            confirmed = stock.confirm_sent(cur, account.channel, account.name)
+        conn.commit()
+    return {**counts, **{f"sent_{k}": v for k, v in sent.items()}, "confirmed": confirmed}
+
+
+# -- plentymarkets ------------------------------------------------------------------------------
+def plenty_mapper(account: Account):
+    """The mapper with this system's status ids (from its connection's extras)."""
+    from airflow.providers.http.hooks.http import HttpHook
+
+    from orderbridge.plentymarkets import PlentyMapper, PlentySettings
+
+    return PlentyMapper(PlentySettings.from_extra(HttpHook.get_connection(account.conn_id).extra_dejson))
+
+
+def plenty_extract(account: Account, run_id: str, run_type=None, start: datetime | None = None,
+                   end: datetime | None = None) -> dict:
+    """Land orders in the fetch status, cancellations (8.0) and recent returns (9.0).
+
+    The fetch and cancellation statuses are queues: an order leaves them when we answer 5.1 or
+    8.8, so reading the whole status cannot miss one (scheduled runs); a backfill re-reads its
+    window by ``updatedAt`` instead. Returns stay in their status, so they are read by
+    ``updatedAt`` from a watermark.
+    """
+    from orderbridge.plentymarkets import PlentyClient
+
+    def ext_id(entry: dict) -> str:
+        return payload_id(entry, "id")
+
+    with PlentyClient(account.conn_id, account.name) as client, closing(staging_connection()) as conn:
+        settings = client.settings
+        with conn.cursor() as cur:
+            watermark = db.get_state(cur, account.channel, account.name, "orders_window")
+            returns_mark = db.get_state(cur, account.channel, account.name, "returns_window")
+        window = extract_window(account, run_type, start, end, watermark)
+        counts = land_pages(conn, account, client.iter_orders(settings.fetch_status, settings.fetch_status, window),
+                            ext_id, run_id)
+        cancels = land_pages(conn, account, client.iter_orders(settings.cancel_status, settings.cancel_status,
+                                                               window), ext_id, run_id)
+        returns_window = window or resolve_window(None, None, returns_mark)
+        returns = land_pages(conn, account, client.iter_orders(settings.returns_status, settings.returns_status,
+                                                               returns_window), ext_id, run_id)
+        with conn.cursor() as cur:
+            if window is not None:
+                db.set_state(cur, account.channel, account.name, "orders_window", window.end.isoformat())
+            db.set_state(cur, account.channel, account.name, "returns_window", returns_window.end.isoformat())
+        conn.commit()
+    counts.update(mode="window" if window else "queue", cancellations=cancels["payloads"],
+                  returns=returns["payloads"], new_payloads=counts["new_payloads"] + cancels["new_payloads"]
+                  + returns["new_payloads"], **{k: client.stats[k] for k in ("requests", "throttled", "retried",
+                                                                             "logins", "relogins", "budget_waits")})
+    return _report("extract", account, counts)
+
+
+def plenty_send_status(account: Account, run_id: str) -> dict:
+    from orderbridge.plentymarkets import STATUS, PlentyClient
+    from orderbridge.plentymarkets.writeback import status_handler
+
+    with PlentyClient(account.conn_id, account.name) as client:
+        return send_outbox(account, STATUS, status_handler(client), run_id)
+
+
+def plenty_post_tracking(account: Account, run_id: str) -> dict:
+    from orderbridge.plentymarkets import PlentyClient
+    from orderbridge.plentymarkets.writeback import tracking_handler, tracking_payload
+
+    with PlentyClient(account.conn_id, account.name) as client:
+        return post_tracking(account, run_id, tracking_payload, tracking_handler(client))
+
+
+def plenty_push_stock(account: Account, run_key: str, run_id: str) -> dict:
+    from orderbridge.plentymarkets import PlentyClient
+    from orderbridge.plentymarkets.writeback import stock_handler
+
+    with PlentyClient(account.conn_id, account.name) as client:
+        return push_stock(account, run_key, stock_handler(client), run_id)

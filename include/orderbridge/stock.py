@@ -73,12 +73,12 @@ def reconcile(cur, channel: str, account: str, run_key: str, *, pushes_stock: bo
     avail = available(cur)
     skus = SkuMap.load(cur, channel, account)
     cur.execute(
-        "SELECT channel_sku, kit_spec, confirmed_stock FROM staging.channel_products"
+        "SELECT channel_sku, kit_spec, confirmed_stock, external_product_id FROM staging.channel_products"
         " WHERE channel = %s AND account = %s ORDER BY channel_sku",
         (channel, account),
     )
     report, effects = [], []
-    for channel_sku, kit_spec, confirmed in cur.fetchall():
+    for channel_sku, kit_spec, confirmed, product_id in cur.fetchall():
         counts.skus += 1
         parts = skus.resolve(channel_sku, kit_spec)
         ours = offer(parts, avail) if parts else None
@@ -97,7 +97,8 @@ def reconcile(cur, channel: str, account: str, run_key: str, *, pushes_stock: bo
             counts.pushed += 1
             # ``confirmed`` lets channels that take changes rather than levels (Merkana) send the delta.
             effects.append(Effect(STOCK, f"{channel_sku}:{run_key}", {"channel_sku": channel_sku, "quantity": ours,
-                                                                     "confirmed": confirmed}))
+                                                                     "confirmed": confirmed,
+                                                                     "product_id": product_id}))
         report.append((run_key, channel, account, channel_sku, confirmed, ours, diff, action))
     if report:
         execute_values(

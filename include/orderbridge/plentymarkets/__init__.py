@@ -1,0 +1,12 @@
+"""plentymarkets (seed 003): orders by status, the status machine, packages and stock.
+
+``client`` is the wire, ``mapping`` the pure order mapper and the status each staging outcome
+sends back, ``writeback`` one handler per outbox kind, ``settings`` the account's ids and statuses
+from its Airflow connection. API facts: shoprenter-plenty-api.md part B and plenty's OpenAPI spec.
+"""
+
+from orderbridge.plentymarkets.client import CHANNEL, PlentyClient
+from orderbridge.plentymarkets.mapping import SHIPMENT, STATUS, STOCK, PlentyMapper
+from orderbridge.plentymarkets.settings import PlentySettings, parse_status
+
+__all__ = ["CHANNEL", "SHIPMENT", "STATUS", "STOCK", "PlentyClient", "PlentyMapper", "PlentySettings", "parse_status"]

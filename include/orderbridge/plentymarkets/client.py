@@ -1,0 +1,176 @@
+"""The plentymarkets REST client: login, orders by status, status changes, packages, stock.
+
+The wire only; what the answers mean is in ``mapping``. Facts it relies on are in the API notes
+(shoprenter-plenty-api.md, part B) and plenty's OpenAPI spec:
+
+- ``POST /rest/login`` answers the token under snake_case keys, camelCase keys, or both (B1): we
+  read either. Tokens expire; a 401 on any other call means one fresh login and one retry of that
+  call, and only a second 401 fails the task. ``close()`` logs out, because a system allows only
+  three concurrent sessions per user.
+- Pages are 1-based with an envelope (``isLastPage``, ``lastPageNumber``, ``entries``); numbers
+  may arrive as strings (B4), so they are read leniently.
+- Every answer carries the short-period budget (``X-Plenty-Global-Short-Period-Calls-Left`` and
+  ``-Decay``, B2). When it is nearly spent we wait out the decay *before* the next call, as
+  plenty's own clients do, so the budget is respected without 429s; a 429 still waits
+  ``Retry-After`` in the base client.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+
+import requests
+
+from orderbridge.errors import AuthError, InvalidPayload
+from orderbridge.http import ChannelClient
+from orderbridge.plentymarkets.settings import CONFIG_EXTRAS, PlentySettings, status_json
+from orderbridge.window import Window
+
+CHANNEL = "plentymarkets"
+ORDER_RELATIONS = ("addresses", "orderItems.variation")
+SALES_ORDER = 1
+BUDGET_PREFIXES = ("X-Plenty-Global-Short-Period", "X-Plenty-Global-Long-Period", "X-Plenty-Route")
+
+
+def lenient_int(value, default: int = 0) -> int:
+    """An envelope number that may be a string ("1") or missing."""
+    try:
+        return int(float(value))
+    except (TypeError, ValueError):
+        return default
+
+
+def lenient_bool(value) -> bool:
+    return value is True or str(value).strip().lower() in ("true", "1")
+
+
+def w3c(moment: datetime) -> str:
+    """plenty's date filter format, e.g. ``2026-11-20T12:00:00+00:00``."""
+    return moment.isoformat(timespec="seconds")
+
+
+class PlentyClient(ChannelClient):
+    """One plentymarkets system: login lazily, logout on ``close()``.
+
+    Connection: host/port/schema = the shop backend, login/password = the backend user, extras =
+    ``PlentySettings`` (plenty_id, warehouse_id, storage_location_id, status ids, items_per_page).
+    """
+
+    channel = CHANNEL
+    config_extras = CONFIG_EXTRAS
+
+    def __init__(self, conn_id: str, account: str = "", **kwargs):
+        super().__init__(conn_id, account, **kwargs)
+        self.settings = PlentySettings.from_extra(self.extra)
+        self._token: str | None = None
+        self.stats.update(logins=0, relogins=0, budget_waits=0)
+
+    # -- session ----------------------------------------------------------------------------
+    def login(self) -> None:
+        """Get a bearer token (JSON body; either key style in the answer).
+
+        Raises:
+            AuthError: the user or password was refused.
+        """
+        self.session.headers.pop("Authorization", None)
+        body = self.request_json("POST", "rest/login", json={"username": self.connection.login or "",
+                                                              "password": self.connection.password or ""})
+        token = (body or {}).get("access_token") or (body or {}).get("accessToken")
+        if not token:
+            raise self._error(AuthError, "rest/login answered without access_token/accessToken. Resolution: "
+                              f"check that connection {self.conn_id} points at the shop backend URL.")
+        self._token = token
+        self.secrets.append(token)
+        self.session.headers["Authorization"] = f"Bearer {token}"
+        self.stats["logins"] += 1
+
+    def close(self) -> None:
+        """Log out, freeing one of the system's three sessions (best effort)."""
+        if self._token:
+            try:
+                self.request("POST", "rest/logout")
+            except (AuthError, InvalidPayload, requests.RequestException):
+                pass  # an expired session is already gone
+            finally:
+                self._token = None
+
+    def __enter__(self) -> PlentyClient:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def call(self, method: str, path: str, **kwargs):
+        """An authenticated call; a 401 (expired token) logs in again once and repeats it."""
+        if self._token is None:
+            self.login()
+        try:
+            return self.request(method, path, **kwargs)
+        except AuthError as err:
+            if err.status_code != 401:
+                raise  # 403: the user lacks a permission; a new token will not grant it
+            self.stats["relogins"] += 1
+            self.login()
+            return self.request(method, path, **kwargs)
+
+    def _on_response(self, response: requests.Response) -> None:
+        # Wait out the decay when the budget is down to its last call, before we spend it.
+        for prefix in BUDGET_PREFIXES:
+            left = response.headers.get(f"{prefix}-Calls-Left")
+            if left is not None and lenient_int(left, 99) <= 1 and response.status_code != 429:
+                decay = lenient_int(response.headers.get(f"{prefix}-Decay"), 1)
+                if decay > 0:
+                    self.stats["budget_waits"] += 1
+                    self._sleep(min(decay, self.max_retry_after))
+
+    # -- orders -----------------------------------------------------------------------------
+    def iter_orders(self, status_from, status_to, updated: Window | None = None) -> Iterator[list[dict]]:
+        """Yield ``GET /rest/orders`` pages of sales orders in a status range, oldest id first.
+
+        Args:
+            status_from, status_to: the status range (inclusive; plenty compares numerically, so
+                5..5 does not include 5.1).
+            updated: only orders updated in this window (``updatedAtFrom``/``updatedAtTo``).
+        """
+        params: list[tuple[str, str]] = [
+            ("statusFrom", str(status_json(status_from))), ("statusTo", str(status_json(status_to))),
+            ("orderType", str(SALES_ORDER)), ("itemsPerPage", str(self.settings.items_per_page)),
+            ("sortBy", "id"), ("sortOrder", "asc"),
+            *(("with[]", relation) for relation in ORDER_RELATIONS),
+        ]
+        if updated:
+            params += [("updatedAtFrom", w3c(updated.start)), ("updatedAtTo", w3c(updated.end))]
+        page = 1
+        while True:
+            body = self.call("GET", "rest/orders", params=[*params, ("page", str(page))], decode=True)
+            if not isinstance(body, dict) or not isinstance(body.get("entries"), list):
+                raise self._error(InvalidPayload, "rest/orders: expected the paging envelope with entries[]")
+            yield body["entries"]
+            last = lenient_int(body.get("lastPageNumber"), page)
+            if lenient_bool(body.get("isLastPage")) or not body["entries"] or page >= last:
+                break
+            page += 1
+
+    # -- write-backs ------------------------------------------------------------------------
+    def set_status(self, order_id: int, status, properties: list[dict] | None = None) -> dict:
+        body = {"statusId": status_json(status)}
+        if properties:
+            body["properties"] = properties
+        return self.call("PUT", f"rest/orders/{order_id}", json=body, external_id=str(order_id), decode=True)
+
+    def package_numbers(self, order_id: int) -> list[str]:
+        body = self.call("GET", f"rest/orders/{order_id}/packagenumbers", external_id=str(order_id), decode=True)
+        return [str(n) for n in body] if isinstance(body, list) else []
+
+    def add_package(self, order_id: int, package_number: str) -> dict:
+        body = {"packageId": 1, "packageNumber": package_number, "packageType": self.settings.package_type}
+        return self.call("POST", f"rest/orders/{order_id}/shipping/packages", json=body,
+                         external_id=str(order_id), decode=True)
+
+    def correct_stock(self, corrections: list[dict]) -> None:
+        """Set stock at the configured storage location (``quantity`` is absolute: a guess, B9)."""
+        body = {"corrections": [{**c, "storageLocationId": self.settings.storage_location_id,
+                                 "reasonId": self.settings.stock_reason_id} for c in corrections]}
+        self.call("PUT", f"rest/stockmanagement/warehouses/{self.settings.warehouse_id}/stock/correction",
+                  json=body)
