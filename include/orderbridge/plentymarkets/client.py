@@ -18,7 +18,7 @@ The wire only; what the answers mean is in ``mapping``. Facts it relies on are i
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import requests
 
@@ -45,8 +45,14 @@ def lenient_bool(value) -> bool:
     return value is True or str(value).strip().lower() in ("true", "1")
 
 
-def w3c(moment: datetime) -> str:
-    """plenty's date filter format, e.g. ``2026-11-20T12:00:00+00:00``."""
+def w3c(moment: datetime, round_up: bool = False) -> str:
+    """plenty's date filter format, whole seconds, e.g. ``2026-11-20T12:00:00+00:00``.
+
+    An upper bound is rounded up: cut down, it would miss what changed in its last second (an
+    overlap is harmless, loads are upserts).
+    """
+    if round_up and moment.microsecond:
+        moment = moment.replace(microsecond=0) + timedelta(seconds=1)
     return moment.isoformat(timespec="seconds")
 
 
@@ -140,7 +146,7 @@ class PlentyClient(ChannelClient):
             *(("with[]", relation) for relation in ORDER_RELATIONS),
         ]
         if updated:
-            params += [("updatedAtFrom", w3c(updated.start)), ("updatedAtTo", w3c(updated.end))]
+            params += [("updatedAtFrom", w3c(updated.start)), ("updatedAtTo", w3c(updated.end, round_up=True))]
         page = 1
         while True:
             body = self.call("GET", "rest/orders", params=[*params, ("page", str(page))], decode=True)

@@ -50,8 +50,9 @@ def parse_status(value, name: str = "status") -> Decimal:
     return status.normalize() if status == status.to_integral() else status
 
 
-def status_json(status: Decimal) -> float | int:
+def status_json(status) -> float | int:
     """How a status id travels in JSON: plenty takes numbers (``5.1``), not strings."""
+    status = parse_status(status)
     return int(status) if status == status.to_integral() else float(status)
 
 
