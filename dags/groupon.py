@@ -23,17 +23,9 @@ from orderbridge.config import Account, load_accounts
 
 
 def groupon_account_dag(account: Account):
-    @dag(
-        dag_id=f"groupon_{account.name}",
-        description=f"Groupon Goods orders, tracking and stock for account {account.name}",
-        doc_md=__doc__,
-        schedule=dagkit.EVERY_10_MINUTES,
-        start_date=dagkit.START_DATE,
-        catchup=False,
-        max_active_runs=1,
-        default_args=dagkit.default_args(pool=account.pool),
-        tags=["orderbridge", "groupon", "import", "writeback", "stock"],
-    )
+    @dag(**dagkit.dag_args(
+        account, __doc__, f"Groupon Goods orders, tracking and stock for account {account.name}",
+        ("import", "writeback", "stock")))
     def groupon_orders():
         @task
         def extract_orders(**context) -> dict:

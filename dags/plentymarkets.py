@@ -26,17 +26,9 @@ from orderbridge.config import Account, load_accounts
 
 
 def plentymarkets_account_dag(account: Account):
-    @dag(
-        dag_id=f"plentymarkets_{account.name}",
-        description=f"plentymarkets orders, status, tracking and stock for system {account.name}",
-        doc_md=__doc__,
-        schedule=dagkit.EVERY_10_MINUTES,
-        start_date=dagkit.START_DATE,
-        catchup=False,
-        max_active_runs=1,
-        default_args=dagkit.default_args(pool=account.pool),
-        tags=["orderbridge", "plentymarkets", "import", "writeback", "stock"],
-    )
+    @dag(**dagkit.dag_args(
+        account, __doc__, f"plentymarkets orders, status, tracking and stock for system {account.name}",
+        ("import", "writeback", "stock")))
     def plentymarkets_orders():
         @task
         def extract_orders(**context) -> dict:

@@ -22,6 +22,28 @@ RETRY_POLICY = ExceptionRetryPolicy(rules=[
 ])
 
 
+def dag_args(account, doc: str, description: str, steps: tuple[str, ...], **extra) -> dict:
+    """The ``@dag`` arguments every channel-account DAG shares (id, schedule, one run at a time, tags).
+
+    Args:
+        account: the ``config.Account`` the DAG serves; its pool caps the DAG's concurrency.
+        steps: what the DAG does, as tags: ``import``, ``writeback``, ``stock``.
+        extra: anything a channel adds or overrides (``params``, ...).
+    """
+    return {
+        "dag_id": f"{account.channel}_{account.name}",
+        "description": description,
+        "doc_md": doc,
+        "schedule": EVERY_10_MINUTES,
+        "start_date": START_DATE,
+        "catchup": False,
+        "max_active_runs": 1,  # the watermark and the outbox move one run at a time
+        "default_args": default_args(pool=account.pool),
+        "tags": ["orderbridge", account.channel, *steps],
+        **extra,
+    }
+
+
 def default_args(pool: str) -> dict:
     return {
         "owner": "orderbridge",

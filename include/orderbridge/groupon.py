@@ -16,11 +16,10 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal, InvalidOperation
 
 from orderbridge.errors import AuthError, InvalidPayload
 from orderbridge.http import ChannelClient
-from orderbridge.orders import StagedLine, StagedOrder
+from orderbridge.orders import MAX_QUANTITY, StagedLine, StagedOrder, parse_decimal
 from orderbridge.outbox import Effect, Handler, OutboxRow, Outcome
 from orderbridge.window import Window
 
@@ -85,15 +84,6 @@ class GrouponClient(ChannelClient):
 
 
 # -- pure mapping ---------------------------------------------------------------------------------
-def _money(value, field: str) -> Decimal | None:
-    if value in (None, ""):
-        return None
-    try:
-        return Decimal(str(value))
-    except InvalidOperation as err:
-        raise InvalidPayload(f"{field} is not a number: {value!r}") from err
-
-
 def parse_order_date(value: str | None) -> datetime | None:
     if not value:
         return None
@@ -111,11 +101,11 @@ def _line(item: dict) -> StagedLine:
     if not sku:
         raise InvalidPayload(f"line_items[{line_id}].sku is empty")
     quantity = item.get("quantity")
-    if not isinstance(quantity, int) or isinstance(quantity, bool) or quantity < 1:
+    if not isinstance(quantity, int) or isinstance(quantity, bool) or not 1 <= quantity <= MAX_QUANTITY:
         raise InvalidPayload(f"line_items[{line_id}].quantity is not a positive integer: {quantity!r}")
     return StagedLine(
         channel_line_id=str(line_id), channel_sku=sku, channel_quantity=quantity,
-        unit_price=_money(item.get("unit_price"), f"line_items[{line_id}].unit_price"),
+        unit_price=parse_decimal(item.get("unit_price"), f"line_items[{line_id}].unit_price"),
         name=item.get("name"), kit_spec=(item.get("bom_sku") or None),
         open_on_channel=str(item.get("status") or "open").lower() == "open",
     )
@@ -153,8 +143,8 @@ class GrouponMapper:
         if not isinstance(customer, dict):
             raise InvalidPayload("customer is not an object")
         amounts = [e.get("amount") or {} for _, e in latest.values()]
-        totals = [_money(a.get("total"), "amount.total") for a in amounts]
-        shipping = [_money(a.get("shipping"), "amount.shipping") for a in amounts]
+        totals = [parse_decimal(a.get("total"), "amount.total") for a in amounts]
+        shipping = [parse_decimal(a.get("shipping"), "amount.shipping") for a in amounts]
         return StagedOrder(
             external_order_id=order_id, raw_id=raw_id, lines=list(lines.values()),
             placed_at=parse_order_date(entry.get("date")),

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from functools import cache
 from importlib import resources
 from typing import Any
+
+from orderbridge.errors import InvalidPayload
 
 # Statuses the warehouse owns: a later channel payload must not overwrite what it is working on.
 WAREHOUSE_STATUSES = ("in_progress", "shipped", "cancelled", "returned", "closed")
@@ -72,6 +74,30 @@ class StagedOrder:
     channel_state: str = OPEN
     # Something a person should look at although the order can go on (the mapper's own findings).
     attention: str | None = None
+
+
+# staging.orders keeps amounts as numeric(14, 2): anything this large is a broken payload, and
+# must be quarantined here rather than fail the whole batch's INSERT.
+MAX_AMOUNT = Decimal(10) ** 12
+# Likewise order_lines.quantity is an integer column; no real order line comes near this.
+MAX_QUANTITY = 1_000_000
+
+
+def parse_decimal(value: Any, field: str) -> Decimal | None:
+    """A channel's amount (a number or a numeric string) as a Decimal; None when empty.
+
+    Raises:
+        InvalidPayload: not a finite number that staging can store, naming ``field``.
+    """
+    if value in (None, ""):
+        return None
+    try:
+        number = Decimal(str(value).strip())
+    except InvalidOperation as err:
+        raise InvalidPayload(f"{field} is not a number: {value!r}") from err
+    if not number.is_finite() or abs(number) >= MAX_AMOUNT:
+        raise InvalidPayload(f"{field} is not an amount staging can hold: {value!r}")
+    return number
 
 
 @cache

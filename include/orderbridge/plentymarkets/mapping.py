@@ -16,12 +16,20 @@ from __future__ import annotations
 
 import csv
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from functools import cache
 from importlib import resources
 
 from orderbridge.errors import InvalidPayload
-from orderbridge.orders import CANCEL_REQUESTED, OPEN, RETURNED, StagedLine, StagedOrder
+from orderbridge.orders import (
+    CANCEL_REQUESTED,
+    MAX_QUANTITY,
+    OPEN,
+    RETURNED,
+    StagedLine,
+    StagedOrder,
+    parse_decimal,
+)
 from orderbridge.outbox import Effect
 from orderbridge.plentymarkets.settings import PlentySettings, parse_status, status_json
 
@@ -40,18 +48,9 @@ def plenty_countries() -> dict[int, str]:
     return {int(row["country_id"]): row["iso2"].strip() for row in rows}
 
 
-def _number(value, field: str) -> Decimal | None:
-    if value in (None, ""):
-        return None
-    try:
-        return Decimal(str(value))
-    except InvalidOperation as err:
-        raise InvalidPayload(f"{field} is not a number: {value!r}") from err
-
-
 def _quantity(value, field: str) -> int:
-    qty = _number(value, field)
-    if qty is None or qty != qty.to_integral() or qty < 1:
+    qty = parse_decimal(value, field)
+    if qty is None or qty != qty.to_integral() or not 1 <= qty <= MAX_QUANTITY:
         raise InvalidPayload(f"{field} is not a whole positive quantity: {value!r}")
     return int(qty)
 
@@ -103,7 +102,7 @@ def _line(item: dict, index: int) -> StagedLine:
     return StagedLine(
         channel_line_id=str(item.get("id")), channel_sku=sku,
         channel_quantity=_quantity(item.get("quantity"), f"{where}.quantity"),
-        unit_price=_number(amounts[0].get("priceGross"), f"{where}.amounts[0].priceGross"),
+        unit_price=parse_decimal(amounts[0].get("priceGross"), f"{where}.amounts[0].priceGross"),
         name=item.get("orderItemName"), channel_product_id=str(item.get("itemVariationId") or variation.get("id")),
     )
 
@@ -128,7 +127,7 @@ class PlentyMapper:
         lines = [_line(item, i) for i, item in enumerate(items)
                  if isinstance(item, dict) and str(item.get("typeId")) == str(VARIATION_ITEM)]
         others = [{"typeId": item.get("typeId"), "name": item.get("orderItemName"),
-                   "amount": str(_number((item.get("amounts") or [{}])[0].get("priceGross"),
+                   "amount": str(parse_decimal((item.get("amounts") or [{}])[0].get("priceGross"),
                                          f"orderItems[{i}].amounts[0].priceGross"))}
                   for i, item in enumerate(items)
                   if isinstance(item, dict) and str(item.get("typeId")) != str(VARIATION_ITEM)]
@@ -145,8 +144,8 @@ class PlentyMapper:
             placed_at=_when(order.get("createdAt"), "createdAt"),
             channel_status=str(status) if status is not None else None,
             channel_state=self._state(status),
-            currency=amount.get("currency"), total=_number(amount.get("grossTotal"), "amounts[0].grossTotal"),
-            shipping_total=sum(shipping) if shipping else _number(amount.get("shippingCostsGross"),
+            currency=amount.get("currency"), total=parse_decimal(amount.get("grossTotal"), "amounts[0].grossTotal"),
+            shipping_total=sum(shipping) if shipping else parse_decimal(amount.get("shippingCostsGross"),
                                                                    "amounts[0].shippingCostsGross"),
             customer_name=names or address.get("name1"), customer_email=address.get("email"),
             customer_phone=address.get("phone"), ship_name=names or address.get("name1"),
