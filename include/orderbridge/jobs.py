@@ -9,6 +9,8 @@ to XCom.
 from __future__ import annotations
 
 import logging
+import os
+import signal
 from collections.abc import Callable, Iterable
 from contextlib import closing
 from dataclasses import asdict
@@ -19,6 +21,21 @@ from orderbridge.config import Account
 from orderbridge.window import Window, resolve_window
 
 log = logging.getLogger("orderbridge")
+
+CRASH_ENV = "ORDERBRIDGE_CRASH_AT"
+
+
+def crash_point(name: str) -> None:
+    """Test hook: SIGKILL this process at step boundary ``name`` if ``ORDERBRIDGE_CRASH_AT`` names it.
+
+    A no-op unless the variable is set. The chaos suite (``orderbridge.chaos``) uses it to kill a
+    worker exactly where a real crash hurts most: ``extract.landed`` (a page is committed in ``raw``,
+    nothing acknowledged), ``load.committed`` (orders and their acknowledgement effects committed,
+    nothing sent), ``writeback.<kind>`` such as ``writeback.tracking`` (the channel accepted a batch
+    of that outbox kind, and the outbox has not recorded it yet).
+    """
+    if os.environ.get(CRASH_ENV) == name:
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def staging_connection():
@@ -65,6 +82,7 @@ def land_pages(conn, account: Account, pages: Iterable[list[dict]], external_id:
             counts["new_payloads"] += staging.land_raw(
                 cur, account.channel, account.name, [(external_id(p), p) for p in page], run_id)
         conn.commit()
+        crash_point("extract.landed")
         counts["pages"] += 1
         counts["payloads"] += len(page)
     return counts
@@ -98,14 +116,20 @@ def groupon_extract(account: Account, run_id: str, run_type=None, start: datetim
 def load_staging(account: Account, mapper: staging.ChannelMapper, run_id: str) -> dict:
     with closing(staging_connection()) as conn:
         counts = staging.transform(conn, mapper, account.name, run_id)
+    crash_point("load.committed")
     result = asdict(counts)
     result.update({f"status_{k}": v for k, v in result.pop("by_status").items()})
     return _report("load", account, result)
 
 
 def send_outbox(account: Account, kind: str, handler: outbox.Handler, run_id: str, **options) -> dict:
+    def send(rows: list[outbox.OutboxRow]) -> dict[int, outbox.Outcome]:
+        outcomes = handler(rows)
+        crash_point(f"writeback.{kind}")
+        return outcomes
+
     with closing(staging_connection()) as conn:
-        counts = outbox.dispatch(conn, account.channel, account.name, kind, handler, run_id=run_id, **options)
+        counts = outbox.dispatch(conn, account.channel, account.name, kind, send, run_id=run_id, **options)
     return _report(f"send {kind}", account, asdict(counts))
 
 
@@ -224,3 +248,97 @@ def plenty_push_stock(account: Account, run_key: str, run_id: str) -> dict:
 
     with PlentyClient(account.conn_id, account.name) as client:
         return push_stock(account, run_key, stock_handler(client), run_id)
+
+
+# -- Merkana --------------------------------------------------------------------------------------
+# The account in config is the platform; each merchant is its own staging account (``<platform>/<mid>``,
+# see ``merkana.settings``). Inbound calls are stored by the API-server plugin; these tasks re-check
+# held orders and send what goes back. Send tasks raise while rows wait for a retry, so a task is
+# green only when nothing it was meant to send is still waiting.
+def _merkana_merchants(account: Account, settings) -> list[Account]:
+    from dataclasses import replace
+
+    from orderbridge.merkana.client import merchant_accounts
+
+    with closing(staging_connection()) as conn, conn.cursor() as cur:
+        names = merchant_accounts(cur, settings)
+    return [replace(account, name=name) for name in names]
+
+
+def _merkana_each(account: Account, step: Callable[[Account], dict]) -> dict:
+    """Run ``step`` for every merchant; one merchant's failure does not stop the others (raised after)."""
+    from orderbridge.errors import OrderbridgeError
+    from orderbridge.merkana.client import MerkanaClient
+
+    totals: dict = {"merchants": 0}
+    errors: list[OrderbridgeError] = []
+    for merchant in _merkana_merchants(account, MerkanaClient(account.conn_id, account.name).settings):
+        totals["merchants"] += 1
+        try:
+            counts = step(merchant)
+        except OrderbridgeError as err:
+            errors.append(err)
+            continue
+        for key, value in counts.items():
+            if isinstance(value, int | float):
+                totals[key] = totals.get(key, 0) + value
+    _report("merkana", account, totals)
+    if errors:
+        raise errors[0]
+    return totals
+
+
+def merkana_recheck_orders(account: Account, run_id: str) -> dict:
+    """Re-check held orders of every merchant (an address fixed, a mapping added) from ``raw``."""
+    from orderbridge.merkana.client import MerkanaClient
+    from orderbridge.merkana.mapping import MerkanaMapper
+
+    mapper = MerkanaMapper(MerkanaClient(account.conn_id, account.name).settings)
+    return _merkana_each(account, lambda merchant: load_staging(merchant, mapper, run_id))
+
+
+def merkana_post_status(account: Account, run_id: str, resend_failed: bool = False) -> dict:
+    """Enqueue status updates (shipped, in progress, cancelled, ...) and post them, batched."""
+    from orderbridge.merkana import client as merkana
+
+    client = merkana.MerkanaClient(account.conn_id, account.name)
+
+    def step(merchant: Account) -> dict:
+        with closing(staging_connection()) as conn:
+            with conn.cursor() as cur:
+                requeued = merkana.requeue_failed(cur, merchant.name, merkana.ORDER_STATUS, run_id) if resend_failed \
+                    else 0
+                counts = merkana.enqueue_status_updates(cur, client.settings, merchant.name, run_id)
+            conn.commit()
+            sent = send_outbox(merchant, merkana.ORDER_STATUS, merkana.status_handler(client), run_id,
+                               batch_size=int(client.extra.get("status_batch_size", 100)),
+                               max_attempts=merkana.MAX_ATTEMPTS, retry_delay=merkana.RETRY_DELAY)
+            with conn.cursor() as cur:
+                merkana.raise_if_waiting(cur, merchant.name, merkana.ORDER_STATUS)
+        return {**counts, "requeued": requeued, **{f"sent_{k}": v for k, v in sent.items()}}
+
+    return _merkana_each(account, step)
+
+
+def merkana_push_stock(account: Account, run_key: str, run_id: str) -> dict:
+    """Reconcile each merchant's stock and post what changed to ff-supplies (deltas by default)."""
+    from orderbridge.merkana import client as merkana
+
+    client = merkana.MerkanaClient(account.conn_id, account.name)
+
+    def step(merchant: Account) -> dict:
+        counts = reconcile_stock(merchant, run_key, pushes_stock=True)
+        try:
+            sent = send_outbox(merchant, stock.STOCK, merkana.stock_handler(client, merchant.name), run_id,
+                               batch_size=int(client.extra.get("stock_batch_size", 500)),
+                               max_attempts=merkana.MAX_ATTEMPTS, retry_delay=merkana.RETRY_DELAY)
+        finally:
+            with closing(staging_connection()) as conn:
+                with conn.cursor() as cur:
+                    confirmed = stock.confirm_sent(cur, merchant.channel, merchant.name)
+                conn.commit()
+        with closing(staging_connection()) as conn, conn.cursor() as cur:
+            merkana.raise_if_waiting(cur, merchant.name, stock.STOCK)
+        return {**counts, **{f"sent_{k}": v for k, v in sent.items()}, "confirmed": confirmed}
+
+    return _merkana_each(account, step)

@@ -78,11 +78,12 @@ def enqueue_tracking(cur, channel: str, account: str, payload: Callable[[str, st
                                                                          "courier_service": service},
             run_id=run_id,
         )
-    counts.orders_marked_shipped = _mark_shipped(cur, channel, account, run_id)
+    counts.orders_marked_shipped = mark_shipped(cur, channel, account, run_id)
     return counts
 
 
-def _mark_shipped(cur, channel: str, account: str, run_id: str | None) -> int:
+def mark_shipped(cur, channel: str, account: str, run_id: str | None) -> int:
+    """Move ready and in-progress orders with a shipment to ``shipped`` (with a history entry); returns how many."""
     cur.execute(
         """WITH shipped AS (
                UPDATE staging.orders o SET status = 'shipped', status_reason = NULL, updated_at = now()

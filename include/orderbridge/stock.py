@@ -77,7 +77,7 @@ def reconcile(cur, channel: str, account: str, run_key: str, *, pushes_stock: bo
         " WHERE channel = %s AND account = %s ORDER BY channel_sku",
         (channel, account),
     )
-    report, effects = [], []
+    report, effects, settled = [], [], []
     for channel_sku, kit_spec, confirmed, product_id in cur.fetchall():
         counts.skus += 1
         parts = skus.resolve(channel_sku, kit_spec)
@@ -92,6 +92,7 @@ def reconcile(cur, channel: str, account: str, run_key: str, *, pushes_stock: bo
         elif confirmed == ours:
             action = "in sync"
             counts.in_sync += 1
+            settled.append(channel_sku)
         else:
             action = "pushed"
             counts.pushed += 1
@@ -107,13 +108,14 @@ def reconcile(cur, channel: str, account: str, run_key: str, *, pushes_stock: bo
                difference, action) VALUES %s ON CONFLICT (run_key, channel, account, channel_sku) DO NOTHING""",
             report,
         )
-    if effects:
+    if effects or settled:
         # A newer value replaces any older one still waiting: only the latest truth is worth sending.
+        # A SKU back in sync needs no value at all (a stale one would even be wrong as a delta).
         cur.execute(
             """UPDATE staging.outbox SET status = 'superseded', updated_at = now()
                WHERE channel = %s AND account = %s AND kind = %s AND status = 'pending'
                  AND payload->>'channel_sku' = ANY(%s) AND NOT (idempotency_key = ANY(%s))""",
-            (channel, account, STOCK, [e.payload["channel_sku"] for e in effects],
+            (channel, account, STOCK, [e.payload["channel_sku"] for e in effects] + settled,
              [idempotency_key(channel, account, e) for e in effects]),
         )
         enqueue(cur, channel, account, effects)

@@ -1,9 +1,10 @@
 """Command line: serve the sandbox with uvicorn.
 
-    python -m orderbridge.sandbox --port 8765 --seed 42 --groupon 1001:secret-token:40
+    python -m orderbridge.sandbox --port 8765 --seed 42 --groupon 1001:secret-token:40 \
+        --plentymarkets demo:rest-user:secret-pw:40
 
 One worker, log level ``warning`` and no access log: Groupon's token travels in the query string,
-and an access log would print it. Tokens are never echoed at start either.
+and an access log would print it. Tokens and passwords are never echoed at start either.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from orderbridge.sandbox.app import GrouponAccountSpec, create_app
 from orderbridge.sandbox.faults import FaultSpecError, register_connection
+from orderbridge.sandbox.merkana import PlatformSpec as MerkanaPlatformSpec
+from orderbridge.sandbox.plentymarkets import PlentySystemSpec
 
 
 class _TrackedH11Protocol(H11Protocol):
@@ -49,6 +52,20 @@ def _account(text: str) -> GrouponAccountSpec:
         raise argparse.ArgumentTypeError(str(err)) from err
 
 
+def _plenty_system(text: str) -> PlentySystemSpec:
+    try:
+        return PlentySystemSpec.parse(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from err
+
+
+def _merkana_platform(text: str) -> MerkanaPlatformSpec:
+    try:
+        return MerkanaPlatformSpec.parse(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from err
+
+
 def _anchor(text: str) -> datetime:
     try:
         return datetime.fromisoformat(text)
@@ -68,6 +85,28 @@ def build_parser() -> argparse.ArgumentParser:
                         help="HTTP status for bad credentials (the live value is unknown; 401 or 200)")
     parser.add_argument("--groupon-split-rate", type=float, default=0.03,
                         help="share of orders sent as two entries with the same orderid")
+    parser.add_argument("--plentymarkets", action="append", type=_plenty_system, default=[],
+                        metavar="SYSTEM:USERNAME:PASSWORD:N",
+                        help="a plentymarkets system (served under /plentymarkets/SYSTEM) with its REST user and "
+                             "N initial orders (repeatable; the password may contain ':')")
+    parser.add_argument("--plenty-token-ttl", type=int, default=86_400, help="login expires_in, seconds")
+    parser.add_argument("--plenty-max-sessions", type=int, default=3, help="concurrent sessions per user")
+    parser.add_argument("--plenty-read-limit", type=int, default=200,
+                        help="GET calls per user per rate window (Classic plan: 200 a minute)")
+    parser.add_argument("--plenty-write-limit", type=int, default=80,
+                        help="POST/PUT/DELETE calls per user per rate window (Classic plan: 80 a minute)")
+    parser.add_argument("--plenty-rate-window", type=float, default=60.0, help="rate window length, seconds")
+    parser.add_argument("--plenty-numbers-as-strings", action="store_true",
+                        help="answer paging numbers, order ids, quantities and amounts as strings, as some "
+                             "live systems do (the spec says numbers)")
+    parser.add_argument("--plenty-max-items-per-page", type=int, default=250,
+                        help="itemsPerPage cap (a guess: the spec gives no maximum)")
+    parser.add_argument("--merkana", action="append", type=_merkana_platform, default=[],
+                        metavar="PLATFORM:OUR_TOKEN:THEIR_TOKEN",
+                        help="a fake Merkana platform: it sends OUR_TOKEN when it calls our endpoints and requires "
+                             "THEIR_TOKEN on our ff-orders-status / ff-supplies posts (repeatable)")
+    parser.add_argument("--merkana-stock-mode", choices=("delta", "absolute"), default="delta",
+                        help="how the fake applies ff-supplies br: added to its stock (delta) or as the level")
     parser.add_argument("--days", type=float, default=2.0, help="initial orders spread over this many days")
     parser.add_argument("--anchor", type=_anchor, default=None,
                         help="ISO datetime the order dates end at (naive = UTC; default now)")
@@ -82,16 +121,26 @@ def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     if args.groupon_page_size < 1:
         raise SystemExit("--groupon-page-size must be at least 1")
+    if min(args.plenty_token_ttl, args.plenty_max_sessions, args.plenty_read_limit, args.plenty_write_limit,
+           args.plenty_max_items_per_page) < 1 or args.plenty_rate_window <= 0:
+        raise SystemExit("--plenty-* limits, the token TTL and the rate window must be positive")
     try:
         app = create_app(seed=args.seed, groupon_accounts=args.groupon, groupon_page_size=args.groupon_page_size,
                          groupon_auth_failure_status=args.groupon_auth_failure_status,
                          groupon_split_rate=args.groupon_split_rate, days=args.days, anchor=args.anchor,
-                         faults=args.fault)
+                         faults=args.fault, plentymarkets_systems=args.plentymarkets,
+                         plenty_token_ttl=args.plenty_token_ttl, plenty_max_sessions=args.plenty_max_sessions,
+                         plenty_read_limit=args.plenty_read_limit, plenty_write_limit=args.plenty_write_limit,
+                         plenty_rate_window=args.plenty_rate_window,
+                         plenty_numbers_as_strings=args.plenty_numbers_as_strings,
+                         plenty_max_items_per_page=args.plenty_max_items_per_page,
+                         merkana_platforms=args.merkana, merkana_stock_mode=args.merkana_stock_mode)
     except FaultSpecError as err:
         raise SystemExit(f"--fault: {err}") from err
     accounts = ", ".join(a.supplier_id for a in args.groupon) or "none"
-    print(f"orderbridge sandbox on http://{args.host}:{args.port} (groupon accounts: {accounts})",
-          file=sys.stderr, flush=True)
+    systems = ", ".join(s.system for s in args.plentymarkets) or "none"
+    print(f"orderbridge sandbox on http://{args.host}:{args.port} (groupon accounts: {accounts};"
+          f" plentymarkets systems: {systems})", file=sys.stderr, flush=True)
     config = uvicorn.Config(app, host=args.host, port=args.port, workers=1, log_level=args.log_level,
                             access_log=False, proxy_headers=False, http=_TrackedH11Protocol,
                             timeout_graceful_shutdown=2)

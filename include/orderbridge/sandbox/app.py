@@ -16,11 +16,12 @@ from datetime import UTC, datetime
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from orderbridge.sandbox import groupon
+from orderbridge.sandbox import groupon, merkana, plentymarkets
 from orderbridge.sandbox.fakedata import GrouponOrderFactory
 from orderbridge.sandbox.faults import FaultInjector, FaultMiddleware, fault_router
+from orderbridge.sandbox.plentyfake import PlentyOrderFactory
 
-CHANNELS = (groupon.CHANNEL,)
+CHANNELS = (groupon.CHANNEL, plentymarkets.CHANNEL, merkana.CHANNEL)
 
 
 @dataclass(frozen=True)
@@ -90,7 +91,12 @@ def _groupon_control(sandbox: groupon.GrouponSandbox) -> APIRouter:
 def create_app(*, seed: int = 42, groupon_accounts: Iterable[GrouponAccountSpec] = (),
                groupon_page_size: int = 250, groupon_auth_failure_status: int = 401,
                groupon_split_rate: float = 0.03, days: float = 2.0, anchor: datetime | None = None,
-               faults: Iterable[dict] = ()) -> FastAPI:
+               faults: Iterable[dict] = (),
+               plentymarkets_systems: Iterable[plentymarkets.PlentySystemSpec] = (), plenty_token_ttl: int = 86_400,
+               plenty_max_sessions: int = 3, plenty_read_limit: int = 200, plenty_write_limit: int = 80,
+               plenty_rate_window: float = 60.0, plenty_numbers_as_strings: bool = False,
+               plenty_max_items_per_page: int = 250,
+               merkana_platforms: Iterable[merkana.PlatformSpec] = (), merkana_stock_mode: str = "delta") -> FastAPI:
     """Build the sandbox app with its generated data.
 
     Args:
@@ -102,9 +108,15 @@ def create_app(*, seed: int = 42, groupon_accounts: Iterable[GrouponAccountSpec]
         days: initial orders are dated over this many days before ``anchor``.
         anchor: end of the order dates (naive means UTC); default now, to the minute.
         faults: fault rules active from the start (see ``faults``).
+        plentymarkets_systems: the plentymarkets systems to serve, each with its user and initial orders.
+        plenty_token_ttl, plenty_max_sessions, plenty_read_limit, plenty_write_limit, plenty_rate_window,
+            plenty_numbers_as_strings, plenty_max_items_per_page: see ``plentymarkets.PlentySettings``.
+        merkana_platforms: the fake Merkana platforms (``merkana.PlatformSpec``).
+        merkana_stock_mode: how the fake applies ff-supplies ``br``: ``delta`` or ``absolute``.
 
     Returns:
-        The app; ``app.state.groupon`` and ``app.state.faults`` give in-process access.
+        The app; ``app.state.groupon``, ``app.state.plentymarkets`` and ``app.state.faults`` give
+        in-process access.
 
     Raises:
         orderbridge.sandbox.faults.FaultSpecError: a fault rule is invalid.
@@ -119,6 +131,17 @@ def create_app(*, seed: int = 42, groupon_accounts: Iterable[GrouponAccountSpec]
         factory = GrouponOrderFactory(seed, spec.supplier_id, anchor, days=days, split_rate=groupon_split_rate)
         sandbox.add_account(spec.supplier_id, spec.token, factory, spec.n_orders)
 
+    plenty = plentymarkets.PlentySandbox(plentymarkets.PlentySettings(
+        token_ttl=plenty_token_ttl, max_sessions=plenty_max_sessions, read_limit=plenty_read_limit,
+        write_limit=plenty_write_limit, rate_window=plenty_rate_window,
+        numbers_as_strings=plenty_numbers_as_strings, max_items_per_page=plenty_max_items_per_page))
+    for spec in plentymarkets_systems:
+        plenty.add_system(spec, PlentyOrderFactory(seed, spec.system, anchor, days=days))
+
+    merkana_sandbox = merkana.MerkanaSandbox(seed, merkana_stock_mode)
+    for spec in merkana_platforms:
+        merkana_sandbox.add_platform(spec)
+
     injector = FaultInjector(seed, CHANNELS)
     for rule in faults:
         injector.add(rule)
@@ -131,6 +154,16 @@ def create_app(*, seed: int = 42, groupon_accounts: Iterable[GrouponAccountSpec]
     app.include_router(fault_router(injector))
     app.include_router(_groupon_control(sandbox))
     app.include_router(groupon.api_router(sandbox))
-    app.add_middleware(FaultMiddleware, injector=injector, content_types={groupon.CHANNEL: groupon.CONTENT_TYPE})
+    app.include_router(plentymarkets.control_router(plenty))
+    app.include_router(plentymarkets.api_router(plenty))
+    app.include_router(merkana.control_router(merkana_sandbox))
+    app.include_router(merkana.api_router(merkana_sandbox))
+    app.add_middleware(FaultMiddleware, injector=injector, content_types={groupon.CHANNEL: groupon.CONTENT_TYPE},
+                       rate_limit_bodies={
+                           # each fake's own 429 body (plentymarkets: B3's error shape; Merkana: the seed's)
+                           plentymarkets.CHANNEL: {"error": {"message": "Too Many Requests", "code": 429}},
+                           merkana.CHANNEL: {"status": False, "message": "Too many requests"}})
     app.state.groupon, app.state.faults = sandbox, injector
+    app.state.plentymarkets = plenty
+    app.state.merkana = merkana_sandbox
     return app

@@ -31,6 +31,7 @@ class ChannelOffer:
     kind: str  # direct | alias | bundle | kit | unknown
     components: tuple[tuple[str, int], ...] = ()
     bom_sku: str | None = None
+    variation_id: int | None = None  # plentymarkets: the variation's own id (orders carry only this id)
 
 
 _NAMES = [
@@ -73,6 +74,20 @@ GROUPON_OFFERS: tuple[ChannelOffer, ...] = (
                  bom_sku="3xWH-1006"),
     ChannelOffer("GG-NEW-7741", "Scented candle (new deal)", 14.99, "unknown"),
     ChannelOffer("GG-NEW-7742", "Picnic blanket (new deal)", 21.99, "unknown"),
+)
+
+# plentymarkets variations: the variation number (variation.number, the usual SKU) is mostly the
+# warehouse SKU itself; a few are the merchant's own numbers, mapped by staging.sku_aliases rows with
+# channel 'plentymarkets'; two are not mapped at all. Variation ids are stable and deliberately far
+# from the SKU digits, so a client that confuses itemVariationId with the SKU fails visibly.
+PLENTY_OFFERS: tuple[ChannelOffer, ...] = (
+    *(ChannelOffer(p.sku, p.name, round(12.90 + i * 2.0, 2), "direct", ((p.sku, 1),), variation_id=3101 + i)
+      for i, p in enumerate(WAREHOUSE_PRODUCTS[:16])),
+    *(ChannelOffer(f"PM-{5001 + i}", p.name, round(15.90 + i * 2.0, 2), "alias", ((p.sku, 1),),
+                   variation_id=3201 + i)
+      for i, p in enumerate(WAREHOUSE_PRODUCTS[16:21])),
+    ChannelOffer("PM-9901", "Bamboo toothbrush, pack of 4 (new)", 8.90, "unknown", variation_id=3301),
+    ChannelOffer("PM-9902", "Linen apron (new)", 24.90, "unknown", variation_id=3302),
 )
 
 # How often each kind appears on generated orders: mostly mapped products, a few unmapped ones so

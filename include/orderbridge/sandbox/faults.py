@@ -14,6 +14,9 @@ cleared. Kinds:
 - ``reset``: drop the TCP connection (RST) without any response. This needs the server to have
   registered its connections with ``register_connection`` (``__main__`` does, for uvicorn);
   elsewhere the request gets a 500 saying so.
+- ``cut``: let the channel handle the request (its effect happens), send the status line, the
+  headers and half the body, then drop the connection (RST): the client cannot tell whether the
+  call worked. Needs registered connections like ``reset``.
 
 Control paths (``/_sandbox``) are never faulted, so tests can always inspect and clear rules.
 """
@@ -32,7 +35,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 CONTROL_PREFIX = "/_sandbox"
-KINDS = ("429", "500", "slow", "malformed", "reset")
+KINDS = ("429", "500", "slow", "malformed", "reset", "cut")
 
 # Live connections by client (host, port), so a ``reset`` fault can find the transport under a
 # request. ASGI gives the app no handle on its socket; the server's protocol class fills this in.
@@ -165,10 +168,13 @@ class FaultMiddleware:
         injector: the rules.
         content_types: per channel, the content type its fake answers with (Groupon: ``text/json``),
             used for the 429 and malformed bodies so they look like that channel's answers.
+        rate_limit_bodies: per channel, the JSON body of its 429 (default: Groupon's shape).
     """
 
-    def __init__(self, app, injector: FaultInjector, content_types: dict[str, str] | None = None) -> None:
+    def __init__(self, app, injector: FaultInjector, content_types: dict[str, str] | None = None,
+                 rate_limit_bodies: dict[str, dict] | None = None) -> None:
         self.app, self.injector, self.content_types = app, injector, content_types or {}
+        self.rate_limit_bodies = rate_limit_bodies or {}
 
     async def __call__(self, scope, receive, send) -> None:
         rule = self.injector.pick(scope["path"]) if scope["type"] == "http" else None
@@ -179,7 +185,8 @@ class FaultMiddleware:
             await asyncio.sleep(rule.delay)
             return await self.app(scope, receive, send)
         if rule.kind == "429":
-            body = json.dumps({"success": False, "reason": "Too many requests"}).encode()
+            body = json.dumps(self.rate_limit_bodies.get(
+                rule.channel, {"success": False, "reason": "Too many requests"})).encode()
             return await _send(send, 429, body, ctype, [(b"retry-after", str(rule.retry_after).encode())])
         if rule.kind == "500":
             body = f"<html><body><h1>{rule.status} Server Error</h1></body></html>".encode()
@@ -188,16 +195,42 @@ class FaultMiddleware:
             return await _send(send, 200, b'{"success": true, "meta": {"no_of_pages": 1, "current_pa', ctype)
         transport = _CONNECTIONS.get(tuple(scope.get("client") or ()))
         if transport is None:
-            body = b"reset fault: this server does not expose its connections"
+            body = f"{rule.kind} fault: this server does not expose its connections".encode()
             return await _send(send, 500, body, "text/plain; charset=utf-8")
-        sock = transport.get_extra_info("socket")
-        if sock is not None:
-            # Linger 0 turns the close into a TCP RST: the client sees "connection reset by peer".
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        transport.abort()
-        # Let the server notice the disconnect, so it does not try to send a 500 of its own.
-        for _ in range(3):
-            await asyncio.sleep(0)
+        if rule.kind == "cut":
+            return await self._cut(scope, receive, send, transport)
+        await _abort(transport)
+
+    async def _cut(self, scope, receive, send, transport: asyncio.Transport) -> None:
+        """Run the app, forward its headers and half its body, then drop the connection."""
+        started: dict = {}
+        body = bytearray()
+
+        async def capture(message) -> None:
+            if message["type"] == "http.response.start":
+                started.update(message)
+            elif message["type"] == "http.response.body":
+                body.extend(message.get("body", b""))
+
+        await self.app(scope, receive, capture)
+        if started:
+            await send(started)
+            await send({"type": "http.response.body", "body": bytes(body[:max(len(body) // 2, 1)]),
+                        "more_body": True})
+            await asyncio.sleep(0.05)  # let the partial body leave before the reset
+        await _abort(transport)
+
+
+async def _abort(transport: asyncio.Transport) -> None:
+    """Drop a connection with a TCP RST ("connection reset by peer")."""
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        # Linger 0 turns the close into a TCP RST: the client sees "connection reset by peer".
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    transport.abort()
+    # Let the server notice the disconnect, so it does not try to send a 500 of its own.
+    for _ in range(3):
+        await asyncio.sleep(0)
 
 
 def fault_router(injector: FaultInjector) -> APIRouter:

@@ -12,7 +12,7 @@ import hashlib
 
 from psycopg2.extras import execute_values
 
-from orderbridge.sandbox.catalogue import GROUPON_OFFERS, WAREHOUSE_PRODUCTS
+from orderbridge.sandbox.catalogue import GROUPON_OFFERS, PLENTY_OFFERS, WAREHOUSE_PRODUCTS
 
 COURIER_SERVICES = ("Royal Mail Tracked", "DPD UK", "Hermes", "DHL Germany", "GLS", "Local Van Courier")
 UNMAPPED_COURIER = "Local Van Courier"
@@ -22,16 +22,20 @@ def _digest(text: str) -> int:
     return int(hashlib.sha256(text.encode()).hexdigest()[:12], 16)
 
 
+CHANNEL_OFFERS = {"groupon": GROUPON_OFFERS, "plentymarkets": PLENTY_OFFERS}
+
+
 def seed_catalogue(cur, channel: str = "groupon") -> None:
-    """Products, stock on hand and the alias/bundle rows the demo merchant has set up."""
+    """Products, stock on hand and the alias/bundle rows the demo merchant has set up on ``channel``."""
+    offers = CHANNEL_OFFERS[channel]
     execute_values(cur, "INSERT INTO staging.products (sku, name) VALUES %s ON CONFLICT DO NOTHING",
                    [(p.sku, p.name) for p in WAREHOUSE_PRODUCTS])
     execute_values(cur, "INSERT INTO staging.stock_levels (sku, on_hand) VALUES %s ON CONFLICT DO NOTHING",
                    [(p.sku, p.on_hand) for p in WAREHOUSE_PRODUCTS])
-    aliases = [(channel, o.channel_sku, o.components[0][0]) for o in GROUPON_OFFERS if o.kind == "alias"]
+    aliases = [(channel, o.channel_sku, o.components[0][0]) for o in offers if o.kind == "alias"]
     execute_values(cur, "INSERT INTO staging.sku_aliases (channel, channel_sku, warehouse_sku) VALUES %s"
                         " ON CONFLICT DO NOTHING", aliases)
-    bundles = [(channel, o.channel_sku, sku, qty) for o in GROUPON_OFFERS if o.kind == "bundle"
+    bundles = [(channel, o.channel_sku, sku, qty) for o in offers if o.kind == "bundle"
                for sku, qty in o.components]
     execute_values(cur, "INSERT INTO staging.bundles (channel, bundle_sku, warehouse_sku, quantity) VALUES %s"
                         " ON CONFLICT DO NOTHING", bundles)

@@ -1,0 +1,199 @@
+"""What we send Merkana: order status updates (``ff-orders-status``) and stock (``ff-supplies``).
+
+Both go through the outbox. Status effects are per order: one per (order, status, parcel), so a
+status is posted once per order and parcel whatever reruns follow; stock effects come from the
+shared reconciliation (``stock.reconcile``). One handler call posts a whole batch: ff-orders-status
+takes many orders in one array, ff-supplies many products of one merchant (``mid``).
+
+Retries follow the seed's own policy for its jobs: 6 attempts (1 + 5 retries) 10 minutes apart,
+then the rows are ``failed`` and stay visible (``staging.outbox``, ``staging.order_events``) for a
+person. Each attempt is one HTTP request (no quick in-client retries): the outbox counts them.
+
+``stock_mode`` ``delta`` (default) posts ``br`` = new level minus the level Merkana last
+accepted (the seed: "new stock reported", negative after an audit); ``absolute`` posts the level.
+Delivery is at-least-once: a delta Merkana applied but whose answer was lost (timeout) is sent
+again on the next attempt, so delta mode may count such a change twice; ``absolute`` cannot.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, timedelta
+
+from orderbridge.errors import InvalidPayload, Retryable
+from orderbridge.http import ChannelClient
+from orderbridge.merkana import CHANNEL
+from orderbridge.merkana.settings import PlatformSettings, merchant_of
+from orderbridge.outbox import Effect, Handler, OutboxRow, Outcome, enqueue
+from orderbridge.shipments import mark_shipped
+
+ORDER_STATUS = "order_status"
+MAX_ATTEMPTS = 6  # the first try and 5 retries
+RETRY_DELAY = timedelta(minutes=10)
+STATUS_PATH, SUPPLIES_PATH = "ff-orders-status", "ff-supplies"
+
+
+class MerkanaClient(ChannelClient):
+    """Posts to one platform's API. Connection: host/schema/port and ``api_path`` (``/v1``) give the
+    API, ``password`` is the token Merkana gave us (sent as ``api-token``); the extras are
+    ``PlatformSettings``."""
+
+    channel = CHANNEL
+    config_extras = frozenset({"inbound_token", "merchants", "unknown_product_sku", "stock_mode", "field_names",
+                               "status_values", "max_body_bytes", "status_batch_size", "stock_batch_size"})
+
+    def __init__(self, conn_id: str, account: str = "", **kwargs):
+        kwargs.setdefault("max_attempts", 1)
+        super().__init__(conn_id, account, **kwargs)
+        self.settings = PlatformSettings.from_extra(account.split("/")[0], conn_id, self.extra)
+        # The inbound secret is a secret too: never in a log line or an error.
+        self.secrets += [s for s in (self.settings.inbound_token,) if s]
+
+    def post(self, path: str, body: dict) -> dict:
+        """POST a JSON body with our ``api-token``; Merkana's ``status: false`` becomes ``InvalidPayload``.
+
+        Raises:
+            AuthError: 401/403 (our token refused).
+            InvalidPayload: another 4xx, or an answer with ``status`` false (its message included).
+            Retryable: 5xx, timeout, connection error, an answer that is not JSON.
+        """
+        answer = self.request_json("POST", path, json=body, headers={"api-token": self.connection.password or ""})
+        if isinstance(answer, dict) and answer.get("status") in (False, "false", 0):
+            raise self._error(InvalidPayload, f"POST {path}: Merkana answered status false "
+                                              f"({str(answer.get('message') or 'no message')[:200]})")
+        return answer if isinstance(answer, dict) else {}
+
+    def orders_status(self, updates: list[dict]) -> dict:
+        """``updates``: canonical ``{idextern, status, awb, courier}`` dicts."""
+        return self.post(STATUS_PATH, self.settings.fields.to_wire({"orders": updates}))
+
+    def supplies(self, mid: str, products: list[dict]) -> dict:
+        """``products``: canonical ``{sku, br}`` dicts of one merchant."""
+        return self.post(SUPPLIES_PATH, self.settings.fields.to_wire({"mid": _mid_json(mid), "products": products}))
+
+
+def _mid_json(mid: str) -> int | str:
+    return int(mid) if mid.isdigit() else mid  # the seed sends and expects numbers
+
+
+# -- status updates ------------------------------------------------------------------------------
+def enqueue_status_updates(cur, settings: PlatformSettings, account: str, run_id: str | None = None) -> dict:
+    """Mark orders with a shipment as shipped, then enqueue one status effect per new (order, status,
+    parcel) for the statuses Merkana is told about (``settings.status_values``), in the caller's
+    transaction.
+
+    A shipped order's update carries the parcel: ``awb`` is its tracking number and ``courier``
+    Merkana's name for the warehouse's courier service (``staging.carrier_codes``, channel
+    ``merkana``; the service's own name when there is no row). Returns counts.
+    """
+    shipped = mark_shipped(cur, CHANNEL, account, run_id)
+    cur.execute(
+        """SELECT o.external_order_id, o.status, s.tracking_number,
+                  coalesce(c.carrier_code, s.courier_service)
+           FROM staging.orders o
+           LEFT JOIN staging.shipments s ON s.order_id = o.id AND o.status = 'shipped'
+           LEFT JOIN staging.carrier_codes c ON c.channel = o.channel
+                AND lower(c.courier_service) = lower(s.courier_service)
+           WHERE o.channel = %s AND o.account = %s AND o.status = ANY(%s)
+           ORDER BY o.id, s.id""",
+        (CHANNEL, account, list(settings.status_values)),
+    )
+    effects = [Effect(ORDER_STATUS, f"{ext}:{status}:{awb or ''}",
+                      {"idextern": ext, "status": settings.status_values[status], "awb": awb, "courier": courier},
+                      ext)
+               for ext, status, awb, courier in cur.fetchall()]
+    return {"orders_marked_shipped": shipped, "status_updates_enqueued": enqueue(cur, CHANNEL, account, effects)}
+
+
+def status_handler(client: MerkanaClient) -> Handler:
+    """One ff-orders-status post per batch. A batch Merkana refuses is split (``outbox._send``) so
+    one bad order is ``rejected`` with Merkana's message and the others are sent."""
+
+    def send(rows: list[OutboxRow]) -> dict[int, Outcome]:
+        client.orders_status([{k: row.payload[k] for k in ("idextern", "status", "awb", "courier")} for row in rows])
+        return {row.id: Outcome("sent", f"status {row.payload['status']} posted"
+                                + (f" (awb {row.payload['awb']})" if row.payload.get("awb") else ""))
+                for row in rows}
+
+    return send
+
+
+# -- stock ------------------------------------------------------------------------------------------
+def stock_handler(client: MerkanaClient, account: str) -> Handler:
+    """One ff-supplies post per batch, for the merchant of ``account``.
+
+    Each row holds the new level (``quantity``) and the level Merkana last accepted
+    (``confirmed``, from the reconciliation that made it; a new initial-stock answer supersedes
+    rows made against an older one). ``stock.confirm_sent`` then records what was accepted.
+    """
+    mid = merchant_of(account)
+    delta = client.settings.stock_mode == "delta"
+
+    def send(rows: list[OutboxRow]) -> dict[int, Outcome]:
+        products, outcomes = [], {}
+        for row in rows:
+            quantity, confirmed = row.payload["quantity"], row.payload.get("confirmed")
+            br = quantity - (confirmed or 0) if delta else quantity
+            if delta and br == 0:
+                outcomes[row.id] = Outcome("sent", "no change to report", {"br": 0})
+                continue
+            products.append({"sku": row.payload["channel_sku"], "br": br})
+            outcomes[row.id] = Outcome("sent", f"br {br:+d} posted" if delta else f"br {br} posted", {"br": br})
+        if products:
+            client.supplies(mid, products)
+        return outcomes
+
+    return send
+
+
+# -- what waits -----------------------------------------------------------------------------------
+def requeue_failed(cur, account: str, kind: str, run_id: str | None = None) -> int:
+    """Give ``failed`` rows of one kind 6 new attempts (a person's decision: the DAG param
+    ``resend_failed``); returns how many. Rows already sent are never touched."""
+    cur.execute(
+        """UPDATE staging.outbox SET status = 'pending', attempts = 0, next_attempt_at = now(), updated_at = now()
+           WHERE channel = %s AND account = %s AND kind = %s AND status = 'failed' RETURNING id, order_id""",
+        (CHANNEL, account, kind),
+    )
+    rows = cur.fetchall()
+    for outbox_id, order_id in rows:
+        cur.execute(
+            """INSERT INTO staging.order_events (order_id, channel, account, external_order_id, event, message, detail,
+                   run_id)
+               SELECT %s, %s, %s, (SELECT external_order_id FROM staging.orders WHERE id = %s), %s, %s, %s, %s""",
+            (order_id, CHANNEL, account, order_id, f"{kind}_requeued", "failed write-back queued again by a person",
+             json.dumps({"outbox_id": outbox_id, "kind": kind}), run_id),
+        )
+    return len(rows)
+
+
+def raise_if_waiting(cur, account: str, kind: str) -> None:
+    """Fail the task while rows of ``kind`` wait for a retry after a failed attempt: a task is green
+    only when nothing it was meant to send is still waiting.
+
+    Raises:
+        Retryable: naming how many rows wait, until when, and the last error.
+    """
+    cur.execute(
+        """SELECT count(*), min(next_attempt_at), max(attempts), (array_agg(last_error ORDER BY updated_at DESC))[1]
+           FROM staging.outbox WHERE channel = %s AND account = %s AND kind = %s AND status = 'pending'
+             AND attempts > 0 AND next_attempt_at > now()""",
+        (CHANNEL, account, kind),
+    )
+    waiting, until, attempts, error = cur.fetchone()
+    if waiting:
+        raise Retryable(f"{waiting} {kind} write-back(s) failed and wait for attempt {attempts + 1} of {MAX_ATTEMPTS} "
+                        f"at {until.astimezone(UTC):%H:%M:%S} UTC; last error: {error}", channel=CHANNEL,
+                        account=account)
+
+
+def merchant_accounts(cur, settings: PlatformSettings) -> list[str]:
+    """Staging accounts of the platform's merchants: those configured (extra ``merchants``) and every
+    one staging has seen (product sync, orders), so a new merchant needs no configuration."""
+    cur.execute(
+        """SELECT account FROM staging.channel_products WHERE channel = %(c)s AND split_part(account, '/', 1) = %(p)s
+           UNION SELECT account FROM staging.orders WHERE channel = %(c)s AND split_part(account, '/', 1) = %(p)s""",
+        {"c": CHANNEL, "p": settings.platform},
+    )
+    seen = {r[0] for r in cur.fetchall()}
+    return sorted(seen | {settings.account(mid) for mid in settings.merchants or {}})

@@ -1,0 +1,231 @@
+"""What we post back to Merkana, end to end: the fake platform (sandbox child process) sends its
+calls to our endpoints (uvicorn on loopback), the simulated warehouse works, and the same job
+functions the DAG tasks call post status updates and stock to the fake, through the outbox.
+"""
+
+from __future__ import annotations
+
+import pytest
+import requests
+
+from merkana_support import OUR_TOKEN, PLATFORM, THEIR_TOKEN, inbound_fixture  # noqa: F401 (fixture `inbound`)
+from orderbridge import jobs, stock
+from orderbridge.config import Account
+from orderbridge.errors import Retryable
+from orderbridge.merkana.client import MerkanaClient
+from orderbridge.sandbox.merkana import UNKNOWN_SKU_TEMPLATE, catalogue, seed_warehouse
+from orderbridge.sandbox.process import start_sandbox
+
+ACCOUNT = Account(channel="merkana", name=PLATFORM, conn_id="orderbridge_merkana_demo")
+T = 30
+
+
+@pytest.fixture
+def sandbox():
+    with start_sandbox(["--seed", "5", "--merkana", f"{PLATFORM}:{OUR_TOKEN}:{THEIR_TOKEN}"]) as proc:
+        yield proc
+
+
+@pytest.fixture
+def platform(sandbox, inbound, conn):
+    """Our endpoints and the fake platform wired both ways; the demo warehouse seeded. Returns a
+    replay function: ``replay(mid, **spec)`` sends the platform's calls to us."""
+    url = inbound(sandbox.port, unknown_product_sku=UNKNOWN_SKU_TEMPLATE)
+    with conn.cursor() as cur:
+        seed_warehouse(cur, mids=(293, 294, 295, 296, 297))
+    conn.commit()
+
+    def replay(mid: int, **spec) -> dict:
+        answer = requests.post(f"{sandbox.url}/_sandbox/merkana/{PLATFORM}/replay", timeout=T,
+                               json={"target": url, "mid": mid, **spec})
+        answer.raise_for_status()
+        return answer.json()
+
+    return replay
+
+
+def state(sandbox) -> dict:
+    return requests.get(f"{sandbox.url}/_sandbox/merkana/{PLATFORM}/state", timeout=T).json()
+
+
+def fault(sandbox, **rule) -> None:
+    requests.post(f"{sandbox.url}/_sandbox/faults", json={"channel": "merkana", **rule}, timeout=T).raise_for_status()
+
+
+def fired(sandbox) -> int:
+    return sum(r["fired"] for r in requests.get(f"{sandbox.url}/_sandbox/faults", timeout=T).json()["rules"])
+
+
+def sql(conn, statement: str, *args) -> list[tuple]:
+    with conn.cursor() as cur:
+        cur.execute(statement, args)
+        result = cur.fetchall() if cur.description else []
+    conn.commit()
+    return result
+
+
+def ship(conn, ext: str, courier: str, tracking: str) -> None:
+    sql(conn, "INSERT INTO staging.shipments (order_id, courier_service, tracking_number)"
+              " SELECT id, %s, %s FROM staging.orders WHERE external_order_id = %s", courier, tracking, ext)
+
+
+def order_ids(conn, status: str = "ready") -> list[str]:
+    return [r[0] for r in sql(conn, "SELECT external_order_id FROM staging.orders WHERE status = %s ORDER BY 1",
+                              status)]
+
+
+def updates(sandbox) -> set[tuple]:
+    return {(u["idextern"], u["status"], u["awb"]) for u in state(sandbox)["status_updates"]}
+
+
+def test_status_updates_are_batched_carry_the_parcel_and_are_posted_once(sandbox, platform, conn):
+    replay = platform(293, orders=6, duplicates=2, cancels=1)
+    assert all(o["answer"] == {"status": True} for o in replay["orders"])
+    cancelled = replay["cancels"][0]["id"]
+    a, b, c = order_ids(conn)[:3]
+    sql(conn, "UPDATE staging.orders SET status = 'in_progress' WHERE external_order_id = %s", a)
+    ship(conn, b, "DPD UK", "TRK-B")
+    ship(conn, c, "Local Van Courier", "TRK-C")
+
+    counts = jobs.merkana_post_status(ACCOUNT, "run-1")
+    assert (counts["orders_marked_shipped"], counts["sent_sent"], counts["sent_batches"]) == (2, 4, 1)
+    st = state(sandbox)
+    assert st["status_posts"] == 1  # one ff-orders-status call carried all four orders
+    assert {(u["idextern"], u["status"], u["awb"]) for u in st["status_updates"]} == {
+        (cancelled, "cancelled", None), (a, "processing", None), (b, "send", "TRK-B"), (c, "send", "TRK-C")}
+    couriers = {u["idextern"]: u for u in st["status_updates"]}
+    assert {sql(conn, "SELECT payload->>'courier' FROM staging.outbox o JOIN staging.orders d ON d.id = o.order_id"
+                      " WHERE d.external_order_id = %s", x)[0][0] for x in (b, c)} == {"dpd", "Local Van Courier"}
+    assert couriers[b]["times"] == 1
+
+    # Our settings travel in the connection's extras; none of them (the inbound secret!) is a header.
+    session = MerkanaClient(ACCOUNT.conn_id, ACCOUNT.name).session
+    assert OUR_TOKEN not in session.headers.values()
+    assert not {h.lower() for h in session.headers} & {"inbound_token", "merchants", "unknown_product_sku",
+                                                       "stock_mode", "api_path", "timeout"}
+
+    again = jobs.merkana_post_status(ACCOUNT, "run-2")
+    assert (again["status_updates_enqueued"], again["sent_claimed"]) == (0, 0)
+    assert state(sandbox)["status_posts"] == 1 and state(sandbox)["posted_twice"] == 0
+    assert sql(conn, "SELECT status FROM staging.orders WHERE external_order_id = %s", b) == [("shipped",)]
+
+
+def test_a_failing_platform_gets_six_attempts_then_rows_fail_visibly_and_a_rerun_sends_only_the_unsent(
+        sandbox, platform, conn):
+    platform(294, orders=3, duplicates=0, cancels=0)
+    first, second, third = order_ids(conn)
+    ship(conn, first, "GLS", "TRK-1")
+    jobs.merkana_post_status(ACCOUNT, "run-0")  # first update goes through
+    fault(sandbox, match="ff-orders-status", kind="500")
+    ship(conn, second, "GLS", "TRK-2")
+
+    with pytest.raises(Retryable, match="HTTP 500"):
+        jobs.merkana_post_status(ACCOUNT, "run-1")
+    assert fired(sandbox) == 1  # one request per attempt: the outbox counts them
+    # A rerun before the 10 minutes are up sends nothing, and the task stays red: the row waits.
+    with pytest.raises(Retryable, match="wait for attempt 2 of 6"):
+        jobs.merkana_post_status(ACCOUNT, "run-1")
+    assert fired(sandbox) == 1
+    for attempt in range(2, 7):  # the 10 minutes pass
+        sql(conn, "UPDATE staging.outbox SET next_attempt_at = now() - interval '1 second' WHERE status = 'pending'")
+        with pytest.raises(Retryable):
+            jobs.merkana_post_status(ACCOUNT, f"run-{attempt}")
+    assert fired(sandbox) == 6
+    row = sql(conn, "SELECT status, attempts, last_error FROM staging.outbox WHERE payload->>'awb' = 'TRK-2'")
+    assert row[0][:2] == ("failed", 6) and "HTTP 500" in row[0][2]
+    history = [r[0] for r in sql(conn, "SELECT message FROM staging.order_events WHERE event = "
+                                       "'order_status_attempt_failed' ORDER BY id")]
+    assert len(history) == 6 and history[-1].startswith("gave up after 6 attempts")
+    jobs.merkana_post_status(ACCOUNT, "run-7")  # failed rows are left for a person: nothing more is tried
+    assert fired(sandbox) == 6
+
+    requests.delete(f"{sandbox.url}/_sandbox/faults", timeout=T).raise_for_status()
+    ship(conn, third, "GLS", "TRK-3")
+    counts = jobs.merkana_post_status(ACCOUNT, "run-8")
+    assert counts["sent_sent"] == 1
+    assert updates(sandbox) == {(first, "send", "TRK-1"), (third, "send", "TRK-3")}
+    # A person fixed the cause and triggers the DAG with resend_failed: only the failed row goes.
+    counts = jobs.merkana_post_status(ACCOUNT, "run-9", resend_failed=True)
+    assert (counts["requeued"], counts["sent_sent"]) == (1, 1)
+    assert updates(sandbox) == {(first, "send", "TRK-1"), (second, "send", "TRK-2"), (third, "send", "TRK-3")}
+    assert state(sandbox)["posted_twice"] == 0
+
+
+def ours(conn) -> dict[str, int]:
+    """What the warehouse can offer per Merkana SKU of the demo catalogue."""
+    with conn.cursor() as cur:
+        avail = stock.available(cur)
+    conn.commit()
+    return {p.sku: avail[p.warehouse_sku] for p in catalogue()}
+
+
+def test_stock_changes_post_deltas_and_an_audit_posts_a_negative_one(sandbox, platform, conn):
+    answer = platform(295, steps=["products", "stock"])
+    baseline = {s["sku"]: s["br"] for s in answer["stock"][1]["stock"]}
+    assert baseline == ours(conn)
+    assert state(sandbox)["merchants"]["295"]["stock"] == baseline
+    platform(295, steps=["orders"], orders=5, duplicates=1, unknown_rate=0)
+
+    counts = jobs.merkana_push_stock(ACCOUNT, "k1", "run-1")
+    assert counts["sent_batches"] == 1 and counts["sent_sent"] == counts["pushed"] > 0
+    st = state(sandbox)
+    assert all(p["br"] < 0 for p in st["supplies"][0]["products"])  # orders reserve stock: deltas down
+    assert st["merchants"]["295"]["stock"] == ours(conn)
+    assert dict(sql(conn, "SELECT channel_sku, confirmed_stock FROM staging.channel_products")) == ours(conn)
+
+    sql(conn, "UPDATE staging.stock_levels SET on_hand = on_hand - 3 WHERE sku = 'WH-1012'")  # audit: 3 missing
+    jobs.merkana_push_stock(ACCOUNT, "k2", "run-2")
+    st = state(sandbox)
+    assert st["supplies"][-1] == {"mid": 295, "products": [{"sku": "MK-2002", "br": -3}]}
+    assert st["merchants"]["295"]["stock"] == ours(conn)
+
+    jobs.merkana_push_stock(ACCOUNT, "k2", "run-2-rerun")
+    jobs.merkana_push_stock(ACCOUNT, "k3", "run-3")
+    assert len(state(sandbox)["supplies"]) == 2  # nothing changed: nothing posted
+
+
+def test_a_refused_stock_post_is_not_confirmed_and_the_retry_applies_it_once(sandbox, platform, conn):
+    platform(296, steps=["products", "stock"])
+    before = dict(sql(conn, "SELECT channel_sku, confirmed_stock FROM staging.channel_products"))
+    sql(conn, "UPDATE staging.stock_levels SET on_hand = on_hand + 10 WHERE sku = 'WH-1001'")  # goods received
+    fault(sandbox, match="ff-supplies", kind="500", times=1)
+    with pytest.raises(Retryable):
+        jobs.merkana_push_stock(ACCOUNT, "k1", "run-1")
+    assert dict(sql(conn, "SELECT channel_sku, confirmed_stock FROM staging.channel_products")) == before
+    with pytest.raises(Retryable, match="wait for attempt 2"):
+        jobs.merkana_push_stock(ACCOUNT, "k1", "run-1")
+    sql(conn, "UPDATE staging.outbox SET next_attempt_at = now() WHERE status = 'pending'")
+    counts = jobs.merkana_push_stock(ACCOUNT, "k1", "run-1")
+    assert counts["sent_sent"] == 1
+    st = state(sandbox)
+    assert st["supplies"] == [{"mid": 296, "products": [{"sku": "WH-1001", "br": 10}]}]
+    assert st["merchants"]["296"]["stock"] == ours(conn)
+    assert dict(sql(conn, "SELECT channel_sku, confirmed_stock FROM staging.channel_products"))["WH-1001"] \
+        == before["WH-1001"] + 10
+
+
+def test_changes_waiting_to_be_sent_are_dropped_once_merkana_shows_the_level_anyway(sandbox, platform, conn):
+    platform(297, steps=["products", "stock"])
+    fault(sandbox, match="ff-supplies", kind="500")
+
+    def waiting_push(run: str) -> None:
+        with pytest.raises(Retryable):
+            jobs.merkana_push_stock(ACCOUNT, run, run)
+
+    # Goods arrive, the post fails and waits; then Merkana asks for the initial stock again: the
+    # answer carries the new level, so the waiting +5 must not be applied on top of it.
+    sql(conn, "UPDATE staging.stock_levels SET on_hand = on_hand + 5 WHERE sku = 'WH-1001'")
+    waiting_push("k1")
+    platform(297, steps=["stock"])
+    # Another arrival waits, then the goods are found to be wrong and go back: back in sync.
+    sql(conn, "UPDATE staging.stock_levels SET on_hand = on_hand + 4 WHERE sku = 'WH-1002'")
+    waiting_push("k2")
+    sql(conn, "UPDATE staging.stock_levels SET on_hand = on_hand - 4 WHERE sku = 'WH-1002'")
+
+    requests.delete(f"{sandbox.url}/_sandbox/faults", timeout=T).raise_for_status()
+    sql(conn, "UPDATE staging.outbox SET next_attempt_at = now() WHERE status = 'pending'")
+    counts = jobs.merkana_push_stock(ACCOUNT, "k3", "run-3")
+    assert counts["sent_claimed"] == 0
+    assert state(sandbox)["supplies"] == []
+    assert state(sandbox)["merchants"]["297"]["stock"] == ours(conn)
+    assert {r[0] for r in sql(conn, "SELECT status FROM staging.outbox")} == {"superseded"}
