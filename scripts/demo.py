@@ -1,9 +1,11 @@
 """`make demo`: the whole system once, end to end, on this machine, without credentials.
 
 Starts (or reuses) the checkout's PostgreSQL and the marketplace sandbox, migrates the staging
-schema and Airflow's database, then runs real DAG runs through Airflow (`airflow dags test`):
-a first cycle imports and marks orders exported, the simulated warehouse ships part of them, a
-second cycle posts their tracking. It ends with one summary row per channel account.
+schema and Airflow's database, then runs real DAG runs through Airflow (`airflow dags test`) for
+every channel account: a first cycle imports orders and acknowledges them (Groupon: mark exported;
+plentymarkets: 5.1, 6.2, 6.3), the simulated warehouse ships part of them and starts picking
+others while plentymarkets customers cancel and return some, a second cycle posts tracking and
+answers the cancellations. It ends with one summary table per channel.
 
 Subcommands (for scripts/airflow.sh): `env` prints the shell exports that point Airflow at the
 local stack; `sandbox` only makes sure the sandbox runs.
@@ -14,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import signal
 import subprocess
 import sys
 import time
@@ -22,16 +25,25 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import requests
+from psycopg2.extras import execute_values
 
 REPO = Path(__file__).resolve().parents[1]
 LOCAL = REPO / ".local"
 SANDBOX_PORT_FILE, SANDBOX_PID_FILE = LOCAL / "sandbox.port", LOCAL / "sandbox.pid"
 ORDERS_PER_ACCOUNT = 120
 SEED = 20261122
+CHANNELS = ("groupon", "plentymarkets", "merkana")
+# plentymarkets shipping profiles of the sandbox (GET /rest/orders/shipping/presets) for the
+# simulated warehouse's courier services; two are left unmapped, so the demo shows blocked parcels.
+PLENTY_PROFILES = {"DHL Germany": "6", "DPD UK": "7", "GLS": "8", "Hermes": "10"}
+# Merkana: the secret the platform sends us, the token it gave us; its demo merchant.
+MERKANA_OUR_TOKEN, MERKANA_THEIR_TOKEN, MERKANA_MID = "demo-ff-secret-0001", "demo-merkana-token-0001", 293
 
 sys.path.insert(0, str(REPO / "include"))
 from orderbridge import db  # noqa: E402
 from orderbridge.config import load_accounts  # noqa: E402
+from orderbridge.sandbox import merkana as mk  # noqa: E402
+from orderbridge.sandbox.warehouse import seed_catalogue, ship_some  # noqa: E402
 
 
 def sh(*args: str, **kwargs) -> subprocess.CompletedProcess:
@@ -48,13 +60,23 @@ def sandbox_accounts() -> list[tuple[str, str, str]]:
     return [(a.name, str(1001 + i), f"sandbox-token-{a.name}") for i, a in enumerate(load_accounts("groupon"))]
 
 
+def merkana_platforms() -> list[str]:
+    return [a.name for a in load_accounts("merkana")]
+
+
+def plenty_systems() -> list[tuple[str, str, str]]:
+    """(account name = sandbox system, backend user, password) for every plentymarkets account."""
+    return [(a.name, f"rest-{a.name}", f"sandbox-pw-{a.name}") for a in load_accounts("plentymarkets")]
+
+
 def sandbox_url() -> str:
     """The running sandbox's URL, starting it (detached, reused by later runs) if needed."""
     if SANDBOX_PORT_FILE.exists():
         url = f"http://127.0.0.1:{SANDBOX_PORT_FILE.read_text().strip()}"
         try:
-            if requests.get(f"{url}/_sandbox/health", timeout=2).ok:
+            if requests.get(f"{url}/_sandbox/health", timeout=2).ok and _serves_every_account(url):
                 return url
+            stop_sandbox()  # one from an older checkout, without today's channels
         except requests.ConnectionError:
             pass
     from orderbridge.sandbox.process import start_sandbox
@@ -62,11 +84,33 @@ def sandbox_url() -> str:
     args = ["--seed", str(SEED)]
     for _name, supplier, token in sandbox_accounts():
         args += ["--groupon", f"{supplier}:{token}:{ORDERS_PER_ACCOUNT}"]
+    for system, user, password in plenty_systems():
+        args += ["--plentymarkets", f"{system}:{user}:{password}:{ORDERS_PER_ACCOUNT}"]
+    for platform in merkana_platforms():
+        args += ["--merkana", f"{platform}:{MERKANA_OUR_TOKEN}:{MERKANA_THEIR_TOKEN}"]
     LOCAL.mkdir(exist_ok=True)
     proc = start_sandbox(args, log_path=LOCAL / "sandbox.log")
     SANDBOX_PORT_FILE.write_text(str(proc.port))
     SANDBOX_PID_FILE.write_text(str(proc.pid))
     return proc.url
+
+
+def _serves_every_account(url: str) -> bool:
+    plenty = requests.get(f"{url}/_sandbox/plentymarkets", timeout=2)
+    merkana = requests.get(f"{url}/_sandbox/merkana", timeout=2)
+    return (plenty.ok and merkana.ok and {s for s, _u, _p in plenty_systems()} <= set(plenty.json()["systems"])
+            and set(merkana_platforms()) <= set(merkana.json()["platforms"]))
+
+
+def stop_sandbox() -> None:
+    if SANDBOX_PID_FILE.exists():
+        try:
+            os.killpg(int(SANDBOX_PID_FILE.read_text().strip()), signal.SIGTERM)
+            time.sleep(1)
+        except (ProcessLookupError, ValueError, PermissionError):
+            pass
+        SANDBOX_PID_FILE.unlink(missing_ok=True)
+    SANDBOX_PORT_FILE.unlink(missing_ok=True)
 
 
 def airflow_env(sandbox: str) -> dict[str, str]:
@@ -88,12 +132,25 @@ def airflow_env(sandbox: str) -> dict[str, str]:
         env[f"AIRFLOW_CONN_{accounts[name].conn_id.upper()}"] = json.dumps({
             "conn_type": "http", "host": "127.0.0.1", "port": port, "schema": "http",
             "login": supplier, "password": token, "extra": {"api_path": "/groupon/api/v4"}})
+    plenty = {a.name: a for a in load_accounts("plentymarkets")}
+    for system, user, password in plenty_systems():
+        env[f"AIRFLOW_CONN_{plenty[system].conn_id.upper()}"] = json.dumps({
+            "conn_type": "http", "host": "127.0.0.1", "port": port, "schema": "http", "login": user,
+            "password": password, "extra": {"api_path": f"/plentymarkets/{system}", "plenty_id": 1000,
+                                            "warehouse_id": 1, "storage_location_id": 1}})
+    merkana = {a.name: a for a in load_accounts("merkana")}
+    for platform in merkana_platforms():
+        env[f"AIRFLOW_CONN_{merkana[platform].conn_id.upper()}"] = json.dumps(
+            mk.demo_connection(sandbox, MERKANA_OUR_TOKEN, MERKANA_THEIR_TOKEN, mids=(MERKANA_MID,)))
     return env
 
 
+def dag_ids() -> list[str]:
+    return [f"{channel}_{a.name}" for channel in CHANNELS for a in load_accounts(channel)]
+
+
 def run_cycle(env: dict[str, str], logical_date: datetime) -> None:
-    for account in load_accounts("groupon"):
-        dag_id = f"groupon_{account.name}"
+    for dag_id in dag_ids():
         print(f"  airflow dags test {dag_id} {logical_date.isoformat()}", flush=True)
         result = subprocess.run(["airflow", "dags", "test", dag_id, logical_date.isoformat()],
                                 env={**os.environ, **env}, capture_output=True, text=True)
@@ -140,6 +197,70 @@ def summary(staging_url: str, sandbox: str) -> list[dict]:
     return rows
 
 
+def plenty_between_cycles(cur, sandbox: str) -> str:
+    """The warehouse ships and starts picking; plentymarkets customers cancel two orders, return one.
+
+    Done once per sandbox: a second `make demo` finds the customers' changes already made.
+    """
+    done = []
+    for system, _user, _password in plenty_systems():
+        shipped = ship_some(cur, "plentymarkets", system)
+        state = requests.get(f"{sandbox}/_sandbox/plentymarkets/{system}/state", timeout=10).json()
+        if any(h.get("source") == "backend" for o in state["orders"] for h in o["history"]):
+            done.append(f"{system}: shipped {shipped}")
+            continue
+        cur.execute(
+            """SELECT o.external_order_id, EXISTS (SELECT 1 FROM staging.shipments s WHERE s.order_id = o.id)
+               FROM staging.orders o WHERE o.channel = 'plentymarkets' AND o.account = %s AND o.status = 'ready'
+               ORDER BY o.external_order_id::bigint""",
+            (system,),
+        )
+        ready = cur.fetchall()
+        waiting = [ext for ext, has_shipment in ready if not has_shipment]
+        returned = next(ext for ext, has_shipment in ready if has_shipment)
+        picking, cancelled = waiting[0], waiting[1]
+        cur.execute("UPDATE staging.orders SET status = 'in_progress' WHERE channel = 'plentymarkets'"
+                    " AND account = %s AND external_order_id = %s", (system, picking))
+        for ext, status in ((picking, 8.0), (cancelled, 8.0), (returned, 9.0)):
+            requests.post(f"{sandbox}/_sandbox/plentymarkets/{system}/orders/{ext}/status",
+                          json={"statusId": status}, timeout=10).raise_for_status()
+        done.append(f"{system}: shipped {shipped}, picking {picking}; customers cancelled {cancelled} and "
+                    f"{picking} (already in picking), returned {returned}")
+    return "; ".join(done)
+
+
+def plenty_summary(staging_url: str, sandbox: str) -> list[dict]:
+    rows = []
+    with closing(db.connect(staging_url)) as conn, conn.cursor() as cur:
+        for system, _user, _password in plenty_systems():
+            orders = requests.get(f"{sandbox}/_sandbox/plentymarkets/{system}/state", timeout=10).json()["orders"]
+            ours = {o["id"]: [float(h["to"]) for h in o["history"] if h.get("source") != "backend"] for o in orders}
+            cur.execute(
+                """SELECT count(*), count(*) FILTER (WHERE status = 'awaiting_mapping'),
+                          count(*) FILTER (WHERE attention IS NOT NULL),
+                          (SELECT count(*) FROM staging.returns WHERE channel = 'plentymarkets' AND account = %s),
+                          (SELECT count(*) FROM staging.outbox WHERE channel = 'plentymarkets' AND account = %s
+                             AND status = 'pending')
+                   FROM staging.orders WHERE channel = 'plentymarkets' AND account = %s""",
+                (system, system, system),
+            )
+            staged, awaiting, flagged, returns, pending = cur.fetchone()
+            rows.append({
+                "channel": "plentymarkets", "account": system, "orders in sandbox": len(orders),
+                "in staging": staged,
+                **{label: sum(1 for h in ours.values() if status in h)
+                   for label, status in (("5.1 transferred", 5.1), ("6.2 bad address", 6.2), ("6.3 no stock", 6.3),
+                                         ("8.8 cancel answered", 8.8))},
+                "awaiting mapping": awaiting, "flagged for a person": flagged,
+                "shipped (package + 7)": sum(1 for o in orders if o["packages"] and 7.0 in ours[o["id"]]),
+                "returns recorded": returns,
+                "set twice": sum(1 for h in ours.values() if len(h) != len(set(h)))
+                + sum(1 for o in orders if len(o["packages"]) != len({p["packageNumber"] for p in o["packages"]})),
+                "pending write-backs": pending,
+            })
+    return rows
+
+
 def print_table(rows: list[dict]) -> None:
     headers = list(rows[0])
     widths = [max(len(h), *(len(str(r[h])) for r in rows)) for h in headers]
@@ -164,24 +285,37 @@ def main() -> None:
     print(f"PostgreSQL: {staging_url}\nSandbox:    {sandbox}")
     db.migrate(staging_url)
     sh("airflow", "db", "migrate", env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    from orderbridge.sandbox.warehouse import seed_catalogue, ship_some
-
     with closing(db.connect(staging_url)) as conn:
         with conn.cursor() as cur:
-            seed_catalogue(cur)
+            seed_catalogue(cur, "groupon")
+            seed_catalogue(cur, "plentymarkets")
+            mk.seed_warehouse(cur, mids=(MERKANA_MID,))
+            execute_values(cur, "INSERT INTO staging.carrier_codes (channel, courier_service, carrier_code) VALUES %s"
+                                " ON CONFLICT DO NOTHING",
+                           [("plentymarkets", service, profile) for service, profile in PLENTY_PROFILES.items()])
         conn.commit()
+    for platform in merkana_platforms():
+        # make demo runs no API server: serve the same plugin app alone for the platform to call
+        with mk.start_inbound(env, log_path=LOCAL / "merkana-inbound.log") as ours:
+            sent = mk.demo_run(sandbox, f"{ours.url}/merkana", platform=platform, mid=MERKANA_MID, orders=40)
+        print(f"Merkana platform {platform} called our endpoints: {sent}")
     now = datetime.now(UTC).replace(second=0, microsecond=0)
-    print("Cycle 1: import orders, mark them exported, reconcile stock")
+    print("Cycle 1: import orders, acknowledge them, reconcile stock")
     run_cycle(env, now - timedelta(minutes=20))
     with closing(db.connect(staging_url)) as conn:
         with conn.cursor() as cur:
             shipped = sum(ship_some(cur, "groupon", name) for name, _s, _t in sandbox_accounts())
+            plenty = plenty_between_cycles(cur, sandbox)
+            shipped += sum(ship_some(cur, "merkana", f"{p}/{MERKANA_MID}") for p in merkana_platforms())
         conn.commit()
-    print(f"Warehouse simulator shipped {shipped} orders")
+    print(f"Warehouse simulator shipped {shipped} Groupon and Merkana orders; plentymarkets {plenty}")
     print("Cycle 2: post tracking for the shipped orders")
     run_cycle(env, now - timedelta(minutes=10))
-    print()
-    print_table(summary(staging_url, sandbox))
+    with closing(db.connect(staging_url)) as conn, conn.cursor() as cur:
+        merkana_rows = mk.summary_rows(cur, sandbox)
+    for table in (summary(staging_url, sandbox), plenty_summary(staging_url, sandbox), merkana_rows):
+        print()
+        print_table(table)
     print(f"\nDone in {time.monotonic() - started:.0f} s. The staging database stays up: psql {staging_url}")
     print("Task logs: .local/airflow/logs; `make down` stops PostgreSQL and the sandbox.")
 
