@@ -19,7 +19,7 @@ up() {
   for pool in $("$PY" -c "
 import sys; sys.path.insert(0, 'include')
 from orderbridge.config import load_accounts
-print(' '.join(a.pool for a in load_accounts('groupon')))"); do
+print(' '.join(a.pool for c in ('groupon', 'plentymarkets', 'merkana') for a in load_accounts(c)))"); do
     airflow pools set "$pool" 2 "orderbridge: concurrency cap for $pool" >/dev/null
   done
   if [ -s "$PGID_FILE" ] && kill -0 -- -"$(cat "$PGID_FILE")" 2>/dev/null; then
@@ -37,13 +37,14 @@ print(' '.join(a.pool for a in load_accounts('groupon')))"); do
   done
   # Unpause every orderbridge DAG once the dag-processor has registered it.
   for _ in $(seq 1 30); do
-    ids=$(airflow dags list -o plain 2>/dev/null | awk 'NR>1 && $1 ~ /^groupon_/ {print $1}')
+    ids=$(airflow dags list -o plain 2>/dev/null | awk 'NR>1 && $1 ~ /^(groupon|plentymarkets|merkana)_/ {print $1}')
     [ -n "$ids" ] && break
     sleep 2
   done
   for id in $ids; do airflow dags unpause "$id" >/dev/null; done
   echo "Airflow UI: http://localhost:8080  (login admin / password in $AIRFLOW_HOME/simple_auth_manager_passwords.json.generated)"
   echo "Staging database: $AIRFLOW_CONN_ORDERBRIDGE_STAGING"
+  echo "Merkana endpoints: http://localhost:8080/merkana/<platform>/... (api-token from the merkana connection)"
 }
 
 down() {
