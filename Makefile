@@ -5,7 +5,7 @@ VENV  := .venv
 PY    := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install demo test lint up down
+.PHONY: install demo test chaos bench lint up down
 
 $(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -21,8 +21,33 @@ demo: install
 test: install
 	$(PY) -m pytest -q
 
+# Faults, crashes and bad input, full form: prints the table and writes chaos/results.md.
+chaos: install
+	$(PY) scripts/chaos.py
+
+# Staging load vs COPY vs dlt, rerun writes, memory, DAG parse: prints the table and writes
+# bench/results.md and bench/orders_per_second.png (bench/README.md). Several minutes.
+BENCH_STAMP := $(VENV)/.bench-installed-stamp
+DLT_VENV    := .venv-bench-dlt
+DLT_STAMP   := $(DLT_VENV)/.installed-stamp
+
+$(BENCH_STAMP): $(STAMP) requirements-bench.txt constraints.txt
+	$(VENV)/bin/pip install -q --disable-pip-version-check -r requirements-bench.txt -c constraints.txt
+	touch $@
+
+# dlt (the reference a data engineer would pick) cannot share .venv with the pinned Airflow stack:
+# it upgrades setuptools. It gets a venv of its own, fully pinned.
+$(DLT_STAMP): requirements-bench-dlt.txt
+	test -x $(DLT_VENV)/bin/python || python3 -m venv $(DLT_VENV)
+	$(DLT_VENV)/bin/pip install -q --disable-pip-version-check -r requirements-bench-dlt.txt
+	touch $@
+
+bench: $(BENCH_STAMP) $(DLT_STAMP)
+	scripts/pg.sh up
+	$(PY) bench/run.py $(BENCH_ARGS)
+
 lint: install
-	$(VENV)/bin/ruff check include dags tests
+	$(VENV)/bin/ruff check include dags tests bench
 
 up: install
 	scripts/airflow.sh up

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -72,24 +72,50 @@ def idempotency_key(channel: str, account: str, effect: Effect) -> str:
     return f"{channel}:{account}:{effect.kind}:{effect.key}"
 
 
-def enqueue(cur, channel: str, account: str, effects: Iterable[Effect]) -> int:
-    """Add effects to the outbox in the caller's transaction; returns how many were new."""
-    rows = [(idempotency_key(channel, account, e), e.kind, e.external_order_id, e.payload) for e in effects]
-    if not rows:
+OUTBOX_COLUMNS = ("channel", "account", "kind", "idempotency_key", "order_id", "payload")
+
+
+def outbox_rows(channel: str, account: str, effects: Iterable[Effect], order_ids: Mapping[str, int]) -> list[tuple]:
+    """``staging.outbox`` rows (``OUTBOX_COLUMNS``) for effects, one per idempotency key, in key order.
+
+    Args:
+        order_ids: staging order id by external order id; an effect of an order not in it gets none.
+    """
+    by_key: dict[str, tuple[str, str | None, dict]] = {}
+    for e in effects:
+        by_key.setdefault(idempotency_key(channel, account, e), (e.kind, e.external_order_id, e.payload))
+    # Key order: ids follow the keys, and concurrent writers take the unique index's locks in one order.
+    return [(channel, account, kind, key, order_ids.get(ext) if ext is not None else None, payload)
+            for key, (kind, ext, payload) in sorted(by_key.items(), key=lambda kv: kv[0])]
+
+
+def enqueue(cur, channel: str, account: str, effects: Iterable[Effect],
+            order_ids: Mapping[str, int] | None = None) -> int:
+    """Add effects to the outbox in the caller's transaction; returns how many were new.
+
+    Args:
+        order_ids: staging order id by external order id, where the caller knows it (``load_orders``
+            does); the orders of other effects are looked up in ``staging.orders``.
+    """
+    effects = list(effects)
+    if not effects:
         return 0
+    ids = dict(order_ids or {})
+    missing = sorted({e.external_order_id for e in effects if e.external_order_id is not None} - ids.keys())
+    if missing:
+        cur.execute("SELECT external_order_id, id FROM staging.orders"
+                    " WHERE channel = %s AND account = %s AND external_order_id = ANY(%s)", (channel, account, missing))
+        ids.update(cur.fetchall())
     cur.execute(
-        """CREATE TEMP TABLE IF NOT EXISTS tmp_effects (idempotency_key text, kind text, external_order_id text,
-           payload jsonb) ON COMMIT DELETE ROWS"""
+        """CREATE TEMP TABLE IF NOT EXISTS tmp_outbox ON COMMIT DELETE ROWS AS
+           SELECT channel, account, kind, idempotency_key, order_id, payload FROM staging.outbox WITH NO DATA"""
     )
-    db.copy_rows(cur, "tmp_effects", ("idempotency_key", "kind", "external_order_id", "payload"), rows)
+    db.copy_rows(cur, "tmp_outbox", OUTBOX_COLUMNS, outbox_rows(channel, account, effects, ids))
     cur.execute(
         """INSERT INTO staging.outbox (channel, account, kind, idempotency_key, order_id, payload)
-           SELECT %s, %s, t.kind, t.idempotency_key, o.id, t.payload FROM tmp_effects t
-           LEFT JOIN staging.orders o ON o.channel = %s AND o.account = %s
-                AND o.external_order_id = t.external_order_id
-           ORDER BY t.idempotency_key
-           ON CONFLICT (idempotency_key) DO NOTHING""",
-        (channel, account, channel, account),
+           SELECT channel, account, kind, idempotency_key, order_id, payload FROM tmp_outbox
+           ORDER BY idempotency_key
+           ON CONFLICT (idempotency_key) DO NOTHING"""
     )
     return cur.rowcount
 

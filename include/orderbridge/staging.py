@@ -8,8 +8,10 @@ The flow every channel shares:
    transform, plus orders still waiting for a mapping or an address fix -- and hands each batch to
    the channel's pure mapper, then to ``load_orders``. Fixing a SKU mapping therefore re-processes
    from ``raw`` without fetching again.
-3. ``load_orders`` upserts ``staging.orders`` through ``COPY`` into temp tables plus one
-   ``INSERT ... ON CONFLICT DO UPDATE ... WHERE changed``; lines, events, first-seen channel
+3. ``load_orders`` writes orders new to staging, their lines, history and outbox rows with plain
+   ``COPY`` (ids drawn from the sequence first, so nothing is joined back), on a background thread
+   while the next orders are mapped; orders that changed go through a temp table and one
+   ``INSERT ... ON CONFLICT DO UPDATE ... WHERE changed``. Lines, events, first-seen channel
    products and the channel's acknowledgement effects (outbox) go in the same transaction, so an
    order is never acknowledged before it is committed here.
 
@@ -41,7 +43,7 @@ from orderbridge.orders import (
     stock_shortage,
     take_stock,
 )
-from orderbridge.outbox import Effect, enqueue
+from orderbridge.outbox import OUTBOX_COLUMNS, Effect, enqueue, outbox_rows
 from orderbridge.stock import available as available_stock
 
 log = logging.getLogger(__name__)
@@ -85,8 +87,12 @@ class LoadCounts:
             self.by_status[status] = self.by_status.get(status, 0) + n
 
 
+# The canonical text of a payload: ``json.dumps(payload, sort_keys=True, separators=(",", ":"))``.
+_PAYLOAD_JSON = db.json_encoder(sort_keys=True, separators=(",", ":"))
+
+
 def payload_hash(payload: dict) -> str:
-    return hashlib.sha256(json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    return hashlib.sha256(_PAYLOAD_JSON(payload).encode()).hexdigest()
 
 
 def land_raw(cur, channel: str, account: str, items: Iterable[tuple[str, dict]], run_id: str | None) -> int:
@@ -96,7 +102,11 @@ def land_raw(cur, channel: str, account: str, items: Iterable[tuple[str, dict]],
         cur: cursor in the caller's transaction (commit it to make the page durable).
         items: ``(external_id, payload)`` pairs as the channel sent them.
     """
-    rows = [(channel, account, ext_id, payload, payload_hash(payload), run_id) for ext_id, payload in items]
+    rows = []
+    for ext_id, payload in items:
+        # One encoding serves the hash and the COPY: jsonb reads it back to the same value.
+        text = _PAYLOAD_JSON(payload)
+        rows.append((channel, account, ext_id, text, hashlib.sha256(text.encode()).hexdigest(), run_id))
     if not rows:
         return 0
     cur.execute(
@@ -122,11 +132,16 @@ LINE_COLUMNS = ("external_order_id", "channel_line_id", "component", "channel_sk
                 "channel_quantity", "unit_price", "bundle_sku")
 
 
+# What ``content_hash`` digests: exactly ``json.dumps(..., sort_keys=True, default=str)``, with one
+# encoder made once instead of one per order (changing the text would rewrite every order once).
+_CONTENT_JSON = db.json_encoder(sort_keys=True, default=str)
+_ORDER_FIELDS = ORDER_COLUMNS[3:19]
+
+
 def _order_row(order: StagedOrder, status: str, reason: str | None, lines: list[tuple]) -> tuple:
-    values = {k: getattr(order, k) for k in ORDER_COLUMNS[3:19]}
+    values = {k: getattr(order, k) for k in _ORDER_FIELDS}
     values["ship_country"] = normalize_country(order.ship_country) or order.ship_country
-    content = json.dumps([status, reason, values, order.channel_data, order.attention, lines], sort_keys=True,
-                         default=str)
+    content = _CONTENT_JSON([status, reason, values, order.channel_data, order.attention, lines])
     digest = hashlib.sha256(content.encode()).hexdigest()
     return (order.external_order_id, status, reason, *values.values(), order.channel_data, order.attention,
             order.raw_id, digest)
@@ -139,6 +154,11 @@ def load_orders(cur, mapper: ChannelMapper, account: str, orders: list[StagedOrd
     Runs in the caller's transaction. Orders whose content did not change write nothing; orders the
     warehouse owns (``in_progress`` and later) keep their staging row, and only a cancellation or
     return the channel reports for them is recorded (``_warehouse_owned``).
+
+    Orders new to staging (the bulk of a load) get ids from the table's sequence and go in by plain
+    ``COPY``, with their lines, history and outbox rows, on a background thread while the next ones
+    are mapped to rows (``_NewOrders``). Every statement is keyed by order ids known here, so no plan
+    depends on table statistics and the cost of a batch does not grow with the tables.
     """
     channel = mapper.channel
     counts = LoadCounts(orders=len(orders))
@@ -146,57 +166,156 @@ def load_orders(cur, mapper: ChannelMapper, account: str, orders: list[StagedOrd
         return counts
     ids = [o.external_order_id for o in orders]
     cur.execute(
-        "SELECT external_order_id, status, content_hash FROM staging.orders"
+        "SELECT external_order_id, id, status, content_hash FROM staging.orders"
         " WHERE channel = %s AND account = %s AND external_order_id = ANY(%s)",
         (channel, account, ids),
     )
-    existing = {ext: (status, digest) for ext, status, digest in cur.fetchall()}
+    existing, order_ids = {}, {}
+    for ext, order_id, status, digest in cur.fetchall():
+        existing[ext] = (status, digest)
+        order_ids[ext] = order_id
     # Stock free for this batch: on hand minus what every other open order already reserves.
     free = available_stock(cur, exclude=(channel, account, ids)) if getattr(mapper, "checks_stock", False) else None
-    order_rows, lines_to_load, events, changed, owned = [], [], [], {}, []
-    for order in orders:
-        lines, unknown = line_rows(order, skus)
-        shortage = None
-        if free is not None and not unknown and order.channel_state not in (CANCEL_REQUESTED, RETURNED):
-            shortage = stock_shortage(lines, free)
-        status, reason = decide_status(order, unknown, shortage)
-        if free is not None and status == "ready":
-            take_stock(lines, free)
-        counts.by_status[status] = counts.by_status.get(status, 0) + 1
-        row = _order_row(order, status, reason, lines)
-        before = existing.get(order.external_order_id)
-        if before and before[0] in WAREHOUSE_STATUSES:
-            counts.held_by_warehouse += 1
-            owned.append((order, before[0]))
-            continue
-        if before and before[1] == row[-1]:
-            counts.unchanged += 1
-            continue
-        changed[order.external_order_id] = (order, status)
-        order_rows.append(row)
-        lines_to_load.extend((order.external_order_id, *line) for line in lines)
-        if before is None:
-            events.append((order.external_order_id, "imported", f"imported as {status}", {"status": status,
-                                                                                         "reason": reason}))
-        elif before[0] != status:
-            events.append((order.external_order_id, "status_changed", f"{before[0]} -> {status}",
-                           {"from": before[0], "to": status, "reason": reason}))
-        if order.attention:
-            events.append((order.external_order_id, "needs_attention", order.attention, {}))
+    new = _NewOrders(cur, channel, account, run_id, sum(1 for ext in ids if ext not in existing))
+    changed_rows, lines_by_order, events, effects, changed, owned = [], {}, [], [], {}, []
+    mapped = [(order, *line_rows(order, skus)) for order in orders]
+    # An order already accepted as ready keeps its stock: it was promised (plentymarkets: 5.1 sent),
+    # so it reserves first and is never re-checked; only new and held orders compete for the rest.
+    promised = {ext for ext, (status, _digest) in existing.items() if status == "ready"}
+    if free is not None:
+        for order, lines, _unknown in mapped:
+            if order.external_order_id in promised:
+                take_stock(lines, free)
+    try:
+        for order, lines, unknown in mapped:
+            shortage = None
+            if (free is not None and not unknown and order.external_order_id not in promised
+                    and order.channel_state not in (CANCEL_REQUESTED, RETURNED)):
+                shortage = stock_shortage(lines, free)
+            status, reason = decide_status(order, unknown, shortage)
+            if free is not None and status == "ready" and order.external_order_id not in promised:
+                take_stock(lines, free)
+            counts.by_status[status] = counts.by_status.get(status, 0) + 1
+            row = _order_row(order, status, reason, lines)
+            ext = order.external_order_id
+            before = existing.get(ext)
+            if before and before[0] in WAREHOUSE_STATUSES:
+                counts.held_by_warehouse += 1
+                owned.append((order, before[0]))
+                continue
+            if before and before[1] == row[-1]:
+                counts.unchanged += 1
+                continue
+            changed[ext] = (order, status)
+            counts.lines += len(lines)
+            if before is None:
+                history = [(ext, "imported", f"imported as {status}", {"status": status, "reason": reason})]
+                if order.attention:
+                    history.append((ext, "needs_attention", order.attention, {}))
+                new.add(row, lines, history, mapper.acknowledgements(order, status))
+                continue
+            changed_rows.append(row)
+            lines_by_order[ext] = lines
+            effects += mapper.acknowledgements(order, status)
+            if before[0] != status:
+                events.append((ext, "status_changed", f"{before[0]} -> {status}",
+                               {"from": before[0], "to": status, "reason": reason}))
+            if order.attention:
+                events.append((ext, "needs_attention", order.attention, {}))
+        copied = new.finish(order_ids)
+    except BaseException:
+        new.abandon()
+        raise
     counts.inserted = sum(1 for ext in changed if ext not in existing)
     counts.updated = len(changed) - counts.inserted
-    effects = []
-    if changed:
-        _upsert(cur, channel, account, order_rows, lines_to_load)
-        counts.lines = len(lines_to_load)
-        effects = [e for o, status in changed.values() for e in mapper.acknowledgements(o, status)]
+    if not copied:  # one of them existed after all: they go the way changed orders go
+        changed_rows[:0] = new.rows
+        lines_by_order.update(new.lines)
+        events[:0] = new.events
+        effects[:0] = new.effects
+    if changed_rows:
+        _upsert(cur, channel, account, changed_rows, lines_by_order, order_ids)
     effects += _warehouse_owned(cur, mapper, account, owned, events)
-    _events(cur, channel, account, events, run_id)
+    _events(cur, channel, account, events, run_id, order_ids)
     _record_returns(cur, channel, account, [o for o, status in changed.values() if status == "returned"]
                     + [o for o, before in owned if o.channel_state == RETURNED and before != "returned"])
-    counts.effects = enqueue(cur, channel, account, effects)
+    counts.effects = new.effects_written + enqueue(cur, channel, account, effects, order_ids)
     _remember_channel_products(cur, channel, account, orders)
     return counts
+
+
+class _NewOrders:
+    """Orders not in staging yet, COPYed with their lines, history and outbox rows as they come.
+
+    Ids are drawn from ``staging.orders``' sequence up front, so every row is complete before it is
+    sent, and the rows go out in chunks through a ``db.CopyPipeline``: PostgreSQL inserts one chunk
+    while ``load_orders`` maps the next. Everything is kept until ``finish`` so that, if one order
+    existed after all (a concurrent load), the batch can take the ``ON CONFLICT`` path instead.
+    """
+
+    CHUNK = 500  # orders per round of COPYs: enough to amortise a statement, few enough to start early
+
+    def __init__(self, cur, channel: str, account: str, run_id: str | None, expected: int):
+        self.channel, self.account, self.run_id = channel, account, run_id
+        self.pipeline = db.CopyPipeline(cur, "staging_new_orders")
+        self.ids: list[int] = []
+        if expected:
+            cur.execute("SELECT nextval(pg_get_serial_sequence('staging.orders', 'id'))"
+                        " FROM generate_series(1, %s)", (expected,))
+            self.ids = [r[0] for r in cur.fetchall()]
+        self.rows: list[tuple] = []
+        self.lines: dict[str, list[tuple]] = {}
+        self.events: list[tuple] = []
+        self.effects: list[Effect] = []
+        self.effects_written = 0
+        self._sent = 0  # orders already handed to the pipeline
+        self._events_sent = self._effects_sent = 0
+
+    def add(self, row: tuple, lines: list[tuple], history: list[tuple], effects: list[Effect]) -> None:
+        self.rows.append(row)
+        self.lines[row[0]] = lines
+        self.events += history
+        self.effects += effects
+        if len(self.rows) - self._sent >= self.CHUNK:
+            self._ship()
+
+    def _ship(self) -> None:
+        if not self.pipeline.usable:
+            return
+        channel, account = self.channel, self.account
+        start, self._sent = self._sent, len(self.rows)
+        ids = {row[0]: order_id for row, order_id in zip(self.rows[start:], self.ids[start:], strict=False)}
+        self.pipeline.copy("staging.orders", ORDER_TABLE_COLUMNS,
+                           [(ids[row[0]], channel, account, *row) for row in self.rows[start:]])
+        self.pipeline.copy("staging.order_lines", LINE_TABLE_COLUMNS,
+                           [(ids[ext], *line) for ext in ids for line in self.lines[ext]])
+        self.pipeline.copy("staging.order_events", EVENT_COLUMNS,
+                           [(ids[ext], channel, account, ext, event, message, detail, self.run_id)
+                            for ext, event, message, detail in self.events[self._events_sent:]])
+        outbox = outbox_rows(channel, account, self.effects[self._effects_sent:], ids)
+        self.pipeline.copy("staging.outbox", OUTBOX_COLUMNS, outbox)
+        self._events_sent, self._effects_sent = len(self.events), len(self.effects)
+        self.effects_written += len(outbox)
+
+    def finish(self, order_ids: dict[str, int]) -> bool:
+        """Send what is left and wait.
+
+        Returns:
+            True when every row is in (``order_ids`` then has the new ids); False when nothing
+            was kept, and the caller must write these orders the ``ON CONFLICT`` way.
+        """
+        if not self.rows:
+            return True
+        if self.pipeline.usable:
+            self._ship()
+            if self.pipeline.finish():
+                order_ids.update((row[0], order_id) for row, order_id in zip(self.rows, self.ids, strict=True))
+                return True
+        self.effects_written = 0
+        return False
+
+    def abandon(self) -> None:
+        self.pipeline.abandon()
 
 
 def _warehouse_owned(cur, mapper: ChannelMapper, account: str, owned: list[tuple[StagedOrder, str]],
@@ -252,58 +371,56 @@ def _record_returns(cur, channel: str, account: str, orders: list[StagedOrder]) 
         )
 
 
-def _upsert(cur, channel: str, account: str, order_rows: list[tuple], lines: list[tuple]) -> None:
-    # Column types come from the real tables; constraints and defaults do not.
+ORDER_TABLE_COLUMNS = ("id", "channel", "account", *ORDER_COLUMNS)
+LINE_TABLE_COLUMNS = ("order_id", *LINE_COLUMNS[1:])
+EVENT_COLUMNS = ("order_id", "channel", "account", "external_order_id", "event", "message", "detail", "run_id")
+
+
+def _upsert(cur, channel: str, account: str, rows: list[tuple], lines_by_order: dict[str, list[tuple]],
+            order_ids: dict[str, int]) -> None:
+    """Insert or update orders that changed, and replace their lines; fills ``order_ids``.
+
+    ``INSERT ... ON CONFLICT DO UPDATE ... WHERE changed`` from a temp table; its ``RETURNING``
+    gives the ids of the rows really written, so an order the warehouse took meanwhile keeps its
+    row and its lines.
+    """
     cur.execute(
         f"""CREATE TEMP TABLE IF NOT EXISTS tmp_orders ON COMMIT DELETE ROWS AS
             SELECT channel, account, {', '.join(ORDER_COLUMNS)} FROM staging.orders WITH NO DATA"""
     )
-    cur.execute(
-        f"""CREATE TEMP TABLE IF NOT EXISTS tmp_lines ON COMMIT DELETE ROWS AS
-            SELECT o.external_order_id, {', '.join('l.' + c for c in LINE_COLUMNS[1:])}
-            FROM staging.order_lines l JOIN staging.orders o ON o.id = l.order_id WITH NO DATA"""
-    )
-    db.copy_rows(cur, "tmp_orders", ("channel", "account", *ORDER_COLUMNS),
-                 ((channel, account, *row) for row in order_rows))
+    db.copy_rows(cur, "tmp_orders", ("channel", "account", *ORDER_COLUMNS), ((channel, account, *row) for row in rows))
     updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in ORDER_COLUMNS[1:])
     cur.execute(
         f"""INSERT INTO staging.orders (channel, account, {', '.join(ORDER_COLUMNS)})
             SELECT channel, account, {', '.join(ORDER_COLUMNS)} FROM tmp_orders
             ON CONFLICT (channel, account, external_order_id) DO UPDATE SET {updates}, updated_at = now()
             WHERE staging.orders.content_hash IS DISTINCT FROM EXCLUDED.content_hash
-              AND staging.orders.status NOT IN %s""",
+              AND staging.orders.status NOT IN %s
+            RETURNING external_order_id, id""",
         (WAREHOUSE_STATUSES,),
     )
-    db.copy_rows(cur, "tmp_lines", LINE_COLUMNS, lines)
-    cur.execute(
-        """DELETE FROM staging.order_lines l USING staging.orders o, (SELECT DISTINCT external_order_id
-           FROM tmp_lines) t WHERE l.order_id = o.id AND o.channel = %s AND o.account = %s
-           AND o.external_order_id = t.external_order_id""",
-        (channel, account),
-    )
-    cur.execute(
-        f"""INSERT INTO staging.order_lines (order_id, {', '.join(LINE_COLUMNS[1:])})
-            SELECT o.id, {', '.join('t.' + c for c in LINE_COLUMNS[1:])} FROM tmp_lines t
-            JOIN staging.orders o ON o.channel = %s AND o.account = %s AND o.external_order_id = t.external_order_id""",
-        (channel, account),
-    )
+    written = dict(cur.fetchall())
+    if not written:
+        return
+    order_ids.update(written)
+    cur.execute("DELETE FROM staging.order_lines WHERE order_id = ANY(%s)", (list(written.values()),))
+    db.copy_rows(cur, "staging.order_lines", LINE_TABLE_COLUMNS,
+                 ((written[ext], *line) for ext, lines in lines_by_order.items() if ext in written for line in lines))
 
 
-def _events(cur, channel: str, account: str, events: list[tuple], run_id: str | None) -> None:
+def _events(cur, channel: str, account: str, events: list[tuple], run_id: str | None,
+            order_ids: dict[str, int]) -> None:
+    """Append ``(external_order_id, event, message, detail)`` entries to the history, with ``COPY``."""
     if not events:
         return
-    cur.execute(
-        """CREATE TEMP TABLE IF NOT EXISTS tmp_events (external_order_id text, event text, message text,
-           detail jsonb) ON COMMIT DELETE ROWS"""
-    )
-    db.copy_rows(cur, "tmp_events", ("external_order_id", "event", "message", "detail"), events)
-    cur.execute(
-        """INSERT INTO staging.order_events (order_id, channel, account, external_order_id, event, message,
-           detail, run_id) SELECT o.id, o.channel, o.account, t.external_order_id, t.event, t.message, t.detail, %s
-           FROM tmp_events t JOIN staging.orders o ON o.channel = %s AND o.account = %s
-           AND o.external_order_id = t.external_order_id""",
-        (run_id, channel, account),
-    )
+    missing = sorted({ext for ext, *_ in events if ext not in order_ids})
+    if missing:
+        cur.execute("SELECT external_order_id, id FROM staging.orders"
+                    " WHERE channel = %s AND account = %s AND external_order_id = ANY(%s)", (channel, account, missing))
+        order_ids.update(cur.fetchall())
+    db.copy_rows(cur, "staging.order_events", EVENT_COLUMNS,
+                 ((order_ids[ext], channel, account, ext, event, message, detail, run_id)
+                  for ext, event, message, detail in events if ext in order_ids))
 
 
 def record_event(cur, channel: str, account: str, event: str, message: str, *, order_id: int | None = None,

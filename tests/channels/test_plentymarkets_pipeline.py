@@ -259,3 +259,16 @@ def test_the_read_budget_in_the_headers_is_respected_without_429(monkeypatch, co
             assert client.stats["budget_waits"] >= 1 and client.stats["throttled"] == 0
         assert len(entries) > 9  # more pages than one window's budget
         assert control(proc)["requests"]["429"] == 0
+
+
+def test_an_order_told_5_1_keeps_its_stock_when_everything_is_transformed_again(plenty, warehouse):
+    cycle("run-1")
+    before = staged(warehouse)
+    assert any(s == "ready" for s, *_ in before.values())
+    with warehouse.cursor() as cur:  # the shelf empties, and a mapping fix re-reads all of raw
+        cur.execute("UPDATE staging.stock_levels SET on_hand = 0")
+        cur.execute("DELETE FROM staging.sync_state WHERE stream = 'transform'")
+    warehouse.commit()
+    again = jobs.load_staging(ACCOUNT, jobs.plenty_mapper(ACCOUNT), "run-2")
+    assert again["updated"] == again["effects"] == 0
+    assert staged(warehouse) == before  # promised orders stay ready: no 6.3 after a 5.1

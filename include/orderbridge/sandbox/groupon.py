@@ -94,6 +94,8 @@ class GrouponAccount:
         self.by_ci: dict[int, Line] = {}
         self.by_fli: dict[str, Line] = {}
         self.requests: Counter[tuple[str, int]] = Counter()
+        self.exports = 0  # bumped whenever a line is marked exported: invalidates the open queue
+        self._open: tuple[tuple[int, int], list[Entry]] | None = None
 
     def add_orders(self, n: int, anchor: datetime | None = None, days: float | None = None) -> list[str]:
         """Generate ``n`` more orders (continuing the account's stream); returns their orderids."""
@@ -108,6 +110,17 @@ class GrouponAccount:
                 payload = {k: v for k, v in gen.payload.items() if k != "line_items"}
                 bisect.insort(self.entries, Entry(gen.orderid, seq, gen.date, payload, lines), key=lambda e: e.key)
         return orderids
+
+    def open_entries(self) -> list[Entry]:
+        """Entries with a line not exported yet (the default ``get_orders`` queue).
+
+        Kept until a line is exported or an order added, so paging through N orders costs O(N)
+        once rather than on every page (which made a 100,000-order extract quadratic).
+        """
+        key = (len(self.entries), self.exports)
+        if self._open is None or self._open[0] != key:
+            self._open = (key, [e for e in self.entries if any(not ln.exported for ln in e.lines)])
+        return self._open[1]
 
     def state(self) -> dict:
         orders: dict[str, dict] = {}
@@ -211,7 +224,7 @@ class GrouponSandbox:
             # The window applies to the order date (a guess) and includes exported orders (SW history).
             items = [e for e in account.entries if lo <= e.date < hi]
         else:
-            items = [e for e in account.entries if any(not ln.exported for ln in e.lines)]
+            items = account.open_entries()
         size, total = self.page_size, len(items)
         # Computed per request: marking lines exported while paging shifts later pages, as live.
         meta = {"no_of_pages": math.ceil(total / size), "current_page": page if total else 0,
@@ -228,6 +241,8 @@ class GrouponSandbox:
                 unknown.append(ci)  # a guess: the real API's answer to unknown ids is not known
                 continue
             line.export_calls += 1
+            if not line.exported:
+                account.exports += 1
             line.exported = True  # already exported lines are skipped silently (doc sample comment)
         return {"success": True, "data": {"unknown_ids": unknown}} if unknown else {"success": True}
 

@@ -1,0 +1,99 @@
+"""The load's fast paths on a real PostgreSQL: COPY text that round-trips, and the fallback when an
+order that looked new is in staging after all."""
+
+import sys
+from contextlib import closing
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from orderbridge import db, outbox, staging
+from orderbridge.groupon import GrouponMapper
+from orderbridge.outbox import Effect
+from orderbridge.sandbox.warehouse import seed_catalogue
+
+
+class Text(str):
+    pass
+
+
+def test_copy_rows_round_trips_text_that_needs_escaping(conn):
+    rows = [
+        (1, "tab\there", {"k\t": "back\\slash \"quoted\" Σοφία 中文"}, Decimal("12.50"),
+         datetime(2026, 11, 20, tzinfo=UTC)),
+        (2, "\\N", {"list": [1, None, "\n"]}, None, None),  # the string \N is text, not NULL
+        (3, None, None, Decimal("0"), None),
+        (4, "line\nbreak\rreturn", [1, "x"], None, None),
+        (5, Text("sub\\class"), {}, None, None),
+    ]
+    with conn.cursor() as cur:
+        cur.execute("CREATE TEMP TABLE t (id int, s text, j jsonb, n numeric, at timestamptz)")
+        assert db.copy_rows(cur, "t", ("id", "s", "j", "n", "at"), iter(rows)) == len(rows)
+        cur.execute("SELECT id, s, j, n, at FROM t ORDER BY id")
+        assert cur.fetchall() == [(r[0], None if r[1] is None else str(r[1]), r[2], r[3], r[4]) for r in rows]
+
+
+def test_json_encoder_writes_what_json_dumps_writes():
+    import json
+
+    value = [{"b": Decimal("1.20"), "a": [None, 1.5, "Zoë \"x\" \\"]}, datetime(2026, 1, 1, tzinfo=UTC), True]
+    assert db.json_encoder(sort_keys=True, default=str)(value) == json.dumps(value, sort_keys=True, default=str)
+    plain = json.loads(json.dumps(value, default=str))
+    assert db.json_encoder(ensure_ascii=False, separators=(",", ":"))(plain) == json.dumps(
+        plain, ensure_ascii=False, separators=(",", ":"))
+
+
+def _entry(orderid, line_id, sku="WH-1001"):
+    return {"orderid": orderid, "date": "11/20/2026 09:15AM UTC", "amount": {"total": 10, "shipping": 0},
+            "customer": {"name": "Ana Ríos", "address1": "Calle 1", "city": "Madrid", "zip": "28001", "country": "ES"},
+            "line_items": [{"ci_lineitemid": line_id, "sku": sku, "quantity": 1, "unit_price": 10, "status": "open"}]}
+
+
+def _one(conn, sql, *args):
+    with conn.cursor() as cur:
+        cur.execute(sql, args)
+        return cur.fetchone()[0]
+
+
+def test_an_order_written_meanwhile_sends_the_batch_the_on_conflict_way(conn, staging_dsn, monkeypatch):
+    with conn.cursor() as cur:
+        seed_catalogue(cur)
+        staging.land_raw(cur, "groupon", "acct", [(e["orderid"], e) for e in
+                                                  (_entry("O-1", 1), _entry("O-2", 2), _entry("O-3", 3))], "run-1")
+    conn.commit()
+    real_init = staging._NewOrders.__init__
+
+    def concurrent_load_first(self, *args, **kwargs):
+        # Another load commits O-2 after this batch looked staging up and found nothing.
+        with closing(db.connect(staging_dsn)) as other, other.cursor() as cur:
+            cur.execute("""INSERT INTO staging.orders (channel, account, external_order_id, status, content_hash)
+                           VALUES ('groupon', 'acct', 'O-2', 'ready', 'written by someone else')""")
+            other.commit()
+        real_init(self, *args, **kwargs)
+
+    monkeypatch.setattr(staging._NewOrders, "__init__", concurrent_load_first)
+    interval = sys.getswitchinterval()
+    counts = staging.transform(conn, GrouponMapper("EUR"), "acct", "run-1")
+
+    assert sys.getswitchinterval() == interval  # the COPY thread's faster switching is undone
+
+    assert (counts.orders, counts.inserted, counts.lines, counts.effects) == (3, 3, 3, 3)
+    assert _one(conn, "SELECT count(*) FROM staging.orders") == 3
+    assert _one(conn, "SELECT count(*) FROM staging.orders WHERE content_hash = 'written by someone else'") == 0
+    assert _one(conn, "SELECT count(*) FROM staging.order_lines") == 3
+    assert _one(conn, "SELECT count(DISTINCT order_id) FROM staging.order_lines") == 3
+    assert _one(conn, "SELECT count(*) FROM staging.outbox WHERE order_id IS NOT NULL") == 3
+    assert _one(conn, "SELECT count(*) FROM staging.order_events WHERE event = 'imported'") == 3
+
+
+def test_enqueue_counts_only_new_effects_and_finds_their_orders(conn):
+    with conn.cursor() as cur:
+        cur.execute("""INSERT INTO staging.orders (channel, account, external_order_id, status, content_hash)
+                       VALUES ('groupon', 'acct', 'O-7', 'ready', 'h') RETURNING id""")
+        order_id = cur.fetchone()[0]
+        first = [Effect("k", "1", {"n": 1}, "O-7"), Effect("k", "1", {"n": 1}, "O-7"), Effect("k", "2", {}, None)]
+        assert outbox.enqueue(cur, "groupon", "acct", first) == 2
+        assert outbox.enqueue(cur, "groupon", "acct", [Effect("k", "1", {"n": 1}, "O-7"),
+                                                       Effect("k", "3", {}, "O-7")], {"O-7": order_id}) == 1
+        cur.execute("SELECT idempotency_key, order_id FROM staging.outbox ORDER BY 1")
+        assert cur.fetchall() == [("groupon:acct:k:1", order_id), ("groupon:acct:k:2", None),
+                                  ("groupon:acct:k:3", order_id)]
