@@ -54,20 +54,30 @@ def _as_pg(cmd: list[str]) -> list[str]:
 class PgCluster:
     """A PostgreSQL cluster started from the installed binaries for this test session."""
 
-    def __init__(self) -> None:
+    def __init__(self, port: int = PG_PORT) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="orderbridge-pg-"))
-        self.port = PG_PORT
+        self.port = port
         bin_ = _pg_bin()
         if os.geteuid() == 0:
             shutil.chown(self.dir, "postgres")
         subprocess.run(_as_pg([str(bin_ / "initdb"), "-D", str(self.dir / "data"), "-U", "postgres",
                                "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8"]), check=True, capture_output=True)
+        self._options = (f"-p {self.port} -k /tmp -c listen_addresses=127.0.0.1 -c fsync=off "
+                         "-c max_connections=200 -c synchronous_commit=off")
         subprocess.run(_as_pg([str(bin_ / "pg_ctl"), "-D", str(self.dir / "data"), "-w", "-l",
-                               str(self.dir / "server.log"), "-o",
-                               f"-p {self.port} -k /tmp -c listen_addresses=127.0.0.1 -c fsync=off "
-                               "-c max_connections=200 -c synchronous_commit=off", "start"]),
+                               str(self.dir / "server.log"), "-o", self._options, "start"]),
                        check=True, capture_output=True)
         self._bin = bin_
+
+    def halt(self) -> None:
+        """Stop the server abruptly (as a crash would), keeping its data: ``resume`` starts it again."""
+        subprocess.run(_as_pg([str(self._bin / "pg_ctl"), "-D", str(self.dir / "data"), "-m", "immediate", "stop"]),
+                       check=True, capture_output=True)
+
+    def resume(self) -> None:
+        subprocess.run(_as_pg([str(self._bin / "pg_ctl"), "-D", str(self.dir / "data"), "-w", "-l",
+                               str(self.dir / "server.log"), "-o", self._options, "start"]),
+                       check=True, capture_output=True)
 
     def url(self, dbname: str) -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{dbname}"

@@ -14,6 +14,7 @@ The connection: host/port/schema give the server, ``api_path`` (extra) the versi
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -84,20 +85,59 @@ class GrouponClient(ChannelClient):
 
 
 # -- pure mapping ---------------------------------------------------------------------------------
+# ORDER_DATE_FORMAT as Groupon writes it. ``strptime`` looks up the locale on every call, which
+# made it the mapper's most expensive step; this reads the usual spelling and leaves any other
+# spelling ``strptime`` accepts (lower-case am/pm, one-digit minutes, ...) to ``strptime``.
+_ORDER_DATE = re.compile(r"([0-9]{1,2})/([0-9]{1,2})/([0-9]{4}) (1[0-2]|0?[1-9]):([0-5][0-9])([AP])M UTC")
+
+
+def _refuse(field: str, expected: str, value):
+    raise InvalidPayload(f"{field} is not {expected}: {str(value)[:80]!r}")
+
+
+def _text(value, field: str) -> str | None:
+    """A text field as text (numbers too); an object, list or boolean is refused naming ``field``."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    return _refuse(field, "text", value)
+
+
+def _obj(value, field: str) -> dict:
+    if value in (None, ""):
+        return {}
+    return value if isinstance(value, dict) else _refuse(field, "an object", value)
+
+
+def _amount(value, field: str):
+    return _refuse(field, "a number", value) if isinstance(value, bool | dict | list) else parse_decimal(value, field)
+
+
 def parse_order_date(value: str | None) -> datetime | None:
     if not value:
         return None
+    if not isinstance(value, str):
+        _refuse("date", "MM/DD/YYYY hh:mmAM UTC", value)
+    text = value.strip()
     try:
-        return datetime.strptime(value.strip(), ORDER_DATE_FORMAT).replace(tzinfo=UTC)
+        match = _ORDER_DATE.fullmatch(text)
+        if match is None:
+            return datetime.strptime(text, ORDER_DATE_FORMAT).replace(tzinfo=UTC)
+        month, day, year, hour, minute, half = match.groups()
+        return datetime(int(year), int(month), int(day), int(hour) % 12 + (12 if half == "P" else 0), int(minute),
+                        tzinfo=UTC)
     except ValueError as err:
         raise InvalidPayload(f"date {value!r} is not MM/DD/YYYY hh:mmAM UTC") from err
 
 
 def _line(item: dict) -> StagedLine:
+    if not isinstance(item, dict):
+        _refuse("line_items[]", "an object", item)
     line_id = item.get("ci_lineitemid")
-    if line_id in (None, ""):
-        raise InvalidPayload("line_items[].ci_lineitemid is missing")
-    sku = str(item.get("sku") or "").strip()
+    if line_id in (None, "") or isinstance(line_id, bool) or not isinstance(line_id, int | str):
+        raise InvalidPayload(f"line_items[].ci_lineitemid is missing or not an id: {str(line_id)[:80]!r}")
+    sku = (_text(item.get("sku"), f"line_items[{line_id}].sku") or "").strip()
     if not sku:
         raise InvalidPayload(f"line_items[{line_id}].sku is empty")
     quantity = item.get("quantity")
@@ -105,9 +145,10 @@ def _line(item: dict) -> StagedLine:
         raise InvalidPayload(f"line_items[{line_id}].quantity is not a positive integer: {quantity!r}")
     return StagedLine(
         channel_line_id=str(line_id), channel_sku=sku, channel_quantity=quantity,
-        unit_price=parse_decimal(item.get("unit_price"), f"line_items[{line_id}].unit_price"),
-        name=item.get("name"), kit_spec=(item.get("bom_sku") or None),
-        open_on_channel=str(item.get("status") or "open").lower() == "open",
+        unit_price=_amount(item.get("unit_price"), f"line_items[{line_id}].unit_price"),
+        name=_text(item.get("name"), f"line_items[{line_id}].name"),
+        kit_spec=_text(item.get("bom_sku"), f"line_items[{line_id}].bom_sku") or None,
+        open_on_channel=(_text(item.get("status"), f"line_items[{line_id}].status") or "open").lower() == "open",
     )
 
 
@@ -129,6 +170,7 @@ class GrouponMapper:
         latest: dict[tuple[str, ...], tuple[int, dict]] = {}
         lines: dict[str, StagedLine] = {}
         for raw_id, entry in rows:
+            entry = _obj(entry, "the get_orders entry")
             items = entry.get("line_items")
             if not isinstance(items, list) or not items:
                 raise InvalidPayload("line_items is missing or empty")
@@ -136,15 +178,15 @@ class GrouponMapper:
             latest[tuple(sorted(p.channel_line_id for p in parsed))] = (raw_id, entry)
             lines.update({p.channel_line_id: p for p in parsed})
         raw_id, entry = max(latest.values(), key=lambda v: v[0])
-        order_id = str(entry.get("orderid") or "").strip()
+        order_id = (_text(entry.get("orderid"), "orderid") or "").strip()
         if not order_id:
             raise InvalidPayload("orderid is missing")
-        customer = entry.get("customer") or {}
-        if not isinstance(customer, dict):
-            raise InvalidPayload("customer is not an object")
-        amounts = [e.get("amount") or {} for _, e in latest.values()]
-        totals = [parse_decimal(a.get("total"), "amount.total") for a in amounts]
-        shipping = [parse_decimal(a.get("shipping"), "amount.shipping") for a in amounts]
+        customer = _obj(entry.get("customer"), "customer")
+        text = {k: _text(customer.get(k), f"customer.{k}") for k in
+                ("name", "phone", "address1", "address2", "city", "state", "zip", "country")}
+        amounts = [_obj(e.get("amount"), "amount") for _, e in latest.values()]
+        totals = [_amount(a.get("total"), "amount.total") for a in amounts]
+        shipping = [_amount(a.get("shipping"), "amount.shipping") for a in amounts]
         return StagedOrder(
             external_order_id=order_id, raw_id=raw_id, lines=list(lines.values()),
             placed_at=parse_order_date(entry.get("date")),
@@ -152,14 +194,14 @@ class GrouponMapper:
             currency=self.currency,
             total=sum(t for t in totals if t is not None) if any(t is not None for t in totals) else None,
             shipping_total=sum(s for s in shipping if s is not None) if any(s is not None for s in shipping) else None,
-            customer_name=customer.get("name"), customer_phone=customer.get("phone"),
-            ship_name=customer.get("name"), ship_address1=customer.get("address1"),
-            ship_address2=customer.get("address2") or None, ship_city=customer.get("city"),
-            ship_state=customer.get("state"), ship_postcode=customer.get("zip"),
-            ship_country=customer.get("country"), ship_phone=customer.get("phone"),
+            customer_name=text["name"], customer_phone=text["phone"],
+            ship_name=text["name"], ship_address1=text["address1"],
+            ship_address2=text["address2"] or None, ship_city=text["city"],
+            ship_state=text["state"], ship_postcode=text["zip"],
+            ship_country=text["country"], ship_phone=text["phone"],
             channel_data={"parent_orderid": entry.get("parent_orderid"), "entries": len(latest),
                           "fulfillment_method": entry.get("fulfillment_method"),
-                          "shipping_method": (entry.get("shipping") or {}).get("method")},
+                          "shipping_method": _obj(entry.get("shipping"), "shipping").get("method")},
         )
 
     def acknowledgements(self, order: StagedOrder, status: str) -> list[Effect]:

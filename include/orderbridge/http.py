@@ -172,7 +172,9 @@ class ChannelClient:
             except requests.Timeout as err:
                 raise self._error(Retryable, f"{method} {path}: no answer within {self.timeout:g} s",
                                   external_id) from err
-            except requests.ConnectionError as err:
+            except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError,
+                    requests.exceptions.ContentDecodingError) as err:
+                # ChunkedEncodingError: the connection dropped in the middle of the body.
                 raise self._error(Retryable, f"{method} {path}: connection failed ({type(err).__name__})",
                                   external_id) from err
             self._on_response(response)

@@ -174,7 +174,7 @@ async def read_body(request: Request, limit: int) -> Any:
         chunks.append(chunk)
     try:
         return json.loads(b"".join(chunks))
-    except ValueError as err:  # JSONDecodeError and UnicodeDecodeError both are
+    except (ValueError, RecursionError) as err:  # JSONDecodeError, UnicodeDecodeError; absurd nesting
         raise Refusal(400, f"body is not valid JSON: {err}") from None
 
 

@@ -17,15 +17,18 @@ The wire only; what the answers mean is in ``mapping``. Facts it relies on are i
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 import requests
 
-from orderbridge.errors import AuthError, InvalidPayload
+from orderbridge.errors import AuthError, InvalidPayload, Retryable
 from orderbridge.http import ChannelClient
 from orderbridge.plentymarkets.settings import CONFIG_EXTRAS, PlentySettings, status_json
 from orderbridge.window import Window
+
+log = logging.getLogger(__name__)
 
 CHANNEL = "plentymarkets"
 ORDER_RELATIONS = ("addresses", "orderItems.variation")
@@ -170,9 +173,31 @@ class PlentyClient(ChannelClient):
         return [str(n) for n in body] if isinstance(body, list) else []
 
     def add_package(self, order_id: int, package_number: str) -> dict:
+        """Add a package number, at most once.
+
+        The POST is not idempotent: when the answer is lost (connection dropped mid-body, timeout),
+        plenty may have created the package already. So each try is a single request, and before
+        trying again we ask plenty whether the number arrived, instead of posting it a second time.
+        """
         body = {"packageId": 1, "packageNumber": package_number, "packageType": self.settings.package_type}
-        return self.call("POST", f"rest/orders/{order_id}/shipping/packages", json=body,
-                         external_id=str(order_id), decode=True)
+        attempts, self.max_attempts = self.max_attempts, 1
+        try:
+            for attempt in range(attempts):
+                if attempt and package_number in self.package_numbers(order_id):
+                    return {"packageNumber": package_number, "found_after_retry": True}
+                try:
+                    return self.call("POST", f"rest/orders/{order_id}/shipping/packages", json=body,
+                                     external_id=str(order_id), decode=True)
+                except Retryable as err:
+                    if attempt + 1 == attempts:
+                        raise
+                    self.stats["retried"] += 1
+                    log.warning("%s/%s: %s; checking whether package %s arrived before trying again", self.channel,
+                                self.account, err, package_number)
+                    self._sleep(min(self.backoff * 2 ** attempt, self.backoff_max))
+        finally:
+            self.max_attempts = attempts
+        raise AssertionError("unreachable")
 
     def correct_stock(self, corrections: list[dict]) -> None:
         """Set stock at the configured storage location (``quantity`` is absolute: a guess, B9)."""

@@ -20,7 +20,7 @@ from decimal import Decimal
 from functools import cache
 from importlib import resources
 
-from orderbridge.errors import InvalidPayload
+from orderbridge.errors import InvalidPayload, Permanent
 from orderbridge.orders import (
     CANCEL_REQUESTED,
     MAX_QUANTITY,
@@ -91,6 +91,40 @@ def _country(country_id) -> str | None:
     return code or f"plentymarkets countryId {country_id}"
 
 
+def _refuse(field: str, expected: str, value):
+    raise InvalidPayload(f"{field} is not {expected}: {str(value)[:80]!r}")
+
+
+def _text(value, field: str) -> str | None:
+    """A text field as text (numbers too); an object, list or boolean is refused naming ``field``."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    return _refuse(field, "text", value)
+
+
+def _first(values, field: str) -> dict:
+    """The first object of a list field such as ``amounts`` ({} when empty)."""
+    if values in (None, "", []):
+        return {}
+    if not isinstance(values, list) or not isinstance(values[0], dict):
+        _refuse(field, "a list of objects", values)
+    return values[0]
+
+
+def _status(value) -> Decimal:
+    """The order's ``statusId``; a value that is no status quarantines the order (parse_status raises
+    ``Permanent``, meant for configuration, which would stop the whole channel's load)."""
+    try:
+        status = parse_status(value, "statusId")
+    except Permanent as err:
+        raise InvalidPayload(str(err)) from None
+    if not status.is_finite():
+        _refuse("statusId", "a plentymarkets status id", value)
+    return status
+
+
 def _line(item: dict, index: int) -> StagedLine:
     where = f"orderItems[{index}]"
     variation = item.get("variation")
@@ -98,12 +132,13 @@ def _line(item: dict, index: int) -> StagedLine:
     if not sku:
         raise InvalidPayload(f"{where}.variation.number (the SKU) is missing; the order must be fetched "
                              "with with[]=orderItems.variation")
-    amounts = item.get("amounts") or [{}]
+    amount = _first(item.get("amounts"), f"{where}.amounts")
     return StagedLine(
-        channel_line_id=str(item.get("id")), channel_sku=sku,
+        channel_line_id=_text(item.get("id"), f"{where}.id") or f"item{index}", channel_sku=sku,
         channel_quantity=_quantity(item.get("quantity"), f"{where}.quantity"),
-        unit_price=parse_decimal(amounts[0].get("priceGross"), f"{where}.amounts[0].priceGross"),
-        name=item.get("orderItemName"), channel_product_id=str(item.get("itemVariationId") or variation.get("id")),
+        unit_price=parse_decimal(amount.get("priceGross"), f"{where}.amounts[0].priceGross"),
+        name=_text(item.get("orderItemName"), f"{where}.orderItemName"),
+        channel_product_id=_text(item.get("itemVariationId") or variation.get("id"), f"{where}.itemVariationId"),
     )
 
 
@@ -120,21 +155,26 @@ class PlentyMapper:
         raw_id, order = max(rows, key=lambda r: r[0])  # the latest payload is the truth
         if not isinstance(order, dict) or order.get("id") in (None, ""):
             raise InvalidPayload("id is missing")
-        status = parse_status(order.get("statusId"), "statusId") if order.get("statusId") is not None else None
+        status = _status(order.get("statusId")) if order.get("statusId") is not None else None
         items = order.get("orderItems")
         if not isinstance(items, list):
             raise InvalidPayload("orderItems is missing")
         lines = [_line(item, i) for i, item in enumerate(items)
                  if isinstance(item, dict) and str(item.get("typeId")) == str(VARIATION_ITEM)]
+        if not lines:
+            raise InvalidPayload("orderItems has no product item (typeId 1): nothing the warehouse could ship")
         others = [{"typeId": item.get("typeId"), "name": item.get("orderItemName"),
-                   "amount": str(parse_decimal((item.get("amounts") or [{}])[0].get("priceGross"),
-                                         f"orderItems[{i}].amounts[0].priceGross"))}
+                   "amount": str(parse_decimal(
+                       _first(item.get("amounts"), f"orderItems[{i}].amounts").get("priceGross"),
+                       f"orderItems[{i}].amounts[0].priceGross"))}
                   for i, item in enumerate(items)
                   if isinstance(item, dict) and str(item.get("typeId")) != str(VARIATION_ITEM)]
         shipping = [Decimal(o["amount"]) for o in others
                     if str(o["typeId"]) == str(SHIPPING_COSTS_ITEM) and o["amount"] != "None"]
-        amount = next((a for a in order.get("amounts") or [] if a.get("isSystemCurrency")), None) or \
-            (order.get("amounts") or [{}])[0]
+        amounts = order.get("amounts") or []
+        if not isinstance(amounts, list) or not all(isinstance(a, dict) for a in amounts):
+            _refuse("amounts", "a list of objects", amounts)
+        amount = next((a for a in amounts if a.get("isSystemCurrency")), None) or (amounts or [{}])[0]
         address = delivery_address(order)
         country_id = address.get("countryId")
         names = " ".join(str(address.get(k) or "").strip() for k in ("name2", "name3")).strip()
@@ -144,7 +184,8 @@ class PlentyMapper:
             placed_at=_when(order.get("createdAt"), "createdAt"),
             channel_status=str(status) if status is not None else None,
             channel_state=self._state(status),
-            currency=amount.get("currency"), total=parse_decimal(amount.get("grossTotal"), "amounts[0].grossTotal"),
+            currency=_text(amount.get("currency"), "amounts[0].currency"),
+            total=parse_decimal(amount.get("grossTotal"), "amounts[0].grossTotal"),
             shipping_total=sum(shipping) if shipping else parse_decimal(amount.get("shippingCostsGross"),
                                                                    "amounts[0].shippingCostsGross"),
             customer_name=names or address.get("name1"), customer_email=address.get("email"),

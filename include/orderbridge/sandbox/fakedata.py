@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 from functools import cache
 
 from faker import Faker
+from faker.providers.address.it_IT import Provider as ItalianAddresses
 
 from orderbridge.sandbox.catalogue import GROUPON_OFFERS, OFFER_WEIGHTS, ChannelOffer
 
@@ -37,6 +38,17 @@ def derive_seed(*parts: object) -> int:
 @cache
 def _faker(locale: str) -> Faker:
     return Faker(locale)
+
+
+@cache
+def _italian_cities() -> tuple[str, ...]:
+    # Faker's it_IT city() draws from a list built from a set, whose order changes with each process's
+    # hash seed; drawing from a sorted copy keeps the same seed giving the same cities everywhere.
+    return tuple(sorted(ItalianAddresses.cities))
+
+
+def _city(fake: Faker, locale: str) -> str:
+    return fake.random_element(_italian_cities()) if locale == "it_IT" else fake.city()
 
 
 @dataclass(frozen=True)
@@ -119,7 +131,7 @@ def fake_address(rng: random.Random, profile: _Profile | None = None) -> Address
     if profile.country == "IE" and rng.random() < 0.4:
         postcode = ""  # many Irish addresses still come without an Eircode
     phone = fake.phone_number() if rng.random() < 0.95 else ""
-    return Address(name=name, address1=address1, address2=address2, city=fake.city(),
+    return Address(name=name, address1=address1, address2=address2, city=_city(fake, profile.locale),
                    state=_state(fake, profile.country, rng), zip=postcode, country=profile.country, phone=phone)
 
 

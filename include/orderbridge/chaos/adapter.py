@@ -1,0 +1,125 @@
+"""What the chaos harness needs to know about one channel: ``ChannelAdapter``.
+
+A channel's adapter says how to start its sandbox, the Airflow connection that points the real
+DAG at it, which DAG and job steps to run, which faults apply to which of its routes, what to
+disturb while a run is under way (new orders that shift pages, expired tokens), and how to read,
+from the sandbox's own records, what the channel offered and received (``Observed``). The checks
+in ``invariants`` and the runs in ``run`` are written once against this interface.
+
+Adding a channel: a module in this package with a subclass, and one entry in ``ADAPTERS``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import requests
+
+from orderbridge.config import Account, load_accounts
+
+# channel -> "module:class"; imported on demand, so a channel under construction breaks only itself.
+ADAPTERS = {
+    "groupon": "orderbridge.chaos.groupon:GrouponAdapter",
+    "plentymarkets": "orderbridge.chaos.plentymarkets:PlentyAdapter",
+    "merkana": "orderbridge.chaos.merkana:MerkanaAdapter",
+}
+
+
+@dataclass
+class Observed:
+    """What the channel's sandbox recorded.
+
+    Attributes:
+        offered: external ids of every order the channel offered us (must end up in staging).
+        acknowledged: external ids of orders the channel received an acknowledgement for
+            (Groupon: a line marked exported; plentymarkets: 5.1, 6.2, 6.3, 8.8 set by us).
+        tracking: tracking key (see ``ChannelAdapter.tracking_key``) -> times the channel
+            applied it; above 1 is a tracking number sent twice.
+        stock: channel SKU -> what the channel shows; None for a channel that takes no stock.
+        applied_twice: effects other than tracking that the channel applied more than once and
+            that must not be (each described in one line).
+        resent: idempotent acknowledgements the channel received again (a line re-marked exported,
+            the same status set again after a lost answer): at-least-once delivery, harmless, counted.
+    """
+
+    offered: set[str]
+    acknowledged: set[str]
+    tracking: dict[str, int] = field(default_factory=dict)
+    stock: dict[str, float] | None = None
+    applied_twice: list[str] = field(default_factory=list)
+    resent: int = 0
+
+
+class ChannelAdapter:
+    """Base: override what differs. ``seed`` drives the sandbox data and its fault schedule."""
+
+    channel = ""
+    supports_fault_runs = True
+    #: job steps in DAG order, by task id (see ``steps``)
+    task_ids: tuple[str, ...] = ()
+
+    def __init__(self, seed: int = 7, orders: int = 40, timeout: float = 2.0):
+        self.seed, self.orders, self.timeout = seed, orders, timeout
+        self.account: Account = load_accounts(self.channel)[0]
+        self.rng = random.Random(f"chaos:{self.channel}:{seed}")
+
+    @property
+    def dag_id(self) -> str:
+        return f"{self.channel}_{self.account.name}"
+
+    @property
+    def conn_env_name(self) -> str:
+        return f"AIRFLOW_CONN_{self.account.conn_id.upper()}"
+
+    # -- the sandbox -----------------------------------------------------------------------------
+    def sandbox_args(self) -> list[str]:
+        """``python -m orderbridge.sandbox`` arguments serving this channel's account."""
+        raise NotImplementedError
+
+    def connection(self, sandbox, secret: str | None = None) -> dict:
+        """The Airflow connection (as JSON-able dict) pointing the account at ``sandbox``."""
+        raise NotImplementedError
+
+    def env(self, sandbox, secret: str | None = None) -> dict[str, str]:
+        return {self.conn_env_name: json.dumps(self.connection(sandbox, secret))}
+
+    def control(self, sandbox, path: str, method: str = "GET", body=None) -> dict:
+        response = requests.request(method, f"{sandbox.url}/_sandbox/{path}", json=body, timeout=30)
+        response.raise_for_status()
+        return response.json()
+
+    # -- the warehouse and the run ---------------------------------------------------------------
+    def seed_warehouse(self, cur) -> None:
+        """Products, stock and mappings in staging, as the warehouse would have them."""
+
+    def between_runs(self, cur, run: int) -> None:
+        """What the warehouse (and the channel's own users) do between two DAG runs."""
+
+    def faults(self, intensity: float) -> list[dict]:
+        """The seeded fault rules for this channel (``rate`` rules drawn by the sandbox's own RNG)."""
+        return []
+
+    def disturb(self, sandbox, run: int) -> str | None:
+        """Something to do while a run is under way; returns what was done, for the log."""
+        return None
+
+    def steps(self) -> dict[str, Callable[[str], dict]]:
+        """The job functions the DAG's tasks call, by task id, each taking a run id."""
+        raise NotImplementedError
+
+    # -- what the channel saw --------------------------------------------------------------------
+    def observe(self, sandbox) -> Observed:
+        raise NotImplementedError
+
+    def tracking_key(self, payload: dict, external_order_id: str | None) -> str:
+        """The key under which ``observe().tracking`` counts the effect of one outbox tracking row."""
+        raise NotImplementedError
+
+
+def adapter_for(channel: str, **kwargs) -> ChannelAdapter:
+    module, _, name = ADAPTERS[channel].partition(":")
+    return getattr(importlib.import_module(module), name)(**kwargs)

@@ -1,0 +1,86 @@
+"""Groupon Goods under chaos: pull, mark exported, tracking per line; stock is infinite (nothing pushed).
+
+Disturbance: new orders arrive while a run reads its pages; orderids sort anywhere, so the pages
+after them shift (an entry seen on page 2 comes again on page 3), and our own ``mark_exported`` in
+a concurrent run makes later pages shift back, exactly as on the live API.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from orderbridge.chaos.adapter import ChannelAdapter, Observed
+
+ANCHOR = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+SUPPLIER = "1001"
+TOKEN = "chaos-groupon-token-5f3a9c"
+
+
+class GrouponAdapter(ChannelAdapter):
+    channel = "groupon"
+    task_ids = ("extract_orders", "load_staging", "mark_exported", "post_tracking", "reconcile_stock")
+
+    def sandbox_args(self) -> list[str]:
+        return ["--seed", str(self.seed), "--groupon", f"{SUPPLIER}:{TOKEN}:{self.orders}", "--groupon-page-size",
+                "10", "--groupon-split-rate", "0.15", "--anchor", ANCHOR.isoformat(), "--days", "2"]
+
+    def connection(self, sandbox, secret: str | None = None) -> dict:
+        return {"conn_type": "http", "host": "127.0.0.1", "port": sandbox.port, "schema": "http",
+                "login": SUPPLIER, "password": secret or TOKEN,
+                "extra": {"api_path": "/groupon/api/v4", "timeout": self.timeout}}
+
+    def seed_warehouse(self, cur) -> None:
+        from orderbridge.sandbox.warehouse import seed_catalogue
+
+        seed_catalogue(cur, "groupon")
+
+    def between_runs(self, cur, run: int) -> None:
+        from orderbridge.sandbox.warehouse import ship_some
+
+        ship_some(cur, self.channel, self.account.name, share=0.5)
+
+    def faults(self, intensity: float) -> list[dict]:
+        r = intensity
+        return [
+            {"channel": "groupon", "kind": "429", "retry_after": 1, "rate": 0.10 * r},
+            {"channel": "groupon", "kind": "503", "rate": 0.10 * r},
+            {"channel": "groupon", "kind": "slow", "delay": self.timeout + 0.5, "rate": 0.04 * r},
+            {"channel": "groupon", "kind": "reset", "rate": 0.05 * r},
+            {"channel": "groupon", "kind": "cut", "rate": 0.05 * r},
+            {"channel": "groupon", "kind": "malformed", "match": "get_orders", "rate": 0.08 * r},
+        ]
+
+    def disturb(self, sandbox, run: int) -> str | None:
+        added = self.control(sandbox, f"groupon/{SUPPLIER}/orders", "POST", {"n": 8})["orderids"]
+        return f"{len(added)} new orders inserted between pages"
+
+    def steps(self) -> dict:
+        from orderbridge import jobs
+        from orderbridge.groupon import GrouponMapper
+
+        account = self.account
+        return {
+            "extract_orders": lambda run_id, run_type="manual", start=None, end=None: jobs.groupon_extract(
+                account, run_id, run_type, start, end),
+            "load_staging": lambda run_id: jobs.load_staging(account, GrouponMapper(account.currency), run_id),
+            "mark_exported": lambda run_id: jobs.groupon_mark_exported(account, run_id),
+            "post_tracking": lambda run_id: jobs.groupon_post_tracking(account, run_id),
+            "reconcile_stock": lambda run_id: jobs.reconcile_stock(account, run_id, pushes_stock=False),
+        }
+
+    def observe(self, sandbox) -> Observed:
+        state = self.control(sandbox, f"groupon/{SUPPLIER}/state")
+        acknowledged, tracking, resent = set(), {}, 0
+        for order in state["orders"]:
+            for entry in order["entries"]:
+                for line in entry["lines"]:
+                    if line["exported"]:
+                        acknowledged.add(order["orderid"])
+                    resent += max(line["export_calls"] - 1, 0)
+                    if line["tracking"]:
+                        tracking[str(line["ci_lineitemid"])] = len(line["tracking"])
+        return Observed(offered={o["orderid"] for o in state["orders"]}, acknowledged=acknowledged,
+                        tracking=tracking, stock=None, resent=resent)
+
+    def tracking_key(self, payload: dict, external_order_id: str | None) -> str:
+        return str(payload["ci_lineitem_id"])

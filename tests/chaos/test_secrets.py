@@ -1,0 +1,91 @@
+"""Secrets never leak: not into task logs, not into ``raw``, not into error messages or history.
+
+Real DAG runs with distinctive secrets, made to fail in the ways that print the most (connections
+reset, timeouts, refused credentials), then every log line and every stored text is searched.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from chaos_support import channel_fixture  # noqa: F401 (fixture `channel`)
+
+from conftest import REPO
+from orderbridge.chaos.run import ANCHOR, compress_retries, set_faults
+
+SECRET = "s3cr3t-0bvious-Marker-4711"
+
+
+def stored_texts(conn) -> str:
+    with conn.cursor() as cur:
+        cur.execute("""SELECT coalesce(string_agg(payload::text, ' '), '') FROM raw.orders""")
+        raw = cur.fetchone()[0]
+        cur.execute("""SELECT coalesce(string_agg(concat_ws(' ', message, detail::text), ' '), '')
+                       FROM staging.order_events""")
+        events = cur.fetchone()[0]
+        cur.execute("""SELECT coalesce(string_agg(concat_ws(' ', last_error, result::text, payload::text), ' '), '')
+                       FROM staging.outbox""")
+        outbox = cur.fetchone()[0]
+    conn.rollback()
+    return " ".join((raw, events, outbox))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("channel", ["groupon"], indirect=True)
+def test_secrets_stay_out_of_task_logs_raw_and_errors(channel, conn, airflow_db, monkeypatch, capfd, caplog):
+    from airflow.dag_processing.dagbag import DagBag
+
+    adapter, sandbox = channel
+    for name, value in adapter.env(sandbox, secret=SECRET).items():
+        monkeypatch.setenv(name, value)
+    sandbox_secret = adapter.connection(sandbox)["password"]
+    dag = DagBag(dag_folder=str(REPO / "dags")).get_dag(adapter.dag_id)
+    compress_retries(dag, delay=0.2)
+    with conn.cursor() as cur:
+        adapter.seed_warehouse(cur)
+    conn.commit()
+    # 1. Wrong credentials (our secret is refused): the task fails at once, saying why.
+    refused = dag.test(logical_date=ANCHOR)
+    assert str(refused.state) == "failed"
+    # 2. The right secret, and every request dropped or too slow: errors carry the URL's context.
+    for name, value in adapter.env(sandbox, secret=sandbox_secret).items():
+        monkeypatch.setenv(name, value)
+    set_faults(sandbox, [{"channel": adapter.channel, "kind": "reset", "times": 3},
+                         {"channel": adapter.channel, "kind": "cut", "times": 3}])
+    dag.test(logical_date=ANCHOR + timedelta(minutes=10))
+    set_faults(sandbox, [])
+    ok = dag.test(logical_date=ANCHOR + timedelta(minutes=20))
+    assert str(ok.state) == "success"
+    out = capfd.readouterr()
+    logs = out.out + out.err + caplog.text
+    assert "credentials" in logs or "refused" in logs
+    for secret in (SECRET, sandbox_secret):
+        assert secret not in logs, f"{secret[:6]}... leaked into a task log"
+        assert secret not in stored_texts(conn), f"{secret[:6]}... stored in raw/staging"
+
+
+@pytest.mark.parametrize("channel", ["plentymarkets"], indirect=True)
+def test_plenty_password_and_token_stay_out_of_logs_raw_and_errors(channel, conn, monkeypatch, caplog):
+    from orderbridge.errors import AuthError
+
+    adapter, sandbox = channel
+    with conn.cursor() as cur:
+        adapter.seed_warehouse(cur)
+    conn.commit()
+    right = adapter.connection(sandbox)["password"]
+    for name, value in adapter.env(sandbox, secret=SECRET).items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(AuthError) as refused:
+        adapter.steps()["extract_orders"]("run-0")
+    assert SECRET not in str(refused.value) and "Resolution" in str(refused.value)
+    for name, value in adapter.env(sandbox).items():
+        monkeypatch.setenv(name, value)
+    set_faults(sandbox, [{"channel": adapter.channel, "kind": "cut", "times": 1},
+                         {"channel": adapter.channel, "kind": "reset", "times": 1}])
+    for step in adapter.steps().values():
+        step("run-1")
+    # The bearer tokens the sandbox hands out look like JWTs (base64 JSON: "eyJ...").
+    for secret in (SECRET, right, "eyJ"):
+        assert secret not in caplog.text
+        assert secret not in stored_texts(conn)
