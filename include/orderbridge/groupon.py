@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 
 from orderbridge.errors import AuthError, InvalidPayload
 from orderbridge.http import ChannelClient
-from orderbridge.orders import MAX_QUANTITY, StagedLine, StagedOrder, parse_decimal
+from orderbridge.orders import MAX_QUANTITY, StagedLine, StagedOrder, parse_decimal, refuse, text_field
 from orderbridge.outbox import Effect, Handler, OutboxRow, Outcome
 from orderbridge.window import Window
 
@@ -91,34 +91,21 @@ class GrouponClient(ChannelClient):
 _ORDER_DATE = re.compile(r"([0-9]{1,2})/([0-9]{1,2})/([0-9]{4}) (1[0-2]|0?[1-9]):([0-5][0-9])([AP])M UTC")
 
 
-def _refuse(field: str, expected: str, value):
-    raise InvalidPayload(f"{field} is not {expected}: {str(value)[:80]!r}")
-
-
-def _text(value, field: str) -> str | None:
-    """A text field as text (numbers too); an object, list or boolean is refused naming ``field``."""
-    if value is None or isinstance(value, str):
-        return value
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return str(value)
-    return _refuse(field, "text", value)
-
-
 def _obj(value, field: str) -> dict:
     if value in (None, ""):
         return {}
-    return value if isinstance(value, dict) else _refuse(field, "an object", value)
+    return value if isinstance(value, dict) else refuse(field, "an object", value)
 
 
 def _amount(value, field: str):
-    return _refuse(field, "a number", value) if isinstance(value, bool | dict | list) else parse_decimal(value, field)
+    return refuse(field, "a number", value) if isinstance(value, bool | dict | list) else parse_decimal(value, field)
 
 
 def parse_order_date(value: str | None) -> datetime | None:
     if not value:
         return None
     if not isinstance(value, str):
-        _refuse("date", "MM/DD/YYYY hh:mmAM UTC", value)
+        refuse("date", "MM/DD/YYYY hh:mmAM UTC", value)
     text = value.strip()
     try:
         match = _ORDER_DATE.fullmatch(text)
@@ -133,11 +120,11 @@ def parse_order_date(value: str | None) -> datetime | None:
 
 def _line(item: dict) -> StagedLine:
     if not isinstance(item, dict):
-        _refuse("line_items[]", "an object", item)
+        refuse("line_items[]", "an object", item)
     line_id = item.get("ci_lineitemid")
     if line_id in (None, "") or isinstance(line_id, bool) or not isinstance(line_id, int | str):
         raise InvalidPayload(f"line_items[].ci_lineitemid is missing or not an id: {str(line_id)[:80]!r}")
-    sku = (_text(item.get("sku"), f"line_items[{line_id}].sku") or "").strip()
+    sku = (text_field(item.get("sku"), f"line_items[{line_id}].sku") or "").strip()
     if not sku:
         raise InvalidPayload(f"line_items[{line_id}].sku is empty")
     quantity = item.get("quantity")
@@ -146,9 +133,9 @@ def _line(item: dict) -> StagedLine:
     return StagedLine(
         channel_line_id=str(line_id), channel_sku=sku, channel_quantity=quantity,
         unit_price=_amount(item.get("unit_price"), f"line_items[{line_id}].unit_price"),
-        name=_text(item.get("name"), f"line_items[{line_id}].name"),
-        kit_spec=_text(item.get("bom_sku"), f"line_items[{line_id}].bom_sku") or None,
-        open_on_channel=(_text(item.get("status"), f"line_items[{line_id}].status") or "open").lower() == "open",
+        name=text_field(item.get("name"), f"line_items[{line_id}].name"),
+        kit_spec=text_field(item.get("bom_sku"), f"line_items[{line_id}].bom_sku") or None,
+        open_on_channel=(text_field(item.get("status"), f"line_items[{line_id}].status") or "open").lower() == "open",
     )
 
 
@@ -178,11 +165,11 @@ class GrouponMapper:
             latest[tuple(sorted(p.channel_line_id for p in parsed))] = (raw_id, entry)
             lines.update({p.channel_line_id: p for p in parsed})
         raw_id, entry = max(latest.values(), key=lambda v: v[0])
-        order_id = (_text(entry.get("orderid"), "orderid") or "").strip()
+        order_id = (text_field(entry.get("orderid"), "orderid") or "").strip()
         if not order_id:
             raise InvalidPayload("orderid is missing")
         customer = _obj(entry.get("customer"), "customer")
-        text = {k: _text(customer.get(k), f"customer.{k}") for k in
+        text = {k: text_field(customer.get(k), f"customer.{k}") for k in
                 ("name", "phone", "address1", "address2", "city", "state", "zip", "country")}
         amounts = [_obj(e.get("amount"), "amount") for _, e in latest.values()]
         totals = [_amount(a.get("total"), "amount.total") for a in amounts]

@@ -100,6 +100,20 @@ def parse_decimal(value: Any, field: str) -> Decimal | None:
     return number
 
 
+def refuse(field: str, expected: str, value: Any):
+    """Raise ``InvalidPayload`` saying ``field`` is not what a mapper expected (value shortened)."""
+    raise InvalidPayload(f"{field} is not {expected}: {str(value)[:80]!r}")
+
+
+def text_field(value: Any, field: str) -> str | None:
+    """A text field as text (numbers too); an object, list or boolean is refused naming ``field``."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    return refuse(field, "text", value)
+
+
 @cache
 def iso_countries() -> frozenset[str]:
     text = resources.files("orderbridge.data").joinpath("iso_countries.txt").read_text(encoding="utf-8")

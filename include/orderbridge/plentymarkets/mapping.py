@@ -29,6 +29,8 @@ from orderbridge.orders import (
     StagedLine,
     StagedOrder,
     parse_decimal,
+    refuse,
+    text_field,
 )
 from orderbridge.outbox import Effect
 from orderbridge.plentymarkets.settings import PlentySettings, parse_status, status_json
@@ -91,25 +93,12 @@ def _country(country_id) -> str | None:
     return code or f"plentymarkets countryId {country_id}"
 
 
-def _refuse(field: str, expected: str, value):
-    raise InvalidPayload(f"{field} is not {expected}: {str(value)[:80]!r}")
-
-
-def _text(value, field: str) -> str | None:
-    """A text field as text (numbers too); an object, list or boolean is refused naming ``field``."""
-    if value is None or isinstance(value, str):
-        return value
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return str(value)
-    return _refuse(field, "text", value)
-
-
 def _first(values, field: str) -> dict:
     """The first object of a list field such as ``amounts`` ({} when empty)."""
     if values in (None, "", []):
         return {}
     if not isinstance(values, list) or not isinstance(values[0], dict):
-        _refuse(field, "a list of objects", values)
+        refuse(field, "a list of objects", values)
     return values[0]
 
 
@@ -121,7 +110,7 @@ def _status(value) -> Decimal:
     except Permanent as err:
         raise InvalidPayload(str(err)) from None
     if not status.is_finite():
-        _refuse("statusId", "a plentymarkets status id", value)
+        refuse("statusId", "a plentymarkets status id", value)
     return status
 
 
@@ -134,11 +123,11 @@ def _line(item: dict, index: int) -> StagedLine:
                              "with with[]=orderItems.variation")
     amount = _first(item.get("amounts"), f"{where}.amounts")
     return StagedLine(
-        channel_line_id=_text(item.get("id"), f"{where}.id") or f"item{index}", channel_sku=sku,
+        channel_line_id=text_field(item.get("id"), f"{where}.id") or f"item{index}", channel_sku=sku,
         channel_quantity=_quantity(item.get("quantity"), f"{where}.quantity"),
         unit_price=parse_decimal(amount.get("priceGross"), f"{where}.amounts[0].priceGross"),
-        name=_text(item.get("orderItemName"), f"{where}.orderItemName"),
-        channel_product_id=_text(item.get("itemVariationId") or variation.get("id"), f"{where}.itemVariationId"),
+        name=text_field(item.get("orderItemName"), f"{where}.orderItemName"),
+        channel_product_id=text_field(item.get("itemVariationId") or variation.get("id"), f"{where}.itemVariationId"),
     )
 
 
@@ -173,7 +162,7 @@ class PlentyMapper:
                     if str(o["typeId"]) == str(SHIPPING_COSTS_ITEM) and o["amount"] != "None"]
         amounts = order.get("amounts") or []
         if not isinstance(amounts, list) or not all(isinstance(a, dict) for a in amounts):
-            _refuse("amounts", "a list of objects", amounts)
+            refuse("amounts", "a list of objects", amounts)
         amount = next((a for a in amounts if a.get("isSystemCurrency")), None) or (amounts or [{}])[0]
         address = delivery_address(order)
         country_id = address.get("countryId")
@@ -184,7 +173,7 @@ class PlentyMapper:
             placed_at=_when(order.get("createdAt"), "createdAt"),
             channel_status=str(status) if status is not None else None,
             channel_state=self._state(status),
-            currency=_text(amount.get("currency"), "amounts[0].currency"),
+            currency=text_field(amount.get("currency"), "amounts[0].currency"),
             total=parse_decimal(amount.get("grossTotal"), "amounts[0].grossTotal"),
             shipping_total=sum(shipping) if shipping else parse_decimal(amount.get("shippingCostsGross"),
                                                                    "amounts[0].shippingCostsGross"),
