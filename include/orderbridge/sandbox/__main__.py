@@ -45,25 +45,15 @@ def _fault(text: str) -> dict:
     return value
 
 
-def _account(text: str) -> GrouponAccountSpec:
-    try:
-        return GrouponAccountSpec.parse(text)
-    except ValueError as err:
-        raise argparse.ArgumentTypeError(str(err)) from err
+def _spec(parse):
+    """An argparse ``type`` from a spec's ``parse``: its ValueError becomes a usage error."""
+    def convert(text: str):
+        try:
+            return parse(text)
+        except ValueError as err:
+            raise argparse.ArgumentTypeError(str(err)) from err
 
-
-def _plenty_system(text: str) -> PlentySystemSpec:
-    try:
-        return PlentySystemSpec.parse(text)
-    except ValueError as err:
-        raise argparse.ArgumentTypeError(str(err)) from err
-
-
-def _merkana_platform(text: str) -> MerkanaPlatformSpec:
-    try:
-        return MerkanaPlatformSpec.parse(text)
-    except ValueError as err:
-        raise argparse.ArgumentTypeError(str(err)) from err
+    return convert
 
 
 def _anchor(text: str) -> datetime:
@@ -78,14 +68,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--seed", type=int, default=42, help="drives all generated data and fault rates")
-    parser.add_argument("--groupon", action="append", type=_account, default=[], metavar="SUPPLIER_ID:TOKEN:N",
+    parser.add_argument("--groupon", action="append", type=_spec(GrouponAccountSpec.parse), default=[],
+                        metavar="SUPPLIER_ID:TOKEN:N",
                         help="a Groupon supplier account with N initial orders (repeatable)")
     parser.add_argument("--groupon-page-size", type=int, default=250, help="get_orders max_items_per_page")
     parser.add_argument("--groupon-auth-failure-status", type=int, default=401,
                         help="HTTP status for bad credentials (the live value is unknown; 401 or 200)")
     parser.add_argument("--groupon-split-rate", type=float, default=0.03,
                         help="share of orders sent as two entries with the same orderid")
-    parser.add_argument("--plentymarkets", action="append", type=_plenty_system, default=[],
+    parser.add_argument("--plentymarkets", action="append", type=_spec(PlentySystemSpec.parse), default=[],
                         metavar="SYSTEM:USERNAME:PASSWORD:N",
                         help="a plentymarkets system (served under /plentymarkets/SYSTEM) with its REST user and "
                              "N initial orders (repeatable; the password may contain ':')")
@@ -101,7 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
                              "live systems do (the spec says numbers)")
     parser.add_argument("--plenty-max-items-per-page", type=int, default=250,
                         help="itemsPerPage cap (a guess: the spec gives no maximum)")
-    parser.add_argument("--merkana", action="append", type=_merkana_platform, default=[],
+    parser.add_argument("--merkana", action="append", type=_spec(MerkanaPlatformSpec.parse), default=[],
                         metavar="PLATFORM:OUR_TOKEN:THEIR_TOKEN",
                         help="a fake Merkana platform: it sends OUR_TOKEN when it calls our endpoints and requires "
                              "THEIR_TOKEN on our ff-orders-status / ff-supplies posts (repeatable)")
