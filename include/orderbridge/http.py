@@ -29,6 +29,7 @@ import requests
 import tenacity
 from requests.auth import AuthBase
 
+from orderbridge.db import paused_gc
 from orderbridge.errors import AuthError, InvalidPayload, RateLimited, Retryable
 
 log = logging.getLogger(__name__)
@@ -192,7 +193,8 @@ class ChannelClient:
 
     def _decode(self, response: requests.Response, path: str) -> Any:
         try:
-            return response.json()
+            with paused_gc():  # a page of orders is thousands of small dicts
+                return response.json()
         except (json.JSONDecodeError, requests.JSONDecodeError) as err:
             raise self._error(Retryable, f"{path}: unreadable JSON body ({len(response.content)} bytes)") from err
 

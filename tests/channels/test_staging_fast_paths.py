@@ -97,3 +97,49 @@ def test_enqueue_counts_only_new_effects_and_finds_their_orders(conn):
         cur.execute("SELECT idempotency_key, order_id FROM staging.outbox ORDER BY 1")
         assert cur.fetchall() == [("groupon:acct:k:1", order_id), ("groupon:acct:k:2", None),
                                   ("groupon:acct:k:3", order_id)]
+
+
+def test_a_page_landed_meanwhile_by_another_run_is_kept_once(conn, staging_dsn):
+    """land_raw COPYs payloads it has not seen straight into raw.orders; when a concurrent run lands
+    the same page between its look-up and its COPY, the page goes the ON CONFLICT way instead."""
+    import threading
+
+    page = [(e["orderid"], e) for e in (_entry("O-1", 1), _entry("O-2", 2))]
+    with closing(db.connect(staging_dsn)) as other:
+        with other.cursor() as cur:
+            assert staging.land_raw(cur, "groupon", "acct", page, "run-other") == 2  # not committed yet
+        landed = []
+        ours = threading.Thread(target=lambda: landed.append(_land(conn, page + page[:1])))
+        ours.start()  # looks up (sees nothing committed), then its COPY waits on the other's rows
+        ours.join(timeout=1.0)
+        assert ours.is_alive()
+        other.commit()
+    ours.join(timeout=30)
+    assert landed == [0]  # both were the other run's: nothing new, no error
+    assert _one(conn, "SELECT count(*) FROM raw.orders") == 2
+    assert _land(conn, [(e["orderid"], e) for e in (_entry("O-2", 2), _entry("O-3", 3))]) == 1  # O-2 seen before
+
+
+def _land(conn, page) -> int:
+    with conn.cursor() as cur:
+        n = staging.land_raw(cur, "groupon", "acct", page, "run-1")
+    conn.commit()
+    return n
+
+
+def test_bulk_work_pauses_the_garbage_collector_and_resumes_it():
+    import gc
+
+    assert gc.isenabled()
+    with db.paused_gc():
+        assert not gc.isenabled()
+        with db.paused_gc():
+            assert not gc.isenabled()
+        assert not gc.isenabled()  # only the outermost resumes
+    assert gc.isenabled()
+    try:
+        with db.paused_gc():
+            raise ValueError("a failing batch")
+    except ValueError:
+        pass
+    assert gc.isenabled()
