@@ -1,6 +1,8 @@
 """Stock reconciliation, one mechanism for every channel.
 
 Available per warehouse SKU = on hand (all warehouses) minus what open orders in staging reserve.
+An order with a shipment reserves nothing, even before a channel's task marks it ``shipped``: the
+warehouse took its goods off ``on_hand`` when it wrote the shipment.
 Each channel SKU the channel has shown us is mapped back through the same ``SkuMap`` the orders
 use; a bundle offers the minimum its components allow. Every run writes a drift report
 (``staging.stock_drift``: the channel's last confirmed value, ours, the difference, what we did),
@@ -46,6 +48,7 @@ def available(cur, exclude: tuple[str, str, list[str]] | None = None) -> dict[st
                 reserved AS (SELECT l.warehouse_sku AS sku, sum(l.quantity) AS q FROM staging.order_lines l
                              JOIN staging.orders o ON o.id = l.order_id
                              WHERE o.status IN %s AND l.warehouse_sku IS NOT NULL
+                               AND NOT EXISTS (SELECT 1 FROM staging.shipments s WHERE s.order_id = o.id)
                                AND NOT (o.channel = %s AND o.account = %s AND o.external_order_id = ANY(%s))
                              GROUP BY 1)
            SELECT p.sku, greatest(coalesce(h.q, 0) - coalesce(r.q, 0), 0)::int FROM staging.products p

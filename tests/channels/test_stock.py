@@ -30,6 +30,14 @@ def test_available_is_on_hand_minus_open_reservations_and_bundles_take_the_minim
     with conn.cursor() as cur:
         setup(cur)
         assert stock.available(cur) == {"A": 15, "B": 3}  # shipped orders no longer reserve
+        # The warehouse ships o1 and takes its goods off the shelf; no channel task has marked it
+        # shipped yet, and its goods must not count twice.
+        cur.execute("""INSERT INTO staging.shipments (order_id, courier_service, tracking_number)
+                       SELECT id, 'DPD UK', 'T1' FROM staging.orders WHERE external_order_id = 'o1';
+                       UPDATE staging.stock_levels SET on_hand = on_hand - 4 WHERE sku = 'B'""")
+        assert stock.available(cur) == {"A": 15, "B": 3}
+        cur.execute("DELETE FROM staging.shipments; UPDATE staging.stock_levels SET on_hand = on_hand + 4"
+                    " WHERE sku = 'B'")
         counts = stock.reconcile(cur, "shop", "acct", "run-1", pushes_stock=True)
         report = {r[0]: r[1:] for r in rows(cur, "SELECT channel_sku, channel_value, our_value, difference, action"
                                                   " FROM staging.stock_drift WHERE run_key = 'run-1'")}
