@@ -312,7 +312,7 @@ def merkana_post_status(account: Account, run_id: str, resend_failed: bool = Fal
             conn.commit()
             sent = send_outbox(merchant, merkana.ORDER_STATUS, merkana.status_handler(client), run_id,
                                batch_size=int(client.extra.get("status_batch_size", 100)),
-                               max_attempts=merkana.MAX_ATTEMPTS, retry_delay=merkana.RETRY_DELAY)
+                               max_attempts=merkana.MAX_ATTEMPTS, retry_delay=client.settings.retry_delay)
             with conn.cursor() as cur:
                 merkana.raise_if_waiting(cur, merchant.name, merkana.ORDER_STATUS)
         return {**counts, "requeued": requeued, **{f"sent_{k}": v for k, v in sent.items()}}
@@ -331,7 +331,7 @@ def merkana_push_stock(account: Account, run_key: str, run_id: str) -> dict:
         try:
             sent = send_outbox(merchant, stock.STOCK, merkana.stock_handler(client, merchant.name), run_id,
                                batch_size=int(client.extra.get("stock_batch_size", 500)),
-                               max_attempts=merkana.MAX_ATTEMPTS, retry_delay=merkana.RETRY_DELAY)
+                               max_attempts=merkana.MAX_ATTEMPTS, retry_delay=client.settings.retry_delay)
         finally:
             with closing(staging_connection()) as conn:
                 with conn.cursor() as cur:

@@ -19,7 +19,7 @@ from orderbridge.sandbox.process import start_sandbox
 
 FULL = os.environ.get("ORDERBRIDGE_CHAOS") == "full"
 RESULTS = os.environ.get("ORDERBRIDGE_CHAOS_RESULTS")
-FAULT_CHANNELS = ("groupon", "plentymarkets")  # merkana: placeholder adapter (see orderbridge.chaos.merkana)
+FAULT_CHANNELS = ("groupon", "plentymarkets", "merkana")
 
 
 @dataclass(frozen=True)

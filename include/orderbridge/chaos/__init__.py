@@ -5,8 +5,9 @@ tracking number or stock value applied twice, every failure visible with its rea
 holds what the chaos suite needs to say so with figures, for every channel:
 
 - ``adapter``: ``ChannelAdapter``, what the harness needs to know about a channel (its sandbox,
-  connection, DAG, job steps, faults, and how to read what the channel received). A new channel
-  is one small module here plus one line in ``ADAPTERS``.
+  connection, DAG, job steps, faults, what of ours must serve it during a run, and how to read
+  what the channel received). A new channel is one small module here plus one line in ``ADAPTERS``;
+  ``groupon``, ``plentymarkets`` and ``merkana`` are the three.
 - ``invariants``: the checks, from the sandbox's own records and from staging (``check``).
 - ``run``: fault-injection runs of the real DAGs (``dag.test()``), the results table.
 - ``worker``: ``python -m orderbridge.chaos.worker``, a job step in a child process, for SIGKILL

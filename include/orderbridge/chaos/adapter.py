@@ -1,8 +1,9 @@
 """What the chaos harness needs to know about one channel: ``ChannelAdapter``.
 
 A channel's adapter says how to start its sandbox, the Airflow connection that points the real
-DAG at it, which DAG and job steps to run, which faults apply to which of its routes, what to
-disturb while a run is under way (new orders that shift pages, expired tokens), and how to read,
+DAG at it, what of ours must run beside the DAG (``serving``: Merkana calls our endpoints), which
+DAG and job steps to run, which faults apply to which of its routes, what to disturb while a run
+is under way (new orders that shift pages, expired tokens, orders pushed to us), and how to read,
 from the sandbox's own records, what the channel offered and received (``Observed``). The checks
 in ``invariants`` and the runs in ``run`` are written once against this interface.
 
@@ -14,7 +15,8 @@ from __future__ import annotations
 import importlib
 import json
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Generator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import requests
@@ -38,7 +40,8 @@ class Observed:
         acknowledged: external ids of orders the channel received an acknowledgement for
             (Groupon: a line marked exported; plentymarkets: 5.1, 6.2, 6.3, 8.8 set by us).
         tracking: tracking key (see ``ChannelAdapter.tracking_key``) -> times the channel
-            applied it; above 1 is a tracking number sent twice.
+            applied it; above 1 is a tracking number sent twice (on an ``idempotent_writebacks``
+            channel: times received, harmless resends).
         stock: channel SKU -> what the channel shows; None for a channel that takes no stock.
         applied_twice: effects other than tracking that the channel applied more than once and
             that must not be (each described in one line).
@@ -59,8 +62,15 @@ class ChannelAdapter:
 
     channel = ""
     supports_fault_runs = True
+    #: a path fragment only the order reads have (fault rules' ``match``)
+    orders_route = ""
     #: job steps in DAG order, by task id (see ``steps``)
     task_ids: tuple[str, ...] = ()
+    #: outbox kinds whose rows ``tracking_key`` maps to what ``observe().tracking`` counts
+    tracking_kinds: tuple[str, ...] = ("tracking",)
+    #: True when the channel's write-backs set a state (Merkana: an order's status), so one received
+    #: again after a lost answer or a killed worker changes nothing: counted as resent, not sent twice
+    idempotent_writebacks = False
 
     def __init__(self, seed: int = 7, orders: int = 40, timeout: float = 2.0):
         self.seed, self.orders, self.timeout = seed, orders, timeout
@@ -75,6 +85,11 @@ class ChannelAdapter:
     def conn_env_name(self) -> str:
         return f"AIRFLOW_CONN_{self.account.conn_id.upper()}"
 
+    @property
+    def staging_account(self) -> str:
+        """The staging account the checks read (the configured account, unless the channel splits it)."""
+        return self.account.name
+
     # -- the sandbox -----------------------------------------------------------------------------
     def sandbox_args(self) -> list[str]:
         """``python -m orderbridge.sandbox`` arguments serving this channel's account."""
@@ -86,6 +101,11 @@ class ChannelAdapter:
 
     def env(self, sandbox, secret: str | None = None) -> dict[str, str]:
         return {self.conn_env_name: json.dumps(self.connection(sandbox, secret))}
+
+    @contextmanager
+    def serving(self, sandbox, staging_dsn: str) -> Generator[None]:
+        """Run what of ours must serve the channel during a fault run (Merkana calls our endpoints)."""
+        yield
 
     def control(self, sandbox, path: str, method: str = "GET", body=None) -> dict:
         response = requests.request(method, f"{sandbox.url}/_sandbox/{path}", json=body, timeout=30)

@@ -18,6 +18,7 @@ TOKEN = "chaos-groupon-token-5f3a9c"
 
 class GrouponAdapter(ChannelAdapter):
     channel = "groupon"
+    orders_route = "get_orders"
     task_ids = ("extract_orders", "load_staging", "mark_exported", "post_tracking", "reconcile_stock")
 
     def sandbox_args(self) -> list[str]:
@@ -47,7 +48,7 @@ class GrouponAdapter(ChannelAdapter):
             {"channel": "groupon", "kind": "slow", "delay": self.timeout + 0.5, "rate": 0.04 * r},
             {"channel": "groupon", "kind": "reset", "rate": 0.05 * r},
             {"channel": "groupon", "kind": "cut", "rate": 0.05 * r},
-            {"channel": "groupon", "kind": "malformed", "match": "get_orders", "rate": 0.08 * r},
+            {"channel": "groupon", "kind": "malformed", "match": self.orders_route, "rate": 0.08 * r},
         ]
 
     def disturb(self, sandbox, run: int) -> str | None:

@@ -5,7 +5,9 @@
 
 - every order the channel offered is in staging exactly once (or quarantined with a reason);
 - every acknowledgement the channel received refers to an order committed in staging;
-- every tracking effect the outbox holds reached the channel exactly once, none twice;
+- every tracking effect the outbox holds reached the channel exactly once, none twice (on a channel
+  whose write-backs set a state, ``idempotent_writebacks``, one received again is counted as resent:
+  it changes nothing there, and no one can tell a lost answer from a lost request);
 - stock on the channel equals what the warehouse can sell (channels that take stock);
 - nothing waits in the outbox, and no order line is stored twice.
 """
@@ -70,7 +72,7 @@ def expected_stock(cur, channel: str, account: str) -> dict[str, int]:
 def check(adapter: ChannelAdapter, sandbox, conn, observed: Observed | None = None) -> Findings:
     """Compare what the channel's sandbox recorded with staging; read-only (rolls back)."""
     seen = observed or adapter.observe(sandbox)
-    channel, account = adapter.channel, adapter.account.name
+    channel, account = adapter.channel, adapter.staging_account
     found = Findings(channel, offered=len(seen.offered))
     with conn.cursor() as cur:
         staged = {ext: (n, status, reason) for ext, n, status, reason in _rows(
@@ -88,18 +90,23 @@ def check(adapter: ChannelAdapter, sandbox, conn, observed: Observed | None = No
                     GROUP BY 1, 2, 3 HAVING count(*) > 1""", channel, account)]
         found.acked_uncommitted = sorted(seen.acknowledged - staged.keys())
 
-        found.sent_twice = sorted(f"tracking {k} x{n}" for k, n in seen.tracking.items() if n > 1)
-        found.sent_twice += seen.applied_twice
         found.resent = seen.resent
         tracked = _rows(cur, "SELECT b.payload, o.external_order_id, b.status FROM staging.outbox b"
                              " LEFT JOIN staging.orders o ON o.id = b.order_id"
-                             " WHERE b.channel = %s AND b.account = %s AND b.kind = 'tracking'", channel, account)
+                             " WHERE b.channel = %s AND b.account = %s AND b.kind = ANY(%s)", channel, account,
+                        list(adapter.tracking_kinds))
         for payload, ext, status in tracked:
             key = adapter.tracking_key(payload, ext)
             if status == "sent":
                 found.tracking_sent += 1
             if status == "sent" and seen.tracking.get(key, 0) == 0 and not payload.get("non_open"):
                 found.tracking_missing.append(key)
+        for key, n in sorted(seen.tracking.items()):
+            if n > 1 and adapter.idempotent_writebacks:
+                found.resent += n - 1  # a status set again after a lost answer or a killed worker: no effect
+            elif n > 1:
+                found.sent_twice.append(f"tracking {key} x{n}")
+        found.sent_twice += seen.applied_twice
         found.unsent = [f"{kind} {key} ({status})" for kind, key, status in _rows(
             cur, "SELECT kind, idempotency_key, status FROM staging.outbox WHERE channel = %s AND account = %s"
                  " AND status IN ('pending', 'failed')", channel, account)]

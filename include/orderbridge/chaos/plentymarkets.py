@@ -19,6 +19,7 @@ ANSWERS = (5.1, 6.2, 6.3, 8.8)  # the statuses we set in answer to an order (ack
 
 class PlentyAdapter(ChannelAdapter):
     channel = "plentymarkets"
+    orders_route = "/rest/orders"
     task_ids = ("extract_orders", "load_staging", "send_status", "post_tracking", "push_stock")
 
     def sandbox_args(self) -> list[str]:
@@ -48,14 +49,16 @@ class PlentyAdapter(ChannelAdapter):
         ship_some(cur, self.channel, self.account.name, share=0.5)
 
     def faults(self, intensity: float) -> list[dict]:
-        r, ch = intensity, "plentymarkets"
+        # Half the rates of the other channels: a run makes a call per order and status here (an
+        # order's 5.1, its package, its 7), ten times Groupon's, so this still injects the most faults.
+        r, ch = 0.5 * intensity, "plentymarkets"
         return [
             {"channel": ch, "kind": "429", "retry_after": 1, "rate": 0.10 * r},
             {"channel": ch, "kind": "503", "rate": 0.05 * r},
             {"channel": ch, "kind": "slow", "delay": self.timeout + 0.5, "rate": 0.04 * r},
             {"channel": ch, "kind": "reset", "rate": 0.05 * r},
             {"channel": ch, "kind": "cut", "rate": 0.05 * r},
-            {"channel": ch, "kind": "malformed", "match": "/rest/orders", "rate": 0.08 * r},
+            {"channel": ch, "kind": "malformed", "match": self.orders_route, "rate": 0.08 * r},
         ]
 
     def disturb(self, sandbox, run: int) -> str | None:

@@ -5,9 +5,10 @@ status is posted once per order and parcel whatever reruns follow; stock effects
 shared reconciliation (``stock.reconcile``). One handler call posts a whole batch: ff-orders-status
 takes many orders in one array, ff-supplies many products of one merchant (``mid``).
 
-Retries follow the seed's own policy for its jobs: 6 attempts (1 + 5 retries) 10 minutes apart,
-then the rows are ``failed`` and stay visible (``staging.outbox``, ``staging.order_events``) for a
-person. Each attempt is one HTTP request (no quick in-client retries): the outbox counts them.
+Retries follow the seed's own policy for its jobs: 6 attempts (1 + 5 retries) 10 minutes apart
+(the delay: extra ``retry_delay_seconds``, see ``settings``), then the rows are ``failed`` and stay
+visible (``staging.outbox``, ``staging.order_events``) for a person. Each attempt is one HTTP request
+(no quick in-client retries): the outbox counts them.
 
 ``stock_mode`` ``delta`` (default) posts ``br`` = new level minus the level Merkana last
 accepted (the seed: "new stock reported", negative after an audit); ``absolute`` posts the level.
@@ -23,13 +24,13 @@ from datetime import UTC, timedelta
 from orderbridge.errors import InvalidPayload, Retryable
 from orderbridge.http import ChannelClient
 from orderbridge.merkana import CHANNEL
-from orderbridge.merkana.settings import PlatformSettings, merchant_of
+from orderbridge.merkana.settings import DEFAULT_RETRY_DELAY, PlatformSettings, merchant_of
 from orderbridge.outbox import Effect, Handler, OutboxRow, Outcome, enqueue
 from orderbridge.shipments import mark_shipped
 
 ORDER_STATUS = "order_status"
 MAX_ATTEMPTS = 6  # the first try and 5 retries
-RETRY_DELAY = timedelta(minutes=10)
+RETRY_DELAY = timedelta(seconds=DEFAULT_RETRY_DELAY)  # the default; a platform's is ``settings.retry_delay``
 STATUS_PATH, SUPPLIES_PATH = "ff-orders-status", "ff-supplies"
 
 
@@ -40,7 +41,8 @@ class MerkanaClient(ChannelClient):
 
     channel = CHANNEL
     config_extras = frozenset({"inbound_token", "merchants", "unknown_product_sku", "stock_mode", "field_names",
-                               "status_values", "max_body_bytes", "status_batch_size", "stock_batch_size"})
+                               "status_values", "max_body_bytes", "status_batch_size", "stock_batch_size",
+                               "retry_delay_seconds"})
 
     def __init__(self, conn_id: str, account: str = "", **kwargs):
         kwargs.setdefault("max_attempts", 1)

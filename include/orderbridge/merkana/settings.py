@@ -15,7 +15,10 @@ One connection per platform, ``orderbridge_merkana_<platform>`` (named in ``conf
   override it;
 - extra ``stock_mode``: ``delta`` (default: ``br`` is the change since what Merkana last
   accepted, negative after an audit) or ``absolute`` (``br`` is the new level);
-- extras ``field_names`` and ``status_values``: see ``fields``; ``max_body_bytes`` (default 2 MiB).
+- extras ``field_names`` and ``status_values``: see ``fields``; ``max_body_bytes`` (default 2 MiB);
+- extra ``retry_delay_seconds``: how long a failed post waits before its next attempt (default 600,
+  the seed's 10 minutes; ``client.MAX_ATTEMPTS`` attempts in all). The chaos suite sets seconds, as
+  it cannot wait 10 minutes; the send tasks' own retry delay (``dags/merkana.py``) stays 10 minutes.
 
 Accounts in staging are per merchant, ``<platform>/<mid>``: SKUs, the product catalogue, aliases and
 stock are per merchant in Merkana (ff-supplies is per ``mid``), and one merchant may sell through
@@ -27,6 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from orderbridge.errors import Permanent
@@ -35,6 +39,7 @@ from orderbridge.merkana.fields import STATUS_VALUES, Fields
 STOCK_MODES = ("delta", "absolute")
 DEFAULT_MAX_BODY = 2 * 1024 * 1024
 DEFAULT_UNKNOWN_SKU = "{unknownproductid}"
+DEFAULT_RETRY_DELAY = 600  # seconds: the seed's 10 minutes between attempts
 
 
 def account_name(platform: str, mid: str) -> str:
@@ -58,6 +63,7 @@ class PlatformSettings:
     stock_mode: str = "delta"
     status_values: Mapping[str, str] = field(default_factory=lambda: dict(STATUS_VALUES))
     max_body_bytes: int = DEFAULT_MAX_BODY
+    retry_delay: timedelta = timedelta(seconds=DEFAULT_RETRY_DELAY)
 
     @classmethod
     def from_extra(cls, platform: str, conn_id: str, extra: Mapping[str, Any]) -> PlatformSettings:
@@ -87,10 +93,13 @@ class PlatformSettings:
         try:
             fields = Fields(extra.get("field_names") or {})
             max_body = int(extra.get("max_body_bytes", DEFAULT_MAX_BODY))
-        except (ValueError, TypeError) as err:
-            raise bad("field_names/max_body_bytes", str(err)) from err
+            retry_delay = timedelta(seconds=float(extra.get("retry_delay_seconds", DEFAULT_RETRY_DELAY)))
+        except (ValueError, TypeError, OverflowError) as err:
+            raise bad("field_names/max_body_bytes/retry_delay_seconds", str(err)) from err
         if max_body < 1:
             raise bad("max_body_bytes", "must be a positive number of bytes")
+        if retry_delay < timedelta(0):
+            raise bad("retry_delay_seconds", "cannot be negative")
         template = str(extra.get("unknown_product_sku") or DEFAULT_UNKNOWN_SKU)
         for name, tpl in [("unknown_product_sku", template)] + [
                 (f"merchants.{m}.unknown_product_sku", str(v["unknown_product_sku"]))
@@ -102,7 +111,8 @@ class PlatformSettings:
         token = extra.get("inbound_token")
         return cls(platform=platform, conn_id=conn_id, inbound_token=str(token) if token else None, fields=fields,
                    merchants=merchants, unknown_product_sku=template,
-                   stock_mode=mode, status_values={**STATUS_VALUES, **statuses}, max_body_bytes=max_body)
+                   stock_mode=mode, status_values={**STATUS_VALUES, **statuses}, max_body_bytes=max_body,
+                   retry_delay=retry_delay)
 
     def account(self, mid: str) -> str:
         return account_name(self.platform, mid)
