@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -121,8 +122,11 @@ def test_settings_from_the_connection():
     assert s.status_values["shipped"] == "shipped" and s.status_values["in_progress"] == "processing"
     assert settings(merchants=[293]).accepts("293")
     assert merchant_of(account_name("demo", "293")) == "293"
+    assert settings().retry_delay == timedelta(minutes=10)  # the seed's policy
+    assert settings(retry_delay_seconds="0.5").retry_delay == timedelta(seconds=0.5)
     for bad in ({"stock_mode": "levels"}, {"merchants": "293"}, {"unknown_product_sku": "{sku}"},
-                {"field_names": {"x": "y"}}, {"status_values": ["send"]}, {"max_body_bytes": 0}):
+                {"field_names": {"x": "y"}}, {"status_values": ["send"]}, {"max_body_bytes": 0},
+                {"retry_delay_seconds": -1}, {"retry_delay_seconds": "soon"}, {"retry_delay_seconds": "nan"}):
         with pytest.raises(Permanent, match="Resolution"):
             settings(**bad)
 
