@@ -339,6 +339,32 @@ class CopyPipeline:
             _fast_thread_switching(False)
 
 
+class PlannerStatistics:
+    """Refresh a table's planner statistics while a task writes many rows into it.
+
+    Our lookups are keyed by ``channel, account, external id = ANY(batch)``. During a big first
+    load of an account, the statistics still say the account has no rows (autovacuum analyzes up
+    to a minute later), so PostgreSQL scans every row of the account for each batch and the load
+    slows down as it grows (measured: 100,000 orders landed 4x slower at the end than at the
+    start). Every ``every`` rows written, ``ANALYZE`` of the key columns (a fixed-size sample,
+    a few milliseconds) tells it the truth.
+    """
+
+    def __init__(self, table: str, columns: Sequence[str], every: int = 20_000):
+        self.table, self.columns, self.every = table, columns, every
+        self._written = 0
+
+    def wrote(self, cur, rows: int) -> None:
+        """Count ``rows`` written; analyze (in the caller's transaction) when enough have been."""
+        self._written += rows
+        if self._written >= self.every:
+            self.refresh(cur)
+
+    def refresh(self, cur) -> None:
+        cur.execute(f"ANALYZE {self.table} ({', '.join(self.columns)})")
+        self._written = 0
+
+
 def get_state(cur, channel: str, account: str, stream: str) -> str | None:
     """Read a stored watermark (``staging.sync_state``), or None when there is none yet."""
     cur.execute(

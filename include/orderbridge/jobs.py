@@ -77,11 +77,13 @@ def land_pages(conn, account: Account, pages: Iterable[list[dict]], external_id:
                run_id: str | None) -> dict:
     """Land each page in ``raw`` in its own transaction, before asking for the next one."""
     counts = {"pages": 0, "payloads": 0, "new_payloads": 0}
+    statistics = staging.raw_statistics()
     for page in pages:
         with conn.cursor() as cur:
-            counts["new_payloads"] += staging.land_raw(
-                cur, account.channel, account.name, [(external_id(p), p) for p in page], run_id)
+            new = staging.land_raw(cur, account.channel, account.name, [(external_id(p), p) for p in page], run_id)
+            statistics.wrote(cur, new)
         conn.commit()
+        counts["new_payloads"] += new
         crash_point("extract.landed")
         counts["pages"] += 1
         counts["payloads"] += len(page)

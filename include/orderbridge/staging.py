@@ -100,6 +100,11 @@ def payload_hash(payload: dict) -> str:
 RAW_COLUMNS = ("channel", "account", "external_id", "payload", "payload_hash", "run_id")
 
 
+def raw_statistics() -> db.PlannerStatistics:
+    """What keeps ``raw.orders``' lookups by external id fast during a big load (``PlannerStatistics``)."""
+    return db.PlannerStatistics("raw.orders", ("channel", "account", "external_id"))
+
+
 @db.paused_gc()
 def land_raw(cur, channel: str, account: str, items: Iterable[tuple[str, dict]], run_id: str | None) -> int:
     """Append one page of payloads to ``raw.orders``; returns how many were new.
@@ -514,11 +519,15 @@ def transform(conn, mapper: ChannelMapper, account: str, run_id: str | None, bat
         upto = cur.fetchone()[0]
         ids = _candidates(cur, channel, account, since)
         skus = SkuMap.load(cur, channel, account)
+        raw, staged = raw_statistics(), db.PlannerStatistics("staging.orders", ("channel", "account",
+                                                                                  "external_order_id", "status"))
+        raw.wrote(cur, len(ids))  # many rows landed since the last transform: autovacuum may not know yet
         conn.commit()
         for grouped in _raw_batches(cur, channel, account, ids, batch_size):
             with db.paused_gc():
                 orders = [_map_safely(mapper, ext, rows) for ext, rows in grouped.items()]
                 counts = load_orders(cur, mapper, account, orders, skus, run_id)
+            staged.wrote(cur, counts.inserted)
             conn.commit()
             total.add(counts)
             if on_batch:

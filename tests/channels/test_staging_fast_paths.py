@@ -143,3 +143,21 @@ def test_bulk_work_pauses_the_garbage_collector_and_resumes_it():
     except ValueError:
         pass
     assert gc.isenabled()
+
+
+def test_a_big_load_refreshes_the_planner_statistics_it_relies_on(conn):
+    """While one account's first big load runs, autovacuum has not analyzed yet; without fresh
+    statistics PostgreSQL scans every row of the account for each page's id lookup."""
+    statistics = db.PlannerStatistics("raw.orders", ("channel", "account", "external_id"), every=30)
+
+    def reltuples():
+        return _one(conn, "SELECT reltuples FROM pg_class WHERE oid = 'raw.orders'::regclass")
+
+    with conn.cursor() as cur:
+        for start in range(0, 40, 20):
+            page = [(f"O-{i}", _entry(f"O-{i}", i)) for i in range(start, start + 20)]
+            statistics.wrote(cur, staging.land_raw(cur, "groupon", "acct", page, "run-1"))
+            if start == 0:
+                assert reltuples() < 20  # not analyzed after 20 rows
+    assert reltuples() == 40  # analyzed after 40 (every=30), in the same transaction
+    conn.commit()
