@@ -189,14 +189,16 @@ def load_orders(cur, mapper: ChannelMapper, account: str, orders: list[StagedOrd
         return counts
     ids = [o.external_order_id for o in orders]
     cur.execute(
-        "SELECT external_order_id, id, status, content_hash FROM staging.orders"
+        "SELECT external_order_id, id, status, content_hash, status_reason FROM staging.orders"
         " WHERE channel = %s AND account = %s AND external_order_id = ANY(%s)",
         (channel, account, ids),
     )
-    existing, order_ids = {}, {}
-    for ext, order_id, status, digest in cur.fetchall():
+    existing, order_ids, held_for = {}, {}, {}
+    for ext, order_id, status, digest, reason in cur.fetchall():
         existing[ext] = (status, digest)
         order_ids[ext] = order_id
+        if status == "awaiting_stock":
+            held_for[ext] = reason
     # Stock free for this batch: on hand minus what every other open order already reserves.
     free = available_stock(cur, exclude=(channel, account, ids)) if getattr(mapper, "checks_stock", False) else None
     new = _NewOrders(cur, channel, account, run_id, sum(1 for ext in ids if ext not in existing))
@@ -216,6 +218,10 @@ def load_orders(cur, mapper: ChannelMapper, account: str, orders: list[StagedOrd
                     and order.channel_state not in (CANCEL_REQUESTED, RETURNED)):
                 shortage = stock_shortage(lines, free)
             status, reason = decide_status(order, unknown, shortage)
+            if status == "awaiting_stock" and order.external_order_id in held_for:
+                # Still held: keep the reason it was held with. Which SKUs fall short moves with every
+                # other order, and a new reason would rewrite the order at every re-check.
+                reason = held_for[order.external_order_id]
             if free is not None and status == "ready" and order.external_order_id not in promised:
                 take_stock(lines, free)
             counts.by_status[status] = counts.by_status.get(status, 0) + 1

@@ -272,3 +272,20 @@ def test_an_order_told_5_1_keeps_its_stock_when_everything_is_transformed_again(
     again = jobs.load_staging(ACCOUNT, jobs.plenty_mapper(ACCOUNT), "run-2")
     assert again["updated"] == again["effects"] == 0
     assert staged(warehouse) == before  # promised orders stay ready: no 6.3 after a 5.1
+
+
+def test_a_held_order_keeps_its_reason_while_other_skus_run_short_too(plenty, warehouse):
+    with warehouse.cursor() as cur:
+        cur.execute("UPDATE staging.stock_levels SET on_hand = 0 WHERE sku = 'WH-1001'")
+    warehouse.commit()
+    cycle("run-1")
+    before = staged(warehouse)
+    held = {e: reason for e, (s, reason, _) in before.items() if s == "awaiting_stock"}
+    assert held and all(reason.count("needs") == 1 for reason in held.values())  # WH-1001 alone
+    with warehouse.cursor() as cur:  # every shelf empties, and a mapping fix re-reads all of raw
+        cur.execute("UPDATE staging.stock_levels SET on_hand = 0")
+        cur.execute("DELETE FROM staging.sync_state WHERE stream = 'transform'")
+    warehouse.commit()
+    again = jobs.load_staging(ACCOUNT, jobs.plenty_mapper(ACCOUNT), "run-2")
+    assert again["updated"] == again["effects"] == 0  # nothing rewritten, no second 6.3
+    assert staged(warehouse) == before
