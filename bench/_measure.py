@@ -6,6 +6,8 @@ Modes (``python bench/_measure.py MODE ...``, prints one JSON object on its last
   landed in raw) -> transform, timed with a split of where the time went; then on the same raw
   rows: the transform alone, the load step alone (``load_orders`` on orders mapped off the clock)
   and the same window loaded a second time (rows written).
+- ``inbound N DSN``: Merkana: the fake platform replays N order creates on our endpoint, one call
+  each, then the same N again (rows written must be 0); the endpoint process's CPU and peak RSS.
 - ``copyref N DSN OUT``: the same Groupon order and line rows, built as the load builds them off
   the clock, COPYed into scratch tables three ways; also written to OUT (JSON lines) for dlt.
 - ``dlt OUT DSN DATASET``: (run with the .venv-bench-dlt interpreter) dlt merge of OUT, twice.
@@ -328,6 +330,91 @@ def cycle(channel: str, n: int, dsn: str, profile: bool = False) -> dict:
     return out
 
 
+# -- mode inbound: Merkana pushes its orders to our endpoint ----------------------------------------
+MERKANA_MAX_N = 10_000
+MERKANA_WHY = ("Merkana sends one order per HTTP call to our endpoint, each answered after its own commit: "
+               "100,000 calls take the fake platform about ten minutes")
+
+
+def _vm_hwm_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as f:
+        return next(int(line.split()[1]) / 1024 for line in f if line.startswith("VmHWM:"))
+
+
+def _written_since(cur, xid: int) -> int:
+    total = 0
+    for table in (*(f"staging.{t}" for t in STAGING_TABLES), "raw.orders"):
+        cur.execute(f"SELECT count(*) FROM {table} WHERE xmin::text::bigint > %s", (xid,))
+        total += cur.fetchone()[0]
+    return total
+
+
+def inbound(n: int, dsn: str) -> dict:
+    """The fake Merkana platform replays N order creates on our endpoint (``orderbridge.merkana.inbound``),
+    one call each, as the platform does; then the same N again (must store nothing)."""
+    import psutil
+    import requests
+
+    from orderbridge import db
+    from orderbridge.sandbox import merkana
+    from orderbridge.sandbox.process import start_sandbox
+
+    platform, mid, ours, theirs = "demo", 293, "bench-inbound-token", "bench-merkana-token"
+    out: dict = {"n": n, "channel": "merkana"}
+    t0 = time.perf_counter()
+    sandbox = start_sandbox(["--seed", str(SEED), "--merkana", f"{platform}:{ours}:{theirs}"], timeout=300,
+                            stop_at_exit=True)
+    out["sandbox_start_s"] = time.perf_counter() - t0
+    conn = db.connect(dsn)
+    with conn.cursor() as cur:
+        merkana.seed_warehouse(cur, mids=(mid,))
+    conn.commit()
+    env = {"AIRFLOW_CONN_ORDERBRIDGE_STAGING": dsn,
+           "AIRFLOW_CONN_ORDERBRIDGE_MERKANA_DEMO": json.dumps(merkana.demo_connection(sandbox.url, ours, theirs)),
+           "ORDERBRIDGE_ACCOUNTS": os.path.join(REPO_ROOT, "config", "accounts.yaml")}
+    endpoint = merkana.start_inbound(env)
+    target = f"{endpoint.url}/merkana/{platform}"
+    try:
+        ours_p, sb_p = psutil.Process(endpoint.pid), psutil.Process(sandbox.pid)
+
+        def replay(steps: list[str]) -> float:
+            t = time.perf_counter()
+            response = requests.post(f"{sandbox.url}/_sandbox/merkana/{platform}/replay", timeout=3600, json={
+                "target": target, "mid": mid, "steps": steps, "orders": n, "duplicates": 0, "from_start": True})
+            response.raise_for_status()
+            answers = [o["answer"] for o in response.json().get("orders", [])]
+            refused = [a for a in answers if not (isinstance(a, dict) and a.get("status") is True)]
+            if refused:
+                raise RuntimeError(f"{len(refused)} of {len(answers)} orders refused, e.g. {refused[0]}")
+            return time.perf_counter() - t
+
+        replay(["products", "stock"])
+        c0, s0 = ours_p.cpu_times(), sb_p.cpu_times()
+        wall = replay(["orders"])
+        c1, s1 = ours_p.cpu_times(), sb_p.cpu_times()
+        with conn.cursor() as cur:
+            cur.execute("SELECT count(DISTINCT o.id), count(l.id) FROM staging.orders o"
+                        " LEFT JOIN staging.order_lines l ON l.order_id = o.id WHERE o.channel = 'merkana'")
+            orders, lines = cur.fetchone()
+            cur.execute("SELECT txid_current() % 4294967296")
+            xid = cur.fetchone()[0]
+        conn.commit()
+        again = replay(["orders"])
+        with conn.cursor() as cur:
+            written = _written_since(cur, xid)
+        conn.commit()
+        out["cycle"] = {"wall_s": wall, "orders": orders, "lines": lines,
+                        "endpoint_cpu_s": (c1.user - c0.user) + (c1.system - c0.system),
+                        "sandbox_cpu_s": (s1.user - s0.user) + (s1.system - s0.system)}
+        out["again"] = {"wall_s": again, "orders": n, "rows_written": written}
+        out["peak_rss_mb"] = _vm_hwm_mb(endpoint.pid)
+    finally:
+        endpoint.stop()
+        sandbox.stop()
+        conn.close()
+    return out
+
+
 def _profiled_load(conn, dsn, mapper, account) -> str:
     """The load step alone once more, under cProfile: the top functions by own time and cumulative."""
     import cProfile
@@ -495,6 +582,8 @@ if __name__ == "__main__":
     mode = sys.argv[1]
     if mode == "cycle":
         result = cycle(sys.argv[2], int(sys.argv[3]), sys.argv[4], profile="--profile" in sys.argv)
+    elif mode == "inbound":
+        result = inbound(int(sys.argv[2]), sys.argv[3])
     elif mode == "copyref":
         result = copyref(int(sys.argv[2]), sys.argv[3], sys.argv[4])
     elif mode == "dlt":
@@ -507,6 +596,7 @@ if __name__ == "__main__":
                 result[name] = {"why": None, "max_n": bench.max_n, "max_n_reason": bench.max_n_reason}
             except Exception as err:  # noqa: BLE001 - a channel not there yet is reported, not fatal
                 result[name] = {"why": f"{type(err).__name__}: {err}"}
+        result["merkana"] = {"why": None, "max_n": MERKANA_MAX_N, "max_n_reason": MERKANA_WHY, "mode": "inbound"}
     else:
         raise SystemExit(f"unknown mode {mode}")
     result["child_peak_rss_mb"] = rss_mb()
