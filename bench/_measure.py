@@ -135,6 +135,15 @@ def _writes(cur) -> dict[str, int]:
     return dict(cur.fetchall())
 
 
+def _written_since(cur, xid: int) -> int:
+    """Rows of the staging tables and raw.orders inserted or updated by transactions after ``xid``."""
+    total = 0
+    for table in (*(f"staging.{t}" for t in STAGING_TABLES), "raw.orders"):
+        cur.execute(f"SELECT count(*) FROM {table} WHERE xmin::text::bigint > %s", (xid,))
+        total += cur.fetchone()[0]
+    return total
+
+
 def _flush_stats(conn) -> None:
     with conn.cursor() as cur:
         cur.execute("SELECT pg_stat_force_next_flush()")
@@ -311,10 +320,7 @@ def cycle(channel: str, n: int, dsn: str, profile: bool = False) -> dict:
             _flush_stats(conn)
             with conn.cursor() as cur:
                 after = _writes(cur)
-                cur.execute("SELECT (SELECT count(*) FROM staging.orders WHERE xmin::text::bigint > %s)"
-                            " + (SELECT count(*) FROM staging.order_lines WHERE xmin::text::bigint > %s)",
-                            (xid0, xid0))
-                xmin_changed = cur.fetchone()[0]
+                xmin_changed = _written_since(cur, xid0)
             conn.commit()
             out["again"] = {"wall_s": wall, "orders": again.orders, "unchanged": again.unchanged,
                             "rows_written": sum(after.get(t, 0) - before.get(t, 0) for t in STAGING_TABLES),
@@ -339,14 +345,6 @@ MERKANA_WHY = ("Merkana sends one order per HTTP call to our endpoint, each answ
 def _vm_hwm_mb(pid: int) -> float:
     with open(f"/proc/{pid}/status") as f:
         return next(int(line.split()[1]) / 1024 for line in f if line.startswith("VmHWM:"))
-
-
-def _written_since(cur, xid: int) -> int:
-    total = 0
-    for table in (*(f"staging.{t}" for t in STAGING_TABLES), "raw.orders"):
-        cur.execute(f"SELECT count(*) FROM {table} WHERE xmin::text::bigint > %s", (xid,))
-        total += cur.fetchone()[0]
-    return total
 
 
 def inbound(n: int, dsn: str) -> dict:

@@ -168,14 +168,17 @@ def reconcile_stock(account: Account, run_key: str, *, pushes_stock: bool, not_p
     return _report("reconcile stock", account, asdict(counts))
 
 
-def push_stock(account: Account, run_key: str, handler: outbox.Handler, run_id: str) -> dict:
-    """Reconcile, send the stock values that changed, and confirm what the channel accepted."""
+def push_stock(account: Account, run_key: str, handler: outbox.Handler, run_id: str, **options) -> dict:
+    """Reconcile, send the stock values that changed, and confirm what the channel accepted (also
+    when a later batch failed: what was sent is what the channel shows). ``options`` go to ``dispatch``."""
     counts = reconcile_stock(account, run_key, pushes_stock=True)
-    sent = send_outbox(account, stock.STOCK, handler, run_id)
-    with closing(staging_connection()) as conn:
-        with conn.cursor() as cur:
-            confirmed = stock.confirm_sent(cur, account.channel, account.name)
-        conn.commit()
+    try:
+        sent = send_outbox(account, stock.STOCK, handler, run_id, **options)
+    finally:
+        with closing(staging_connection()) as conn:
+            with conn.cursor() as cur:
+                confirmed = stock.confirm_sent(cur, account.channel, account.name)
+            conn.commit()
     return {**counts, **{f"sent_{k}": v for k, v in sent.items()}, "confirmed": confirmed}
 
 
@@ -267,14 +270,14 @@ def _merkana_merchants(account: Account, settings) -> list[Account]:
     return [replace(account, name=name) for name in names]
 
 
-def _merkana_each(account: Account, step: Callable[[Account], dict]) -> dict:
-    """Run ``step`` for every merchant; one merchant's failure does not stop the others (raised after)."""
+def _merkana_each(account: Account, client, step: Callable[[Account], dict]) -> dict:
+    """Run ``step`` for every merchant of ``client``'s platform; one merchant's failure does not stop
+    the others (raised after)."""
     from orderbridge.errors import OrderbridgeError
-    from orderbridge.merkana.client import MerkanaClient
 
     totals: dict = {"merchants": 0}
     errors: list[OrderbridgeError] = []
-    for merchant in _merkana_merchants(account, MerkanaClient(account.conn_id, account.name).settings):
+    for merchant in _merkana_merchants(account, client.settings):
         totals["merchants"] += 1
         try:
             counts = step(merchant)
@@ -295,8 +298,9 @@ def merkana_recheck_orders(account: Account, run_id: str) -> dict:
     from orderbridge.merkana.client import MerkanaClient
     from orderbridge.merkana.mapping import MerkanaMapper
 
-    mapper = MerkanaMapper(MerkanaClient(account.conn_id, account.name).settings)
-    return _merkana_each(account, lambda merchant: load_staging(merchant, mapper, run_id))
+    client = MerkanaClient(account.conn_id, account.name)
+    mapper = MerkanaMapper(client.settings)
+    return _merkana_each(account, client, lambda merchant: load_staging(merchant, mapper, run_id))
 
 
 def merkana_post_status(account: Account, run_id: str, resend_failed: bool = False) -> dict:
@@ -319,7 +323,7 @@ def merkana_post_status(account: Account, run_id: str, resend_failed: bool = Fal
                 merkana.raise_if_waiting(cur, merchant.name, merkana.ORDER_STATUS)
         return {**counts, "requeued": requeued, **{f"sent_{k}": v for k, v in sent.items()}}
 
-    return _merkana_each(account, step)
+    return _merkana_each(account, client, step)
 
 
 def merkana_push_stock(account: Account, run_key: str, run_id: str) -> dict:
@@ -329,18 +333,11 @@ def merkana_push_stock(account: Account, run_key: str, run_id: str) -> dict:
     client = merkana.MerkanaClient(account.conn_id, account.name)
 
     def step(merchant: Account) -> dict:
-        counts = reconcile_stock(merchant, run_key, pushes_stock=True)
-        try:
-            sent = send_outbox(merchant, stock.STOCK, merkana.stock_handler(client, merchant.name), run_id,
-                               batch_size=int(client.extra.get("stock_batch_size", 500)),
-                               max_attempts=merkana.MAX_ATTEMPTS, retry_delay=client.settings.retry_delay)
-        finally:
-            with closing(staging_connection()) as conn:
-                with conn.cursor() as cur:
-                    confirmed = stock.confirm_sent(cur, merchant.channel, merchant.name)
-                conn.commit()
+        counts = push_stock(merchant, run_key, merkana.stock_handler(client, merchant.name), run_id,
+                            batch_size=int(client.extra.get("stock_batch_size", 500)),
+                            max_attempts=merkana.MAX_ATTEMPTS, retry_delay=client.settings.retry_delay)
         with closing(staging_connection()) as conn, conn.cursor() as cur:
             merkana.raise_if_waiting(cur, merchant.name, stock.STOCK)
-        return {**counts, **{f"sent_{k}": v for k, v in sent.items()}, "confirmed": confirmed}
+        return counts
 
-    return _merkana_each(account, step)
+    return _merkana_each(account, client, step)

@@ -527,7 +527,8 @@ def transform(conn, mapper: ChannelMapper, account: str, run_id: str | None, bat
         skus = SkuMap.load(cur, channel, account)
         raw, staged = raw_statistics(), db.PlannerStatistics("staging.orders", ("channel", "account",
                                                                                   "external_order_id", "status"))
-        raw.wrote(cur, len(ids))  # many rows landed since the last transform: autovacuum may not know yet
+        if len(ids) >= raw.every:  # the extract just landed many rows: autovacuum may not know yet
+            raw.refresh(cur)
         conn.commit()
         for grouped in _raw_batches(cur, channel, account, ids, batch_size):
             with db.paused_gc():

@@ -64,6 +64,8 @@ class ChannelAdapter:
     supports_fault_runs = True
     #: a path fragment only the order reads have (fault rules' ``match``)
     orders_route = ""
+    #: multiplies every fault rate of ``faults``; share of calls answered 503
+    fault_scale, server_error_rate = 1.0, 0.10
     #: job steps in DAG order, by task id (see ``steps``)
     task_ids: tuple[str, ...] = ()
     #: outbox kinds whose rows ``tracking_key`` maps to what ``observe().tracking`` counts
@@ -117,11 +119,23 @@ class ChannelAdapter:
         """Products, stock and mappings in staging, as the warehouse would have them."""
 
     def between_runs(self, cur, run: int) -> None:
-        """What the warehouse (and the channel's own users) do between two DAG runs."""
+        """What the warehouse (and the channel's own users) do between two DAG runs: ship half."""
+        from orderbridge.sandbox.warehouse import ship_some
+
+        ship_some(cur, self.channel, self.staging_account, share=0.5)
 
     def faults(self, intensity: float) -> list[dict]:
-        """The seeded fault rules for this channel (``rate`` rules drawn by the sandbox's own RNG)."""
-        return []
+        """The seeded fault rules for this channel (``rate`` rules drawn by the sandbox's own RNG):
+        every kind on every route, truncated JSON on the order reads, scaled by ``fault_scale``."""
+        r, ch = self.fault_scale * intensity, self.channel
+        return [
+            {"channel": ch, "kind": "429", "retry_after": 1, "rate": 0.10 * r},
+            {"channel": ch, "kind": "503", "rate": self.server_error_rate * r},
+            {"channel": ch, "kind": "slow", "delay": self.timeout + 0.5, "rate": 0.04 * r},
+            {"channel": ch, "kind": "reset", "rate": 0.05 * r},
+            {"channel": ch, "kind": "cut", "rate": 0.05 * r},
+            {"channel": ch, "kind": "malformed", "match": self.orders_route, "rate": 0.08 * r},
+        ]
 
     def disturb(self, sandbox, run: int) -> str | None:
         """Something to do while a run is under way; returns what was done, for the log."""

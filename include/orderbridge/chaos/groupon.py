@@ -35,22 +35,6 @@ class GrouponAdapter(ChannelAdapter):
 
         seed_catalogue(cur, "groupon")
 
-    def between_runs(self, cur, run: int) -> None:
-        from orderbridge.sandbox.warehouse import ship_some
-
-        ship_some(cur, self.channel, self.account.name, share=0.5)
-
-    def faults(self, intensity: float) -> list[dict]:
-        r = intensity
-        return [
-            {"channel": "groupon", "kind": "429", "retry_after": 1, "rate": 0.10 * r},
-            {"channel": "groupon", "kind": "503", "rate": 0.10 * r},
-            {"channel": "groupon", "kind": "slow", "delay": self.timeout + 0.5, "rate": 0.04 * r},
-            {"channel": "groupon", "kind": "reset", "rate": 0.05 * r},
-            {"channel": "groupon", "kind": "cut", "rate": 0.05 * r},
-            {"channel": "groupon", "kind": "malformed", "match": self.orders_route, "rate": 0.08 * r},
-        ]
-
     def disturb(self, sandbox, run: int) -> str | None:
         added = self.control(sandbox, f"groupon/{SUPPLIER}/orders", "POST", {"n": 8})["orderids"]
         return f"{len(added)} new orders inserted between pages"

@@ -90,11 +90,6 @@ class MerkanaAdapter(ChannelAdapter):
             raise RuntimeError(f"our endpoints refused the platform's setup: {answer['products']}, {answer['stock']}")
         self.between_runs(cur, 0)  # and the warehouse has shipped some before the first run
 
-    def between_runs(self, cur, run: int) -> None:
-        from orderbridge.sandbox.warehouse import ship_some
-
-        ship_some(cur, self.channel, self.staging_account, share=0.5)
-
     def faults(self, intensity: float) -> list[dict]:
         r, ch = intensity, "merkana"
         # Each post is one attempt of 6 per row, so rates stay low enough that no row runs out.

@@ -20,6 +20,9 @@ ANSWERS = (5.1, 6.2, 6.3, 8.8)  # the statuses we set in answer to an order (ack
 class PlentyAdapter(ChannelAdapter):
     channel = "plentymarkets"
     orders_route = "/rest/orders"
+    # Half the rates of the other channels: a run makes a call per order and status here (an
+    # order's 5.1, its package, its 7), ten times Groupon's, so this still injects the most faults.
+    fault_scale, server_error_rate = 0.5, 0.05
     task_ids = ("extract_orders", "load_staging", "send_status", "post_tracking", "push_stock")
 
     def sandbox_args(self) -> list[str]:
@@ -42,24 +45,6 @@ class PlentyAdapter(ChannelAdapter):
         for courier, profile in PROFILES.items():
             cur.execute("INSERT INTO staging.carrier_codes (channel, courier_service, carrier_code)"
                         " VALUES ('plentymarkets', %s, %s) ON CONFLICT DO NOTHING", (courier, profile))
-
-    def between_runs(self, cur, run: int) -> None:
-        from orderbridge.sandbox.warehouse import ship_some
-
-        ship_some(cur, self.channel, self.account.name, share=0.5)
-
-    def faults(self, intensity: float) -> list[dict]:
-        # Half the rates of the other channels: a run makes a call per order and status here (an
-        # order's 5.1, its package, its 7), ten times Groupon's, so this still injects the most faults.
-        r, ch = 0.5 * intensity, "plentymarkets"
-        return [
-            {"channel": ch, "kind": "429", "retry_after": 1, "rate": 0.10 * r},
-            {"channel": ch, "kind": "503", "rate": 0.05 * r},
-            {"channel": ch, "kind": "slow", "delay": self.timeout + 0.5, "rate": 0.04 * r},
-            {"channel": ch, "kind": "reset", "rate": 0.05 * r},
-            {"channel": ch, "kind": "cut", "rate": 0.05 * r},
-            {"channel": ch, "kind": "malformed", "match": self.orders_route, "rate": 0.08 * r},
-        ]
 
     def disturb(self, sandbox, run: int) -> str | None:
         expired = self.control(sandbox, f"plentymarkets/{SYSTEM}/expire-tokens", "POST")["expired"]
