@@ -312,15 +312,16 @@ def merkana_post_status(account: Account, run_id: str, resend_failed: bool = Fal
     def step(merchant: Account) -> dict:
         with closing(staging_connection()) as conn:
             with conn.cursor() as cur:
-                requeued = merkana.requeue_failed(cur, merchant.name, merkana.ORDER_STATUS, run_id) if resend_failed \
-                    else 0
+                requeued = outbox.requeue_failed(cur, merchant.channel, merchant.name, merkana.ORDER_STATUS,
+                                                 run_id) if resend_failed else 0
                 counts = merkana.enqueue_status_updates(cur, client.settings, merchant.name, run_id)
             conn.commit()
             sent = send_outbox(merchant, merkana.ORDER_STATUS, merkana.status_handler(client), run_id,
                                batch_size=int(client.extra.get("status_batch_size", 100)),
                                max_attempts=merkana.MAX_ATTEMPTS, retry_delay=client.settings.retry_delay)
             with conn.cursor() as cur:
-                merkana.raise_if_waiting(cur, merchant.name, merkana.ORDER_STATUS)
+                outbox.raise_if_waiting(cur, merchant.channel, merchant.name, merkana.ORDER_STATUS,
+                                        merkana.MAX_ATTEMPTS)
         return {**counts, "requeued": requeued, **{f"sent_{k}": v for k, v in sent.items()}}
 
     return _merkana_each(account, client, step)
@@ -337,7 +338,7 @@ def merkana_push_stock(account: Account, run_key: str, run_id: str) -> dict:
                             batch_size=int(client.extra.get("stock_batch_size", 500)),
                             max_attempts=merkana.MAX_ATTEMPTS, retry_delay=client.settings.retry_delay)
         with closing(staging_connection()) as conn, conn.cursor() as cur:
-            merkana.raise_if_waiting(cur, merchant.name, stock.STOCK)
+            outbox.raise_if_waiting(cur, merchant.channel, merchant.name, stock.STOCK, merkana.MAX_ATTEMPTS)
         return counts
 
     return _merkana_each(account, client, step)

@@ -18,12 +18,12 @@ import json
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 from psycopg2.extras import execute_values
 
 from orderbridge import db
-from orderbridge.errors import AuthError, InvalidPayload, OrderbridgeError
+from orderbridge.errors import AuthError, InvalidPayload, OrderbridgeError, Retryable
 
 log = logging.getLogger(__name__)
 
@@ -217,6 +217,45 @@ def dispatch(conn, channel: str, account: str, kind: str, handler: Handler, *, b
             total.sent += counts.sent
             total.rejected += counts.rejected
     return total
+
+
+def requeue_failed(cur, channel: str, account: str, kind: str, run_id: str | None = None) -> int:
+    """Give ``failed`` rows of one kind their attempts back (a person's decision, e.g. Merkana's DAG
+    param ``resend_failed``), with a history entry each; returns how many. Sent rows are never touched."""
+    cur.execute(
+        """WITH requeued AS (
+               UPDATE staging.outbox SET status = 'pending', attempts = 0, next_attempt_at = now(), updated_at = now()
+               WHERE channel = %(c)s AND account = %(a)s AND kind = %(k)s AND status = 'failed'
+               RETURNING id, order_id)
+           INSERT INTO staging.order_events (order_id, channel, account, external_order_id, event, message, detail,
+                                             run_id)
+           SELECT r.order_id, %(c)s, %(a)s, o.external_order_id, %(event)s,
+                  'failed write-back queued again by a person',
+                  jsonb_build_object('outbox_id', r.id, 'kind', %(k)s::text), %(run)s
+           FROM requeued r LEFT JOIN staging.orders o ON o.id = r.order_id""",
+        {"c": channel, "a": account, "k": kind, "event": f"{kind}_requeued", "run": run_id},
+    )
+    return cur.rowcount
+
+
+def raise_if_waiting(cur, channel: str, account: str, kind: str, max_attempts: int) -> None:
+    """Fail the task while rows of ``kind`` wait for a retry after a failed attempt: a task is green
+    only when nothing it was meant to send is still waiting.
+
+    Raises:
+        Retryable: naming how many rows wait, until when, and the last error.
+    """
+    cur.execute(
+        """SELECT count(*), min(next_attempt_at), max(attempts), (array_agg(last_error ORDER BY updated_at DESC))[1]
+           FROM staging.outbox WHERE channel = %s AND account = %s AND kind = %s AND status = 'pending'
+             AND attempts > 0 AND next_attempt_at > now()""",
+        (channel, account, kind),
+    )
+    waiting, until, attempts, error = cur.fetchone()
+    if waiting:
+        raise Retryable(f"{waiting} {kind} write-back(s) failed and wait for attempt {attempts + 1} of {max_attempts} "
+                        f"at {until.astimezone(UTC):%H:%M:%S} UTC; last error: {error}", channel=channel,
+                        account=account)
 
 
 def _send(handler: Handler, rows: list[OutboxRow]) -> dict[int, Outcome]:

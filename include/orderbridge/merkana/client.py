@@ -18,10 +18,9 @@ again on the next attempt, so delta mode may count such a change twice; ``absolu
 
 from __future__ import annotations
 
-import json
-from datetime import UTC, timedelta
+from datetime import timedelta
 
-from orderbridge.errors import InvalidPayload, Retryable
+from orderbridge.errors import InvalidPayload
 from orderbridge.http import ChannelClient
 from orderbridge.merkana import CHANNEL
 from orderbridge.merkana.settings import DEFAULT_RETRY_DELAY, PlatformSettings, merchant_of
@@ -149,46 +148,6 @@ def stock_handler(client: MerkanaClient, account: str) -> Handler:
 
 
 # -- what waits -----------------------------------------------------------------------------------
-def requeue_failed(cur, account: str, kind: str, run_id: str | None = None) -> int:
-    """Give ``failed`` rows of one kind 6 new attempts (a person's decision: the DAG param
-    ``resend_failed``); returns how many. Rows already sent are never touched."""
-    cur.execute(
-        """UPDATE staging.outbox SET status = 'pending', attempts = 0, next_attempt_at = now(), updated_at = now()
-           WHERE channel = %s AND account = %s AND kind = %s AND status = 'failed' RETURNING id, order_id""",
-        (CHANNEL, account, kind),
-    )
-    rows = cur.fetchall()
-    for outbox_id, order_id in rows:
-        cur.execute(
-            """INSERT INTO staging.order_events (order_id, channel, account, external_order_id, event, message, detail,
-                   run_id)
-               SELECT %s, %s, %s, (SELECT external_order_id FROM staging.orders WHERE id = %s), %s, %s, %s, %s""",
-            (order_id, CHANNEL, account, order_id, f"{kind}_requeued", "failed write-back queued again by a person",
-             json.dumps({"outbox_id": outbox_id, "kind": kind}), run_id),
-        )
-    return len(rows)
-
-
-def raise_if_waiting(cur, account: str, kind: str) -> None:
-    """Fail the task while rows of ``kind`` wait for a retry after a failed attempt: a task is green
-    only when nothing it was meant to send is still waiting.
-
-    Raises:
-        Retryable: naming how many rows wait, until when, and the last error.
-    """
-    cur.execute(
-        """SELECT count(*), min(next_attempt_at), max(attempts), (array_agg(last_error ORDER BY updated_at DESC))[1]
-           FROM staging.outbox WHERE channel = %s AND account = %s AND kind = %s AND status = 'pending'
-             AND attempts > 0 AND next_attempt_at > now()""",
-        (CHANNEL, account, kind),
-    )
-    waiting, until, attempts, error = cur.fetchone()
-    if waiting:
-        raise Retryable(f"{waiting} {kind} write-back(s) failed and wait for attempt {attempts + 1} of {MAX_ATTEMPTS} "
-                        f"at {until.astimezone(UTC):%H:%M:%S} UTC; last error: {error}", channel=CHANNEL,
-                        account=account)
-
-
 def merchant_accounts(cur, settings: PlatformSettings) -> list[str]:
     """Staging accounts of the platform's merchants: those configured (extra ``merchants``) and every
     one staging has seen (product sync, orders), so a new merchant needs no configuration."""
