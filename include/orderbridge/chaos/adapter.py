@@ -61,7 +61,6 @@ class ChannelAdapter:
     """Base: override what differs. ``seed`` drives the sandbox data and its fault schedule."""
 
     channel = ""
-    supports_fault_runs = True
     #: a path fragment only the order reads have (fault rules' ``match``)
     orders_route = ""
     #: multiplies every fault rate of ``faults``; share of calls answered 503

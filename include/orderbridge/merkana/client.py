@@ -18,18 +18,15 @@ again on the next attempt, so delta mode may count such a change twice; ``absolu
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from orderbridge.errors import InvalidPayload
 from orderbridge.http import ChannelClient
 from orderbridge.merkana import CHANNEL
-from orderbridge.merkana.settings import DEFAULT_RETRY_DELAY, PlatformSettings, merchant_of
+from orderbridge.merkana.settings import PlatformSettings, merchant_of
 from orderbridge.outbox import Effect, Handler, OutboxRow, Outcome, enqueue
 from orderbridge.shipments import mark_shipped
 
 ORDER_STATUS = "order_status"
 MAX_ATTEMPTS = 6  # the first try and 5 retries
-RETRY_DELAY = timedelta(seconds=DEFAULT_RETRY_DELAY)  # the default; a platform's is ``settings.retry_delay``
 STATUS_PATH, SUPPLIES_PATH = "ff-orders-status", "ff-supplies"
 
 
