@@ -79,8 +79,7 @@ class ChannelBench:
 
 
 def _groupon() -> ChannelBench:
-    from orderbridge import jobs
-    from orderbridge.groupon import GrouponClient, GrouponMapper
+    from orderbridge.groupon import GrouponClient, GrouponMapper, entry_id
 
     def supplier(n: int) -> str:
         return str(9000 + n // 1000)
@@ -95,7 +94,7 @@ def _groupon() -> ChannelBench:
         connection=lambda n, port: {"conn_type": "http", "host": "127.0.0.1", "port": port, "schema": "http",
                                     "login": supplier(n), "password": f"bench-token-{n}",
                                     "extra": {"api_path": "/groupon/api/v4", "timeout": 120}},
-        pages=pages, external_id=lambda e: jobs.payload_id(e, "orderid"),
+        pages=pages, external_id=entry_id,
         mapper=lambda conn: GrouponMapper("GBP"),
     )
 

@@ -22,6 +22,7 @@ from orderbridge.errors import AuthError, InvalidPayload
 from orderbridge.http import ChannelClient
 from orderbridge.orders import MAX_QUANTITY, StagedLine, StagedOrder, parse_decimal, refuse, text_field
 from orderbridge.outbox import Effect, Handler, OutboxRow, Outcome
+from orderbridge.staging import payload_id
 from orderbridge.window import Window
 
 CHANNEL = "groupon"
@@ -118,6 +119,11 @@ def parse_order_date(value: str | None) -> datetime | None:
         raise InvalidPayload(f"date {value!r} is not MM/DD/YYYY hh:mmAM UTC") from err
 
 
+# Line ``status`` words: ``open`` and ``ship`` are documented; ``cancelled`` and ``refunded`` are
+# a guess (groupon-api.md §3.2), and any other word is read as "not open here, for some reason".
+CANCELLED_WORDS = frozenset({"cancelled", "canceled", "refunded"})
+
+
 def _line(item: dict) -> StagedLine:
     if not isinstance(item, dict):
         refuse("line_items[]", "an object", item)
@@ -130,17 +136,38 @@ def _line(item: dict) -> StagedLine:
     quantity = item.get("quantity")
     if not isinstance(quantity, int) or isinstance(quantity, bool) or not 1 <= quantity <= MAX_QUANTITY:
         raise InvalidPayload(f"line_items[{line_id}].quantity is not a positive integer: {quantity!r}")
+    word = (text_field(item.get("status"), f"line_items[{line_id}].status") or "open").strip().lower()
     return StagedLine(
         channel_line_id=str(line_id), channel_sku=sku, channel_quantity=quantity,
         unit_price=_amount(item.get("unit_price"), f"line_items[{line_id}].unit_price"),
         name=text_field(item.get("name"), f"line_items[{line_id}].name"),
         kit_spec=text_field(item.get("bom_sku"), f"line_items[{line_id}].bom_sku") or None,
-        open_on_channel=(text_field(item.get("status"), f"line_items[{line_id}].status") or "open").lower() == "open",
+        status="open" if word == "open" else "cancelled" if word in CANCELLED_WORDS else "closed",
+        channel_status=word,
     )
 
 
+def entry_id(entry: dict) -> str:
+    """The staging id of one ``get_orders`` entry: ``<orderid>#<its lowest ci_lineitemid>``.
+
+    Groupon may list one ``orderid`` in several entries (on different pages, even in different
+    runs), each with its own lines and its own ship-to address, so each entry is its own shipment
+    and its own staging order. Its lowest line id names it for good: line ids are unique and an
+    entry keeps its lines. An entry without a usable orderid or line id still gets an id (from its
+    content) so that it is landed and quarantined, never dropped.
+    """
+    orderid = entry.get("orderid") if isinstance(entry, dict) else None
+    items = entry.get("line_items") if isinstance(entry, dict) else None
+    ids = [i.get("ci_lineitemid") for i in items if isinstance(i, dict)] if isinstance(items, list) else []
+    numbers = [int(i) for i in ids if isinstance(i, int) and not isinstance(i, bool)
+               or isinstance(i, str) and i.strip().isdigit()]
+    if orderid in (None, "") or isinstance(orderid, dict | list | bool) or not numbers:
+        return payload_id(entry, "orderid")
+    return f"{str(orderid).strip()}#{min(numbers)}"
+
+
 class GrouponMapper:
-    """Pure: raw ``get_orders`` entries of one ``orderid`` -> one ``StagedOrder``.
+    """Pure: the raw versions of one ``get_orders`` entry (``entry_id``) -> one ``StagedOrder``.
 
     Args:
         currency: Groupon sends no currency; the account's (from config) is stamped on the order.
@@ -152,51 +179,49 @@ class GrouponMapper:
         self.currency = currency
 
     def to_order(self, rows: list[tuple[int, dict]]) -> StagedOrder:
-        # One orderid may arrive as several entries, each re-landed when it changes: keep the
-        # latest version of every entry (identified by its line ids), then merge lines by id.
-        latest: dict[tuple[str, ...], tuple[int, dict]] = {}
-        lines: dict[str, StagedLine] = {}
-        for raw_id, entry in rows:
-            entry = _obj(entry, "the get_orders entry")
-            items = entry.get("line_items")
-            if not isinstance(items, list) or not items:
-                raise InvalidPayload("line_items is missing or empty")
-            parsed = [_line(item) for item in items]
-            latest[tuple(sorted(p.channel_line_id for p in parsed))] = (raw_id, entry)
-            lines.update({p.channel_line_id: p for p in parsed})
-        raw_id, entry = max(latest.values(), key=lambda v: v[0])
+        # An entry is landed again whenever it changes (a line cancelled, shipped): the latest
+        # version is what Groupon says now.
+        raw_id, entry = max(rows, key=lambda row: row[0])
+        entry = _obj(entry, "the get_orders entry")
+        items = entry.get("line_items")
+        if not isinstance(items, list) or not items:
+            raise InvalidPayload("line_items is missing or empty")
+        lines = list({line.channel_line_id: line for line in map(_line, items)}.values())
         order_id = (text_field(entry.get("orderid"), "orderid") or "").strip()
         if not order_id:
             raise InvalidPayload("orderid is missing")
         customer = _obj(entry.get("customer"), "customer")
         text = {k: text_field(customer.get(k), f"customer.{k}") for k in
                 ("name", "phone", "address1", "address2", "city", "state", "zip", "country")}
-        amounts = [_obj(e.get("amount"), "amount") for _, e in latest.values()]
-        totals = [_amount(a.get("total"), "amount.total") for a in amounts]
-        shipping = [_amount(a.get("shipping"), "amount.shipping") for a in amounts]
+        amount = _obj(entry.get("amount"), "amount")
+        open_lines = [line for line in lines if line.open_on_channel]
         return StagedOrder(
-            external_order_id=order_id, raw_id=raw_id, lines=list(lines.values()),
+            external_order_id=entry_id(entry), raw_id=raw_id, lines=lines,
             placed_at=parse_order_date(entry.get("date")),
-            channel_status="open" if any(line.open_on_channel for line in lines.values()) else "closed",
+            channel_status="open" if open_lines else "cancelled" if all(
+                line.status == "cancelled" for line in lines) else "closed",
             currency=self.currency,
-            total=sum(t for t in totals if t is not None) if any(t is not None for t in totals) else None,
-            shipping_total=sum(s for s in shipping if s is not None) if any(s is not None for s in shipping) else None,
+            total=_amount(amount.get("total"), "amount.total"),
+            shipping_total=_amount(amount.get("shipping"), "amount.shipping"),
             customer_name=text["name"], customer_phone=text["phone"],
             ship_name=text["name"], ship_address1=text["address1"],
             ship_address2=text["address2"] or None, ship_city=text["city"],
             ship_state=text["state"], ship_postcode=text["zip"],
             ship_country=text["country"], ship_phone=text["phone"],
-            channel_data={"parent_orderid": entry.get("parent_orderid"), "entries": len(latest),
+            # Entries of one orderid are separate parcels to separate addresses, which Groupon
+            # wants shipped together: ``orderid`` links them for the warehouse.
+            channel_data={"orderid": order_id, "parent_orderid": entry.get("parent_orderid"),
                           "fulfillment_method": entry.get("fulfillment_method"),
                           "shipping_method": _obj(entry.get("shipping"), "shipping").get("method")},
         )
 
     def acknowledgements(self, order: StagedOrder, status: str) -> list[Effect]:
-        """``mark_exported`` for every open line, whatever the staging status: the order is safe in
-        staging (held orders too), and Groupon then stops offering it."""
+        """``mark_exported`` for every line, whatever the staging status: the order is safe in
+        staging (held orders too), and Groupon then stops offering it. Lines already cancelled
+        are marked too (Groupon takes any known line), or their entry would stay in the queue."""
         return [Effect(MARK_EXPORTED, line.channel_line_id, {"ci_lineitem_id": int(line.channel_line_id)},
                        order.external_order_id)
-                for line in order.lines if line.open_on_channel]
+                for line in order.lines]
 
 
 def tracking_payload(line_id: str, carrier_code: str, tracking_number: str, quantity: int) -> dict:
@@ -221,8 +246,9 @@ def mark_exported_handler(client: GrouponClient) -> Handler:
 def tracking_handler(client: GrouponClient) -> Handler:
     """One ``tracking_notification`` call per batch.
 
-    A line Groupon reports in ``non_open_ids`` already has tracking or was cancelled there. That
-    is what a resend after a crash looks like, so it counts as done, and the history says so.
+    A line Groupon reports in ``non_open_ids`` did not take the tracking: it was cancelled,
+    refunded or shipped there. That needs a person (a parcel may be on its way for a cancelled
+    line), so the row is refused and the order flagged, never counted as sent.
     """
 
     def send(rows: list[OutboxRow]) -> dict[int, Outcome]:
@@ -230,13 +256,16 @@ def tracking_handler(client: GrouponClient) -> Handler:
         non_open = {int(i) for i in ((body.get("data") or {}).get("non_open_ids") or [])}
         outcomes = {}
         for row in rows:
-            line = row.payload["ci_lineitem_id"]
+            line, tracking = row.payload["ci_lineitem_id"], row.payload["tracking"]
             if line in non_open:
-                outcomes[row.id] = Outcome("sent", "line no longer open on Groupon (already shipped or "
-                                           "cancelled): tracking not re-posted", {"non_open": True})
+                outcomes[row.id] = Outcome(
+                    "rejected", f"Groupon did not take tracking {tracking} for line {line}: the line is not open "
+                    "there (cancelled, refunded or already shipped). Resolution: look the line up in "
+                    "CommerceInterface; if it was cancelled, stop the parcel or book it as a return; if an earlier "
+                    "attempt of this task was cut off after Groupon took the tracking, nothing is wrong. Then "
+                    "clear staging.orders.attention.", {"non_open": True}, attention=True)
             else:
-                outcomes[row.id] = Outcome("sent", f"tracking {row.payload['tracking']} "
-                                           f"({row.payload['carrier']}) posted")
+                outcomes[row.id] = Outcome("sent", f"tracking {tracking} ({row.payload['carrier']}) posted")
         return outcomes
 
     return send

@@ -192,10 +192,13 @@ class ChannelClient:
             waited += delay
 
     def _decode(self, response: requests.Response, path: str) -> Any:
+        # JSON is UTF-8 (RFC 8259 §8.1) whatever the media type says. ``response.json()`` would
+        # decode Groupon's charset-less ``text/json`` as ISO-8859-1 (the ``text/*`` default) and
+        # store "SchloÃ\x9fallee"; ``json.loads`` of the bytes reads UTF-8 (and a BOM, UTF-16/32).
         try:
             with paused_gc():  # a page of orders is thousands of small dicts
-                return response.json()
-        except (json.JSONDecodeError, requests.JSONDecodeError) as err:
+                return json.loads(response.content)
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
             raise self._error(Retryable, f"{path}: unreadable JSON body ({len(response.content)} bytes)") from err
 
     def _check(self, response: requests.Response, method: str, path: str, external_id: str) -> None:
@@ -224,5 +227,5 @@ def _retry_after(response: requests.Response) -> float:
 
 
 def _short_body(response: requests.Response, limit: int = 200) -> str:
-    text = response.text.strip().replace("\n", " ")
+    text = response.content.decode("utf-8", "replace").strip().replace("\n", " ")
     return text[:limit] + ("..." if len(text) > limit else "")

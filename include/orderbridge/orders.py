@@ -21,8 +21,11 @@ from orderbridge.errors import InvalidPayload
 WAREHOUSE_STATUSES = ("in_progress", "shipped", "cancelled", "returned", "closed")
 # Held orders re-checked on every run: a mapping, an address fix or new stock may release them.
 RECHECK_STATUSES = ("awaiting_mapping", "awaiting_stock", "invalid_address", "invalid_payload")
+# A line is open (pick it), cancelled (cancelled or refunded on the channel) or closed (not open
+# there for another reason, e.g. already shipped by someone else).
+LINE_STATUSES = ("open", "cancelled", "closed")
 # What the channel says about the order as a whole (``StagedOrder.channel_state``).
-OPEN, CANCEL_REQUESTED, RETURNED = "open", "cancel_requested", "returned"
+OPEN, CANCEL_REQUESTED = "open", "cancel_requested"
 # Countries where addresses have no postcode (the warehouse's carriers accept them without).
 NO_POSTCODE_COUNTRIES = frozenset({"AE", "AG", "AO", "BS", "BZ", "HK", "IE", "JM", "MO", "QA"})
 COUNTRY_ALIASES = {"UK": "GB", "USA": "US", "GREAT BRITAIN": "GB", "UNITED KINGDOM": "GB"}
@@ -36,12 +39,19 @@ class StagedLine:
     unit_price: Decimal | float | None
     name: str | None = None
     kit_spec: str | None = None
-    open_on_channel: bool = True
+    # LINE_STATUSES: only an ``open`` line is picked, reserves stock and gets tracking; the others
+    # stay visible, with the channel's own word in ``channel_status``.
+    status: str = "open"
+    channel_status: str | None = None
     # Warehouse SKU to pick when nothing maps the channel SKU (Merkana's per-merchant "unknown
     # product"); the order is then taken but flagged for a person instead of held.
     fallback_sku: str | None = None
     # The channel's own id of the product (plentymarkets variationId): stock updates address it.
     channel_product_id: str | None = None
+
+    @property
+    def open_on_channel(self) -> bool:
+        return self.status == "open"
 
 
 @dataclass
@@ -70,7 +80,7 @@ class StagedOrder:
     channel_data: dict[str, Any] = field(default_factory=dict)
     # Set by the mapper when the payload cannot be used at all (the field is named).
     invalid_reason: str | None = None
-    # open, cancel_requested (the channel cancelled it) or returned (the channel reports a return).
+    # open, or cancel_requested (the channel cancelled it).
     channel_state: str = OPEN
     # Something a person should look at although the order can go on (the mapper's own findings).
     attention: str | None = None
@@ -180,16 +190,44 @@ class SkuMap:
 
         Order of precedence: a bundle row, an alias row, the warehouse SKU itself, then the
         channel's own kit description (Groupon ``bom_sku`` such as ``2xWH-1005``).
+
+        A kit component is a SKU as the merchant writes it on the channel, so it maps by the same
+        first three rules: an aliased component becomes its warehouse SKU, and a component that is
+        a bundle becomes the bundle's parts times the component's quantity. Components that reach
+        the same warehouse SKU are added up, so stock's ``offer`` divides by what one kit really
+        takes. A component's own kit description is not looked at (``bom_sku`` is one level), and
+        one component nothing maps leaves the whole line unmapped: part of a kit is never picked.
         """
-        if channel_sku in self.bundles:
-            return list(self.bundles[channel_sku])
-        if channel_sku in self.aliases:
-            return [(self.aliases[channel_sku], 1)]
-        if channel_sku in self.products:
-            return [(channel_sku, 1)]
-        parts = parse_kit_spec(kit_spec)
-        if parts and all(sku in self.products for sku, _ in parts):
-            return parts
+        mapped = self._mapped(channel_sku)
+        if mapped is not None:
+            return mapped
+        components = parse_kit_spec(kit_spec)
+        if not components:
+            return None
+        parts: dict[str, int] = {}
+        for component, quantity in components:
+            component_parts = self._mapped(component)
+            if component_parts is None:
+                return None
+            for sku, per_unit in component_parts:
+                parts[sku] = parts.get(sku, 0) + quantity * per_unit
+        return list(parts.items())
+
+    def unmapped_name(self, channel_sku: str, kit_spec: str | None = None) -> str:
+        """How to name a SKU ``resolve`` could not map, so the operator maps the right thing: a kit
+        names its components nothing maps (aliasing the kit SKU itself would pick one unit)."""
+        components = parse_kit_spec(kit_spec)
+        missing = [sku for sku, _ in components or () if self._mapped(sku) is None]
+        return f"{channel_sku} (kit {kit_spec}: map {', '.join(missing)})" if missing else channel_sku
+
+    def _mapped(self, sku: str) -> list[tuple[str, int]] | None:
+        """A SKU's own mapping (bundle, alias, or a warehouse SKU itself), or None."""
+        if sku in self.bundles:
+            return list(self.bundles[sku])
+        if sku in self.aliases:
+            return [(self.aliases[sku], 1)]
+        if sku in self.products:
+            return [(sku, 1)]
         return None
 
 
@@ -210,21 +248,23 @@ def line_rows(order: StagedOrder, skus: SkuMap) -> tuple[list[tuple], list[str]]
     """Staging line rows (one per warehouse SKU) and the channel SKUs nothing maps.
 
     A line with a ``fallback_sku`` is never unknown: it goes onto that SKU and the order's
-    ``attention`` says so.
+    ``attention`` says so. A line that is not open is mapped where it can be (for the record) but
+    never holds the order for a mapping.
     """
     rows, unknown, fallbacks = [], [], []
     for line in order.lines:
         parts = skus.resolve(line.channel_sku, line.kit_spec)
-        if parts is None and line.fallback_sku:
+        if parts is None and line.fallback_sku and line.open_on_channel:
             fallbacks.append(f"{line.channel_sku} -> {line.fallback_sku}")
             parts = [(line.fallback_sku, 1)]
         if parts is None:
-            unknown.append(line.channel_sku)
+            if line.open_on_channel:
+                unknown.append(skus.unmapped_name(line.channel_sku, line.kit_spec))
             parts = [(None, 1)]
         bundle = line.channel_sku if len(parts) > 1 or parts[0][1] > 1 else None
         for component, (sku, per_unit) in enumerate(parts):
             rows.append((line.channel_line_id, component, line.channel_sku, sku, line.channel_quantity * per_unit,
-                         line.channel_quantity, line.unit_price, bundle))
+                         line.channel_quantity, line.unit_price, bundle, line.status, line.channel_status))
     if fallbacks:
         note = "unknown SKU(s) put on the merchant's unknown product: " + ", ".join(fallbacks)
         order.attention = f"{order.attention}; {note}" if order.attention else note
@@ -235,12 +275,12 @@ def stock_shortage(rows: list[tuple], available: dict[str, int]) -> str | None:
     """Why the warehouse cannot cover these line rows from ``available``, or None when it can.
 
     Args:
-        rows: ``line_rows`` output (warehouse SKU at index 3, quantity at index 4).
+        rows: ``line_rows`` output (warehouse SKU at index 3, quantity at index 4, status at 8).
         available: warehouse SKU -> units free for new orders.
     """
     need: dict[str, int] = {}
     for row in rows:
-        if row[3] is not None:
+        if row[3] is not None and row[8] == "open":
             need[row[3]] = need.get(row[3], 0) + row[4]
     short = [f"{sku} needs {qty}, {available.get(sku, 0)} available" for sku, qty in sorted(need.items())
              if qty > available.get(sku, 0)]
@@ -248,9 +288,9 @@ def stock_shortage(rows: list[tuple], available: dict[str, int]) -> str | None:
 
 
 def take_stock(rows: list[tuple], available: dict[str, int]) -> None:
-    """Reserve these line rows' quantities in ``available`` (in place)."""
+    """Reserve these open line rows' quantities in ``available`` (in place)."""
     for row in rows:
-        if row[3] is not None:
+        if row[3] is not None and row[8] == "open":
             available[row[3]] = available.get(row[3], 0) - row[4]
 
 
@@ -265,9 +305,9 @@ def decide_status(order: StagedOrder, unknown_skus: list[str], shortage: str | N
         return "invalid_payload", order.invalid_reason
     if order.channel_state == CANCEL_REQUESTED:
         return "cancelled", "cancelled on the channel before the warehouse started"
-    if order.channel_state == RETURNED:
-        return "returned", "the channel reports the order as returned"
     if order.lines and not any(line.open_on_channel for line in order.lines):
+        if all(line.status == "cancelled" for line in order.lines):
+            return "cancelled", "every line was cancelled or refunded on the channel"
         return "closed", "no open lines on the channel (already shipped or cancelled there)"
     if unknown_skus:
         return "awaiting_mapping", "unknown SKU(s): " + ", ".join(unknown_skus)

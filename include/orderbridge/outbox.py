@@ -49,11 +49,16 @@ class OutboxRow:
 
 @dataclass(frozen=True)
 class Outcome:
-    """What the channel said about one row: ``sent``, or ``rejected`` (final, with the reason)."""
+    """What the channel said about one row: ``sent``, or ``rejected`` (final, with the reason).
+
+    ``attention``: a person must act on the order (the message says how); it is added to
+    ``staging.orders.attention`` in the same transaction.
+    """
 
     status: str
     message: str = ""
     detail: dict = field(default_factory=dict)
+    attention: bool = False
 
 
 Handler = Callable[[list[OutboxRow]], dict[int, Outcome]]
@@ -160,6 +165,17 @@ def _record_outcomes(cur, channel, account, kind, rows, outcomes: dict[int, Outc
         _history(cur, channel, account, kind, done, f"{kind}_{status}",
                  {r.id: outcomes[r.id].message or f"{kind} {status}" for r in done}, run_id)
         setattr(counts, status, len(done))
+    flag = [(r.order_id, outcomes[r.id].message) for r in rows if outcomes[r.id].attention and r.order_id]
+    if flag:
+        execute_values(
+            cur,
+            """UPDATE staging.orders o SET updated_at = now(), attention = CASE
+                   WHEN o.attention IS NULL THEN v.note
+                   WHEN strpos(o.attention, v.note) > 0 THEN o.attention
+                   ELSE o.attention || '; ' || v.note END
+               FROM (VALUES %s) AS v (id, note) WHERE o.id = v.id""",
+            flag,
+        )
     return counts
 
 

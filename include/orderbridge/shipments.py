@@ -3,7 +3,8 @@
 The warehouse writes ``staging.shipments`` (order, courier service, tracking number, and the
 channel line ids shipped, or NULL for the whole order). Each shipped line becomes one tracking
 effect keyed by the line alone, so a line's tracking is posted once, ever, whatever reruns or
-corrections follow. The channel's carrier code comes from ``staging.carrier_codes``; a shipment
+corrections follow. Only ``open`` lines are tracked: a line cancelled on the channel is never
+shipped, whatever the shipment row says. The channel's carrier code comes from ``staging.carrier_codes``; a shipment
 whose courier service has no code stays pending, with one history entry saying how to fix it.
 """
 
@@ -35,31 +36,50 @@ def enqueue_tracking(cur, channel: str, account: str, payload: Callable[[str, st
     """
     counts = TrackingCounts()
     cur.execute(
-        """SELECT s.id, o.external_order_id, l.channel_line_id, max(l.channel_quantity), s.tracking_number,
+        """SELECT s.id, o.id, o.external_order_id, l.channel_line_id, max(l.channel_quantity), s.tracking_number,
                   s.courier_service, c.carrier_code
            FROM staging.shipments s
            JOIN staging.orders o ON o.id = s.order_id
-           JOIN staging.order_lines l ON l.order_id = o.id AND (s.lines IS NULL OR s.lines ? l.channel_line_id)
+           JOIN staging.order_lines l ON l.order_id = o.id AND l.status = 'open'
+                                  AND (s.lines IS NULL OR s.lines ? l.channel_line_id)
            LEFT JOIN staging.carrier_codes c
                   ON c.channel = o.channel AND lower(c.courier_service) = lower(s.courier_service)
            WHERE o.channel = %(c)s AND o.account = %(a)s AND NOT EXISTS (
                SELECT 1 FROM staging.outbox b
                WHERE b.idempotency_key = %(c)s || ':' || %(a)s || ':tracking:' || l.channel_line_id)
-           GROUP BY s.id, o.external_order_id, l.channel_line_id, s.tracking_number, s.courier_service, c.carrier_code
+           GROUP BY s.id, o.id, o.external_order_id, l.channel_line_id, s.tracking_number, s.courier_service,
+                    c.carrier_code
            ORDER BY s.id, l.channel_line_id""",
         {"c": channel, "a": account},
     )
     rows = cur.fetchall()
     counts.shipments = len({r[0] for r in rows})
     effects, blocked = [], {}
-    for shipment_id, ext_id, line_id, qty, tracking, service, code in rows:
+    for shipment_id, order_id, ext_id, line_id, qty, tracking, service, code in rows:
         if code is None:
-            blocked[shipment_id] = (ext_id, service)
+            blocked[shipment_id] = (order_id, ext_id, shipment_id, service)
             continue
         effects.append(Effect(TRACKING, line_id, payload(line_id, code, tracking, qty), ext_id))
     counts.lines_enqueued = enqueue(cur, channel, account, effects)
-    counts.blocked_shipments = len(blocked)
-    for shipment_id, (ext_id, service) in blocked.items():
+    counts.blocked_shipments = record_blocked(
+        cur, channel, account, list(blocked.values()), run_id,
+        consequence=f"so the order will not show as dispatched on {channel}", code_name="<approved code>")
+    counts.orders_marked_shipped = mark_shipped(cur, channel, account, run_id)
+    return counts
+
+
+def record_blocked(cur, channel: str, account: str, blocked: list[tuple[int, str, int, str]], run_id: str | None,
+                   *, consequence: str, code_name: str, alternative: str = "") -> int:
+    """One ``tracking_blocked`` history entry per shipment whose courier service has no carrier code
+    for ``channel`` (once, not once per run); returns how many shipments wait.
+
+    Args:
+        blocked: ``(order_id, external_order_id, shipment_id, courier_service)`` per shipment.
+        consequence: what the missing code means on this channel, for the message.
+        code_name: what to put in the carrier_code column, as the channel calls it.
+        alternative: another way out, appended to the Resolution.
+    """
+    for order_id, ext, shipment_id, service in blocked:
         cur.execute(
             """SELECT 1 FROM staging.order_events WHERE event = 'tracking_blocked'
                AND channel = %s AND account = %s AND (detail->>'shipment_id')::bigint = %s""",
@@ -67,19 +87,16 @@ def enqueue_tracking(cur, channel: str, account: str, payload: Callable[[str, st
         )
         if cur.fetchone():
             continue  # already told; the shipment stays pending until the mapping exists
-        cur.execute("SELECT id FROM staging.orders WHERE channel = %s AND account = %s AND external_order_id = %s",
-                    (channel, account, ext_id))
+        literal = service.replace("'", "''")
         record_event(
             cur, channel, account, "tracking_blocked",
-            f"courier service {service!r} has no {channel} carrier code, so the order will not show as "
-            f"dispatched on {channel}. Resolution: INSERT INTO staging.carrier_codes (channel, courier_service, "
-            f"carrier_code) VALUES ('{channel}', '{service}', '<approved code>'); the next run posts it.",
-            order_id=cur.fetchone()[0], external_order_id=ext_id, detail={"shipment_id": shipment_id,
-                                                                         "courier_service": service},
+            f"order {ext} on {channel}/{account}: courier service {service!r} has no {channel} carrier code, "
+            f"{consequence}. Resolution: INSERT INTO staging.carrier_codes (channel, courier_service, carrier_code)"
+            f" VALUES ('{channel}', '{literal}', '{code_name}'); the next run posts it.{alternative}",
+            order_id=order_id, external_order_id=ext, detail={"shipment_id": shipment_id, "courier_service": service},
             run_id=run_id,
         )
-    counts.orders_marked_shipped = mark_shipped(cur, channel, account, run_id)
-    return counts
+    return len(blocked)
 
 
 def mark_shipped(cur, channel: str, account: str, run_id: str | None) -> int:

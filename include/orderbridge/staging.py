@@ -35,7 +35,6 @@ from orderbridge.errors import InvalidPayload
 from orderbridge.orders import (
     CANCEL_REQUESTED,
     RECHECK_STATUSES,
-    RETURNED,
     WAREHOUSE_STATUSES,
     SkuMap,
     StagedOrder,
@@ -97,6 +96,12 @@ def payload_hash(payload: dict) -> str:
     return hashlib.sha256(_PAYLOAD_JSON(payload).encode()).hexdigest()
 
 
+def payload_id(payload: dict, key: str) -> str:
+    """The channel's id of a payload; one without it is still landed (and later quarantined), never dropped."""
+    value = payload.get(key) if isinstance(payload, dict) else None
+    return str(value) if value not in (None, "") else f"missing-{key}:{payload_hash(payload)[:16]}"
+
+
 RAW_COLUMNS = ("channel", "account", "external_id", "payload", "payload_hash", "run_id")
 
 
@@ -150,7 +155,7 @@ ORDER_COLUMNS = (
     "raw_id", "content_hash",
 )
 LINE_COLUMNS = ("external_order_id", "channel_line_id", "component", "channel_sku", "warehouse_sku", "quantity",
-                "channel_quantity", "unit_price", "bundle_sku")
+                "channel_quantity", "unit_price", "bundle_sku", "status", "channel_status")
 
 
 # What ``content_hash`` digests: the order's staging content as JSON with sorted keys (msgspec: a
@@ -215,7 +220,7 @@ def load_orders(cur, mapper: ChannelMapper, account: str, orders: list[StagedOrd
         for order, lines, unknown in mapped:
             shortage = None
             if (free is not None and not unknown and order.external_order_id not in promised
-                    and order.channel_state not in (CANCEL_REQUESTED, RETURNED)):
+                    and order.channel_state != CANCEL_REQUESTED):
                 shortage = stock_shortage(lines, free)
             status, reason = decide_status(order, unknown, shortage)
             if status == "awaiting_stock" and order.external_order_id in held_for:
@@ -266,8 +271,6 @@ def load_orders(cur, mapper: ChannelMapper, account: str, orders: list[StagedOrd
         _upsert(cur, channel, account, changed_rows, lines_by_order, order_ids)
     effects += _warehouse_owned(cur, mapper, account, owned, events)
     _events(cur, channel, account, events, run_id, order_ids)
-    _record_returns(cur, channel, account, [o for o, status in changed.values() if status == "returned"]
-                    + [o for o, before in owned if o.channel_state == RETURNED and before != "returned"])
     counts.effects = new.effects_written + enqueue(cur, channel, account, effects, order_ids)
     _remember_channel_products(cur, channel, account, orders)
     return counts
@@ -349,11 +352,12 @@ class _NewOrders:
 
 def _warehouse_owned(cur, mapper: ChannelMapper, account: str, owned: list[tuple[StagedOrder, str]],
                      events: list[tuple]) -> list[Effect]:
-    """What a channel's cancellation or return means for orders the warehouse already owns.
+    """What a channel's cancellation means for orders the warehouse already owns.
 
     A cancellation after picking started cannot be done: the order is flagged for a person (the
-    channel is still told, as plentymarkets expects 8.8 either way). A return of a shipped order
-    moves it to ``returned``. Returns the acknowledgement effects; appends history to ``events``.
+    channel is still told, as plentymarkets expects 8.8 either way). Returns the acknowledgement
+    effects; appends history to ``events``. (Returns are return orders of their own: plentymarkets
+    ``returns.record``.)
     """
     channel, effects = mapper.channel, []
     for order, before in owned:
@@ -363,14 +367,6 @@ def _warehouse_owned(cur, mapper: ChannelMapper, account: str, owned: list[tuple
             if note:
                 events.append((ext, "cancel_refused", note, {"status": before}))
             effects += mapper.acknowledgements(order, "cancel_refused")
-        elif order.channel_state == RETURNED and before in ("shipped", "closed", "in_progress"):
-            cur.execute(
-                "UPDATE staging.orders SET status = 'returned', status_reason = %s, updated_at = now()"
-                " WHERE channel = %s AND account = %s AND external_order_id = %s",
-                ("the channel reports the order as returned", channel, account, ext),
-            )
-            events.append((ext, "status_changed", f"{before} -> returned", {"from": before, "to": "returned"}))
-            effects += mapper.acknowledgements(order, "returned")
     return effects
 
 
@@ -384,20 +380,6 @@ def _flag_cancel_refused(cur, channel: str, account: str, external_order_id: str
         (note, channel, account, external_order_id, note),
     )
     return note if cur.rowcount else None
-
-
-def _record_returns(cur, channel: str, account: str, orders: list[StagedOrder]) -> None:
-    """One ``staging.returns`` row per returned order and channel status (the warehouse expects goods)."""
-    for order in orders:
-        cur.execute(
-            """INSERT INTO staging.returns (order_id, channel, account, external_order_id, external_return_id,
-                   channel_status, detail)
-               SELECT id, channel, account, external_order_id, %s, %s, %s FROM staging.orders
-               WHERE channel = %s AND account = %s AND external_order_id = %s
-               ON CONFLICT (channel, account, external_return_id) DO NOTHING""",
-            (f"{order.external_order_id}:{order.channel_status}", order.channel_status,
-             json.dumps({"raw_id": order.raw_id}), channel, account, order.external_order_id),
-        )
 
 
 ORDER_TABLE_COLUMNS = ("id", "channel", "account", *ORDER_COLUMNS)

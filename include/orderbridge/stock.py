@@ -47,7 +47,7 @@ def available(cur, exclude: tuple[str, str, list[str]] | None = None) -> dict[st
         """WITH on_hand AS (SELECT sku, sum(on_hand) AS q FROM staging.stock_levels GROUP BY sku),
                 reserved AS (SELECT l.warehouse_sku AS sku, sum(l.quantity) AS q FROM staging.order_lines l
                              JOIN staging.orders o ON o.id = l.order_id
-                             WHERE o.status IN %s AND l.warehouse_sku IS NOT NULL
+                             WHERE o.status IN %s AND l.warehouse_sku IS NOT NULL AND l.status = 'open'
                                AND NOT EXISTS (SELECT 1 FROM staging.shipments s WHERE s.order_id = o.id)
                                AND NOT (o.channel = %s AND o.account = %s AND o.external_order_id = ANY(%s))
                              GROUP BY 1)

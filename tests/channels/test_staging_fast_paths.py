@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from orderbridge import db, outbox, staging
-from orderbridge.groupon import GrouponMapper
+from orderbridge.groupon import GrouponMapper, entry_id
 from orderbridge.outbox import Effect
 from orderbridge.sandbox.warehouse import seed_catalogue
 
@@ -57,7 +57,7 @@ def _one(conn, sql, *args):
 def test_an_order_written_meanwhile_sends_the_batch_the_on_conflict_way(conn, staging_dsn, monkeypatch):
     with conn.cursor() as cur:
         seed_catalogue(cur)
-        staging.land_raw(cur, "groupon", "acct", [(e["orderid"], e) for e in
+        staging.land_raw(cur, "groupon", "acct", [(entry_id(e), e) for e in
                                                   (_entry("O-1", 1), _entry("O-2", 2), _entry("O-3", 3))], "run-1")
     conn.commit()
     real_init = staging._NewOrders.__init__
@@ -66,7 +66,7 @@ def test_an_order_written_meanwhile_sends_the_batch_the_on_conflict_way(conn, st
         # Another load commits O-2 after this batch looked staging up and found nothing.
         with closing(db.connect(staging_dsn)) as other, other.cursor() as cur:
             cur.execute("""INSERT INTO staging.orders (channel, account, external_order_id, status, content_hash)
-                           VALUES ('groupon', 'acct', 'O-2', 'ready', 'written by someone else')""")
+                           VALUES ('groupon', 'acct', 'O-2#2', 'ready', 'written by someone else')""")
             other.commit()
         real_init(self, *args, **kwargs)
 
@@ -104,7 +104,7 @@ def test_a_page_landed_meanwhile_by_another_run_is_kept_once(conn, staging_dsn):
     the same page between its look-up and its COPY, the page goes the ON CONFLICT way instead."""
     import threading
 
-    page = [(e["orderid"], e) for e in (_entry("O-1", 1), _entry("O-2", 2))]
+    page = [(entry_id(e), e) for e in (_entry("O-1", 1), _entry("O-2", 2))]
     with closing(db.connect(staging_dsn)) as other:
         with other.cursor() as cur:
             assert staging.land_raw(cur, "groupon", "acct", page, "run-other") == 2  # not committed yet
@@ -117,7 +117,7 @@ def test_a_page_landed_meanwhile_by_another_run_is_kept_once(conn, staging_dsn):
     ours.join(timeout=30)
     assert landed == [0]  # both were the other run's: nothing new, no error
     assert _one(conn, "SELECT count(*) FROM raw.orders") == 2
-    assert _land(conn, [(e["orderid"], e) for e in (_entry("O-2", 2), _entry("O-3", 3))]) == 1  # O-2 seen before
+    assert _land(conn, [(entry_id(e), e) for e in (_entry("O-2", 2), _entry("O-3", 3))]) == 1  # O-2 seen before
 
 
 def _land(conn, page) -> int:

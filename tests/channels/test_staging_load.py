@@ -1,7 +1,7 @@
 """raw -> staging on a real PostgreSQL: idempotent loads, held orders, re-transform without refetch."""
 
 from orderbridge import staging
-from orderbridge.groupon import GrouponMapper
+from orderbridge.groupon import GrouponMapper, entry_id
 from orderbridge.sandbox.warehouse import seed_catalogue
 
 
@@ -14,7 +14,7 @@ def _entry(orderid, sku, line_id, zip_="N1 9GU"):
 
 def _land(conn, entries):
     with conn.cursor() as cur:
-        n = staging.land_raw(cur, "groupon", "acct", [(e["orderid"], e) for e in entries], "run-1")
+        n = staging.land_raw(cur, "groupon", "acct", [(entry_id(e), e) for e in entries], "run-1")
     conn.commit()
     return n
 
@@ -41,7 +41,7 @@ def test_load_twice_writes_nothing_the_second_time(conn):
     assert _count(conn, "SELECT count(*) FROM staging.orders") == 3
     assert _count(conn, "SELECT count(*) FROM staging.outbox") == 3
     assert _count(conn, "SELECT warehouse_sku FROM staging.order_lines l JOIN staging.orders o ON o.id = l.order_id"
-                        " WHERE o.external_order_id = 'O-2'") == "WH-1013"
+                        " WHERE o.external_order_id = 'O-2#2'") == "WH-1013"
 
 
 def test_mapping_added_later_retransforms_from_raw(conn):
@@ -71,7 +71,7 @@ def test_a_broken_payload_is_quarantined_and_the_rest_still_loads(conn):
     _land(conn, [bad, _entry("O-OK", "WH-1001", 6)])
     counts = staging.transform(conn, GrouponMapper(), "acct", "run-1")
     assert counts.by_status == {"invalid_payload": 1, "ready": 1}
-    assert "quantity" in _count(conn, "SELECT status_reason FROM staging.orders WHERE external_order_id = 'O-BAD'")
+    assert "quantity" in _count(conn, "SELECT status_reason FROM staging.orders WHERE external_order_id = 'O-BAD#5'")
 
 
 def test_orders_the_warehouse_owns_are_not_overwritten(conn):

@@ -58,7 +58,9 @@ def faults(sandbox):
 
 
 def get_orders(base: str, auth: dict, **params) -> requests.Response:
-    return requests.get(f"{base}/get_orders", params={**auth, **params}, timeout=T)
+    response = requests.get(f"{base}/get_orders", params={**auth, **params}, timeout=T)
+    response.encoding = "utf-8"  # JSON is UTF-8; requests would read charset-less text/json as ISO-8859-1
+    return response
 
 
 def all_entries(base: str, auth: dict, **params) -> list[dict]:
@@ -135,7 +137,7 @@ def test_entries_look_like_groupon_v4(base):
         assert e["amount"]["total"] == pytest.approx(items + e["amount"]["shipping"])
         for li in e["line_items"]:
             assert isinstance(li["ci_lineitemid"], int) and isinstance(li["fulfillment_lineitem_id"], str)
-            assert li["status"] == "open"
+            assert li["status"] in ("open", "cancelled", "refunded")  # the last two: guessed words
             assert li["weight"] == "" or float(li["weight"]) >= 0
     customers = [e["customer"] for e in entries]
     assert any(c["country"] == "UK" and c["state"] is None for c in customers)
@@ -150,7 +152,7 @@ def test_entries_look_like_groupon_v4(base):
     assert len({len(i) for i in {e["orderid"] for e in entries}}) >= 3  # several id formats
 
 
-def test_split_order_shares_orderid_and_address(base):
+def test_split_order_shares_orderid_and_date_but_ships_to_its_own_address(base):
     entries = all_entries(base, READ)
     by_id: dict[str, list[dict]] = {}
     for e in entries:
@@ -158,7 +160,9 @@ def test_split_order_shares_orderid_and_address(base):
     splits = [group for group in by_id.values() if len(group) > 1]
     assert splits, "seed 42 with split rate 0.1 gives split orders"
     for first, second in splits:
-        assert first["customer"] == second["customer"] and first["date"] == second["date"]
+        assert first["date"] == second["date"] and first["parent_orderid"] == second["parent_orderid"]
+        assert first["customer"]["billing_address"] == second["customer"]["billing_address"]
+        assert first["customer"]["address1"] != second["customer"]["address1"]  # v4 doc example
         assert not {li["ci_lineitemid"] for li in first["line_items"]} & {
             li["ci_lineitemid"] for li in second["line_items"]}
 
@@ -192,7 +196,7 @@ def test_window_returns_orders_dated_inside_it(sandbox, base):
              f"&end_datetime={end:%m/%d/%Y%%20%H:%M}")
     got, page = [], 1
     while True:
-        body = requests.get(f"{base}/get_orders?{query}&page={page}", timeout=T).json()
+        body = json.loads(requests.get(f"{base}/get_orders?{query}&page={page}", timeout=T).content)
         got += body["data"]
         if page >= body["meta"]["no_of_pages"]:
             break

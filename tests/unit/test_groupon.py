@@ -6,8 +6,8 @@ from decimal import Decimal
 import pytest
 
 from orderbridge.errors import InvalidPayload
-from orderbridge.groupon import GrouponMapper, parse_order_date
-from orderbridge.orders import SkuMap, decide_status, line_rows
+from orderbridge.groupon import GrouponMapper, entry_id, parse_order_date
+from orderbridge.orders import SkuMap, decide_status, line_rows, stock_shortage
 
 
 def entry(orderid="FFB7A681BE", lines=None, **customer):
@@ -27,23 +27,34 @@ def test_order_date_is_twelve_hour_clock_with_utc_suffix():
         parse_order_date("2013-05-16 20:10")
 
 
-def test_entries_sharing_an_orderid_merge_into_one_order():
-    a = entry(lines=[{"ci_lineitemid": 1, "sku": "A", "quantity": 1, "unit_price": 5, "status": "open"}])
-    b = entry(lines=[{"ci_lineitemid": 2, "sku": "B", "quantity": 3, "unit_price": 2, "status": "open"}])
+def test_each_entry_of_a_split_orderid_is_its_own_order_with_its_own_address():
+    a = entry(lines=[{"ci_lineitemid": 5, "sku": "A", "quantity": 1, "unit_price": 5, "status": "open"},
+                     {"ci_lineitemid": 1, "sku": "C", "quantity": 1, "unit_price": 5, "status": "open"}])
+    b = entry(lines=[{"ci_lineitemid": 2, "sku": "B", "quantity": 3, "unit_price": 2, "status": "open"}],
+              name="Jean Dupont", city="Saint-Etienne", country="FR")
     b["amount"] = {"total": 6, "shipping": 1}
-    order = GrouponMapper("GBP").to_order([(10, a), (11, b)])
-    assert sorted(line.channel_line_id for line in order.lines) == ["1", "2"]
-    assert order.total == Decimal("27.98") and order.shipping_total == Decimal("1")
-    assert order.raw_id == 11 and order.currency == "GBP" and order.channel_data["entries"] == 2
+    assert (entry_id(a), entry_id(b)) == ("FFB7A681BE#1", "FFB7A681BE#2")
+    first, second = GrouponMapper("GBP").to_order([(10, a)]), GrouponMapper("GBP").to_order([(11, b)])
+    assert (first.external_order_id, first.ship_city, [line.channel_line_id for line in first.lines]) == (
+        "FFB7A681BE#1", "London", ["5", "1"])
+    assert (second.external_order_id, second.ship_name, second.ship_city) == ("FFB7A681BE#2", "Jean Dupont",
+                                                                              "Saint-Etienne")
+    assert second.total == Decimal("6") and second.shipping_total == Decimal("1") and second.raw_id == 11
+    assert first.channel_data["orderid"] == second.channel_data["orderid"] == "FFB7A681BE"
+
+
+def test_an_entry_without_usable_ids_still_gets_an_id_to_be_quarantined_under():
+    assert entry_id({"orderid": "X", "line_items": "nope"}).startswith("missing-orderid:") is False
+    assert entry_id({"line_items": [{"ci_lineitemid": 1}]}).startswith("missing-orderid:")
+    assert entry_id({"orderid": "X", "line_items": [{"ci_lineitemid": True}]}) == "X"
 
 
 def test_a_later_version_of_an_entry_replaces_the_earlier_one():
     open_line = {"ci_lineitemid": 7, "sku": "A", "quantity": 1, "unit_price": 5, "status": "open"}
     shipped = {**open_line, "status": "ship"}
     order = GrouponMapper().to_order([(1, entry(lines=[open_line])), (2, entry(lines=[shipped]))])
-    assert [line.open_on_channel for line in order.lines] == [False]
-    assert order.channel_status == "closed"
-    assert GrouponMapper().acknowledgements(order, "ready") == []
+    assert [(line.status, line.channel_status) for line in order.lines] == [("closed", "ship")]
+    assert order.channel_status == "closed" and decide_status(order, [])[0] == "closed"
 
 
 @pytest.mark.parametrize(("line", "field"), [
@@ -58,11 +69,26 @@ def test_bad_lines_are_refused_naming_the_field(line, field):
         GrouponMapper().to_order([(1, entry(lines=[line]))])
 
 
-def test_mark_exported_effects_cover_open_lines_only():
-    lines = [{"ci_lineitemid": 1, "sku": "A", "quantity": 1, "status": "open"},
-             {"ci_lineitemid": 2, "sku": "B", "quantity": 1, "status": "ship"}]
-    effects = GrouponMapper().acknowledgements(GrouponMapper().to_order([(1, entry(lines=lines))]), "ready")
-    assert [(e.kind, e.key, e.payload) for e in effects] == [("mark_exported", "1", {"ci_lineitem_id": 1})]
+def test_every_line_is_marked_exported_and_cancelled_lines_are_kept_but_not_picked():
+    lines = [{"ci_lineitemid": 1, "sku": "WH-1", "quantity": 1, "status": "open"},
+             {"ci_lineitemid": 2, "sku": "GG-NEW", "quantity": 4, "status": "refunded"}]
+    order = GrouponMapper().to_order([(1, entry(lines=lines))])
+    effects = GrouponMapper().acknowledgements(order, "ready")
+    assert [(e.kind, e.key) for e in effects] == [("mark_exported", "1"), ("mark_exported", "2")]
+    rows, unknown = line_rows(order, SkuMap(products=frozenset({"WH-1"})))
+    assert [(r[0], r[3], r[8], r[9]) for r in rows] == [("1", "WH-1", "open", "open"),
+                                                        ("2", None, "cancelled", "refunded")]
+    assert unknown == []  # a cancelled line's SKU never holds the order
+    assert decide_status(order, unknown) == ("ready", None)
+    assert stock_shortage(rows, {"WH-1": 1}) is None
+
+
+def test_an_entry_whose_every_line_is_cancelled_is_a_cancelled_order():
+    lines = [{"ci_lineitemid": 1, "sku": "WH-1", "quantity": 1, "status": "cancelled"},
+             {"ci_lineitemid": 2, "sku": "WH-1", "quantity": 1, "status": "Refunded"}]
+    order = GrouponMapper().to_order([(1, entry(lines=lines))])
+    assert order.channel_status == "cancelled"
+    assert decide_status(order, [])[0] == "cancelled"
 
 
 def test_sku_resolution_alias_bundle_direct_kit_and_unknown():

@@ -47,6 +47,8 @@ class Observed:
             that must not be (each described in one line).
         resent: idempotent acknowledgements the channel received again (a line re-marked exported,
             the same status set again after a lost answer): at-least-once delivery, harmless, counted.
+        ship_to: external id -> (name, street, city, postcode) the channel gave for that shipment,
+            where the sandbox records it: staging must ship there.
     """
 
     offered: set[str]
@@ -55,6 +57,7 @@ class Observed:
     stock: dict[str, float] | None = None
     applied_twice: list[str] = field(default_factory=list)
     resent: int = 0
+    ship_to: dict[str, tuple] = field(default_factory=dict)
 
 
 class ChannelAdapter:

@@ -55,17 +55,22 @@ class GrouponAdapter(ChannelAdapter):
 
     def observe(self, sandbox) -> Observed:
         state = self.control(sandbox, f"groupon/{SUPPLIER}/state")
-        acknowledged, tracking, resent = set(), {}, 0
+        offered, acknowledged, tracking, resent, ship_to = set(), set(), {}, 0, {}
         for order in state["orders"]:
             for entry in order["entries"]:
+                # Each entry is one shipment, staged as <orderid>#<lowest line id> (groupon.entry_id).
+                key = f"{order['orderid']}#{min(line['ci_lineitemid'] for line in entry['lines'])}"
+                offered.add(key)
+                to = entry["ship_to"]
+                ship_to[key] = (to["name"], to["address1"], to["city"], to["zip"])
                 for line in entry["lines"]:
                     if line["exported"]:
-                        acknowledged.add(order["orderid"])
+                        acknowledged.add(key)
                     resent += max(line["export_calls"] - 1, 0)
                     if line["tracking"]:
                         tracking[str(line["ci_lineitemid"])] = len(line["tracking"])
-        return Observed(offered={o["orderid"] for o in state["orders"]}, acknowledged=acknowledged,
-                        tracking=tracking, stock=None, resent=resent)
+        return Observed(offered=offered, acknowledged=acknowledged, tracking=tracking, stock=None, resent=resent,
+                        ship_to=ship_to)
 
     def tracking_key(self, payload: dict, external_order_id: str | None) -> str:
         return str(payload["ci_lineitem_id"])

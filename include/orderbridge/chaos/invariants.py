@@ -3,7 +3,8 @@
 ``check`` returns ``Findings`` with every figure the results table shows and a list of
 ``problems`` (empty when the promise held):
 
-- every order the channel offered is in staging exactly once (or quarantined with a reason);
+- every order the channel offered is in staging exactly once (or quarantined with a reason), and
+  ships to the address the channel gave for it;
 - every acknowledgement the channel received refers to an order committed in staging;
 - every tracking effect the outbox holds reached the channel exactly once, none twice (on a channel
   whose write-backs set a state, ``idempotent_writebacks``, one received again is counted as resent:
@@ -38,12 +39,13 @@ class Findings:
     unsent: list[str] = field(default_factory=list)
     silent_quarantine: list[str] = field(default_factory=list)
     resent: int = 0
+    wrong_address: list[str] = field(default_factory=list)
 
     @property
     def problems(self) -> list[str]:
         out = []
         for name in ("lost", "duplicated", "acked_uncommitted", "sent_twice", "tracking_missing", "stock_mismatch",
-                     "unsent", "silent_quarantine"):
+                     "unsent", "silent_quarantine", "wrong_address"):
             items = getattr(self, name)
             if items:
                 out.append(f"{self.channel}: {len(items)} {name.replace('_', ' ')}: {', '.join(items[:5])}"
@@ -89,6 +91,11 @@ def check(adapter: ChannelAdapter, sandbox, conn, observed: Observed | None = No
                     JOIN staging.orders o ON o.id = l.order_id WHERE o.channel = %s AND o.account = %s
                     GROUP BY 1, 2, 3 HAVING count(*) > 1""", channel, account)]
         found.acked_uncommitted = sorted(seen.acknowledged - staged.keys())
+        addresses = {ext: tuple(rest) for ext, *rest in _rows(
+            cur, "SELECT external_order_id, ship_name, ship_address1, ship_city, ship_postcode FROM staging.orders"
+                 " WHERE channel = %s AND account = %s AND status <> 'invalid_payload'", channel, account)}
+        found.wrong_address = sorted(ext for ext, where in seen.ship_to.items()
+                                     if ext in addresses and addresses[ext] != tuple(where))
 
         found.resent = seen.resent
         tracked = _rows(cur, "SELECT b.payload, o.external_order_id, b.status FROM staging.outbox b"
@@ -99,7 +106,7 @@ def check(adapter: ChannelAdapter, sandbox, conn, observed: Observed | None = No
             key = adapter.tracking_key(payload, ext)
             if status == "sent":
                 found.tracking_sent += 1
-            if status == "sent" and seen.tracking.get(key, 0) == 0 and not payload.get("non_open"):
+            if status == "sent" and seen.tracking.get(key, 0) == 0:
                 found.tracking_missing.append(key)
         for key, n in sorted(seen.tracking.items()):
             if n > 1 and adapter.idempotent_writebacks:

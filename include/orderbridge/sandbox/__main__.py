@@ -75,7 +75,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--groupon-auth-failure-status", type=int, default=401,
                         help="HTTP status for bad credentials (the live value is unknown; 401 or 200)")
     parser.add_argument("--groupon-split-rate", type=float, default=0.03,
-                        help="share of orders sent as two entries with the same orderid")
+                        help="share of orders sent as two entries with the same orderid (each with its own ship-to)")
+    parser.add_argument("--groupon-cancel-rate", type=float, default=0.03,
+                        help="share of lines already cancelled or refunded when first listed")
+    parser.add_argument("--groupon-ascii-json", action="store_true",
+                        help="answer with \\u escapes instead of raw UTF-8 under text/json")
     parser.add_argument("--plentymarkets", action="append", type=_spec(PlentySystemSpec.parse), default=[],
                         metavar="SYSTEM:USERNAME:PASSWORD:N",
                         help="a plentymarkets system (served under /plentymarkets/SYSTEM) with its REST user and "
@@ -118,7 +122,8 @@ def main(argv: list[str] | None = None) -> None:
     try:
         app = create_app(seed=args.seed, groupon_accounts=args.groupon, groupon_page_size=args.groupon_page_size,
                          groupon_auth_failure_status=args.groupon_auth_failure_status,
-                         groupon_split_rate=args.groupon_split_rate, days=args.days, anchor=args.anchor,
+                         groupon_split_rate=args.groupon_split_rate, groupon_cancel_rate=args.groupon_cancel_rate,
+                         groupon_raw_utf8=not args.groupon_ascii_json, days=args.days, anchor=args.anchor,
                          faults=args.fault, plentymarkets_systems=args.plentymarkets,
                          plenty_token_ttl=args.plenty_token_ttl, plenty_max_sessions=args.plenty_max_sessions,
                          plenty_read_limit=args.plenty_read_limit, plenty_write_limit=args.plenty_write_limit,

@@ -85,12 +85,43 @@ def _groupon_control(sandbox: groupon.GrouponSandbox) -> APIRouter:
             return JSONResponse({"ok": False, "error": "n must be between 0 and 100000"}, status_code=400)
         return JSONResponse({"ok": True, "orderids": account.add_orders(n, anchor=anchor, days=days)})
 
+    def _act(supplier_id: str, action) -> JSONResponse:
+        account = sandbox.accounts.get(supplier_id)
+        if account is None:
+            return JSONResponse({"ok": False, "error": f"no Groupon account {supplier_id}"}, status_code=404)
+        try:
+            return JSONResponse({"ok": True, **action(account)})
+        except KeyError as err:
+            return JSONResponse({"ok": False, "error": f"no such order or line: {err}"}, status_code=404)
+        except (ValueError, TypeError, AttributeError) as err:
+            return JSONResponse({"ok": False, "error": str(err)}, status_code=400)
+
+    @router.post("/{supplier_id}/orders/{orderid}/split")
+    async def split(supplier_id: str, orderid: str, request: Request) -> JSONResponse:
+        """One more entry under ``orderid`` (its own lines and ship-to), as Groupon lists split orders."""
+        body = await request.json() if await request.body() else {}
+        return _act(supplier_id, lambda a: {"entry": a.split_order(orderid, int(body.get("lines", 1))).to_api()})
+
+    @router.post("/{supplier_id}/orders/{orderid}/customer")
+    async def customer(supplier_id: str, orderid: str, request: Request) -> JSONResponse:
+        """Overwrite ship-to fields (body: the ``customer`` fields, optionally ``entry``)."""
+        body = dict(await request.json())
+        entry = body.pop("entry", None)
+        return _act(supplier_id, lambda a: {"entries": a.set_customer(orderid, body, entry)})
+
+    @router.post("/{supplier_id}/lines/{ci_lineitemid}/status")
+    async def line_status(supplier_id: str, ci_lineitemid: int, request: Request) -> JSONResponse:
+        """The customer cancels (``cancelled``) or Groupon refunds (``refunded``) a line."""
+        status = str((await request.json())["status"])
+        return _act(supplier_id, lambda a: {"line": a.set_line_status(ci_lineitemid, status).state()})
+
     return router
 
 
 def create_app(*, seed: int = 42, groupon_accounts: Iterable[GrouponAccountSpec] = (),
                groupon_page_size: int = 250, groupon_auth_failure_status: int = 401,
-               groupon_split_rate: float = 0.03, days: float = 2.0, anchor: datetime | None = None,
+               groupon_split_rate: float = 0.03, groupon_cancel_rate: float = 0.03, groupon_raw_utf8: bool = True,
+               days: float = 2.0, anchor: datetime | None = None,
                faults: Iterable[dict] = (),
                plentymarkets_systems: Iterable[plentymarkets.PlentySystemSpec] = (), plenty_token_ttl: int = 86_400,
                plenty_max_sessions: int = 3, plenty_read_limit: int = 200, plenty_write_limit: int = 80,
@@ -105,6 +136,8 @@ def create_app(*, seed: int = 42, groupon_accounts: Iterable[GrouponAccountSpec]
         groupon_page_size: ``max_items_per_page`` of ``get_orders``.
         groupon_auth_failure_status: HTTP status answered for bad credentials.
         groupon_split_rate: share of orders sent as two entries sharing one ``orderid``.
+        groupon_cancel_rate: share of lines already cancelled or refunded when first listed.
+        groupon_raw_utf8: answer raw UTF-8 under ``text/json`` (False: ``\\u`` escapes).
         days: initial orders are dated over this many days before ``anchor``.
         anchor: end of the order dates (naive means UTC); default now, to the minute.
         faults: fault rules active from the start (see ``faults``).
@@ -126,9 +159,11 @@ def create_app(*, seed: int = 42, groupon_accounts: Iterable[GrouponAccountSpec]
         anchor = anchor.replace(tzinfo=UTC)
     app = FastAPI(title="orderbridge sandbox", description="Local fakes of the marketplace APIs orderbridge talks to.")
 
-    sandbox = groupon.GrouponSandbox(page_size=groupon_page_size, auth_failure_status=groupon_auth_failure_status)
+    sandbox = groupon.GrouponSandbox(page_size=groupon_page_size, auth_failure_status=groupon_auth_failure_status,
+                                     raw_utf8=groupon_raw_utf8)
     for spec in groupon_accounts:
-        factory = GrouponOrderFactory(seed, spec.supplier_id, anchor, days=days, split_rate=groupon_split_rate)
+        factory = GrouponOrderFactory(seed, spec.supplier_id, anchor, days=days, split_rate=groupon_split_rate,
+                                      cancel_rate=groupon_cancel_rate)
         sandbox.add_account(spec.supplier_id, spec.token, factory, spec.n_orders)
 
     plenty = plentymarkets.PlentySandbox(plentymarkets.PlentySettings(

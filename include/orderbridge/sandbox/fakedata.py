@@ -79,7 +79,7 @@ _PROFILES: tuple[_Profile, ...] = (
     _Profile("GB", "en_GB", 30), _Profile("US", "en_US", 14), _Profile("DE", "de_DE", 12),
     _Profile("FR", "fr_FR", 9), _Profile("IT", "it_IT", 5), _Profile("ES", "es_ES", 4),
     _Profile("NL", "nl_NL", 3), _Profile("PL", "pl_PL", 3), _Profile("IE", "en_IE", 3),
-    _Profile("GR", "el_GR", 3), _Profile("RU", "ru_RU", 1), _Profile("JP", "ja_JP", 2),
+    _Profile("GR", "el_GR", 3), _Profile("RU", "ru_RU", 1), _Profile("JP", "ja_JP", 2), _Profile("HU", "hu_HU", 3),
     _Profile("GB", "en_GB", 3, name_locale="ru_RU"), _Profile("DE", "de_DE", 2, name_locale="uk_UA"),
     _Profile("GB", "en_GB", 2, name_locale="zh_CN"), _Profile("FR", "fr_FR", 1, name_locale="ja_JP"),
 )
@@ -118,6 +118,8 @@ def fake_address(rng: random.Random, profile: _Profile | None = None) -> Address
     name = name_fake.name()
     if rng.random() < 0.05:
         name = name.upper()  # typed with caps lock on, as real customers do
+    elif rng.random() < 0.03:
+        name += rng.choice((" \U0001F381", " \u2764\ufe0f", " \U0001F600"))  # pasted from a phone, emoji and all
     if profile.country == "JP":
         address1 = f"{fake.town()}{fake.chome()}{fake.ban()}{fake.gou()}"
         address2 = f"{fake.building_name()}{rng.randint(101, 905)}" if rng.random() < 0.5 else ""
@@ -170,14 +172,18 @@ class GrouponOrderFactory:
         supplier_id: the account; two accounts with the same seed still get different orders.
         anchor: orders are dated in ``[anchor - days, anchor)`` unless a batch says otherwise.
         days: how far back the dates spread.
-        split_rate: share of orders sent as two ``data`` entries with the same ``orderid``.
+        split_rate: share of orders sent as two ``data`` entries with the same ``orderid``; the
+            second entry ships to an address of its own (the v4 doc example, groupon-api.md §3.1).
+        cancel_rate: share of lines that are already ``cancelled`` or ``refunded`` when first listed
+            (the words are a guess: only ``open`` and ``ship`` are documented).
     """
 
     def __init__(self, seed: int, supplier_id: str, anchor: datetime, days: float = 2.0,
-                 split_rate: float = 0.03) -> None:
+                 split_rate: float = 0.03, cancel_rate: float = 0.03) -> None:
         self.rng = random.Random(derive_seed(seed, "groupon", supplier_id))
         self.supplier_id = supplier_id
-        self.anchor, self.days, self.split_rate = anchor.replace(second=0, microsecond=0), days, split_rate
+        self.anchor, self.days = anchor.replace(second=0, microsecond=0), days
+        self.split_rate, self.cancel_rate = split_rate, cancel_rate
         namer = _faker("en_GB")
         namer.seed_instance(self.rng.getrandbits(64))
         self.supplier_name = f"{namer.last_name()} Homeware Ltd"
@@ -232,7 +238,7 @@ class GrouponOrderFactory:
         return {
             "ci_lineitemid": self._next_ci, "fulfillment_lineitem_id": str(self._next_fli),
             "sku": offer.channel_sku, "name": offer.name, "quantity": quantity, "unit_price": offer.unit_price,
-            "weight": weight, "status": "open", "bom_sku": bom,
+            "weight": weight, "status": self._line_status(), "bom_sku": bom,
             "channel_sku_provided": _offer_code(offer, "a0YC", 18),
             "po_number": None if self.rng.random() < 0.8 else f"PO{self.rng.randint(100000, 999999)}",
             "ship_by_date": _format_date(date + timedelta(days=3)),
@@ -244,6 +250,39 @@ class GrouponOrderFactory:
             "order_line_item_uuid": str(uuid.UUID(int=self.rng.getrandbits(128), version=4)),
             "kitting_details": f"Primary:{offer.bom_sku}" if offer.bom_sku else "",
         }
+
+    def _line_status(self) -> str:
+        if self.rng.random() >= self.cancel_rate:
+            return "open"
+        return self.rng.choice(("cancelled", "refunded"))
+
+    def split_entry(self, orderid: str, parent: str, date: datetime, n_lines: int = 1) -> GeneratedEntry:
+        """A further entry of an existing ``orderid``: its own lines and its own ship-to address."""
+        offers = self.rng.sample(GROUPON_OFFERS, n_lines)
+        lines = [self._line(o, 1, date) for o in offers]
+        ship = fake_address(self.rng)
+        spelled = self._spelled(ship)
+        return self._entry(orderid, parent, date, lines, spelled, spelled, _offer_code(offers[0], "006C", 18), 0)
+
+    def _entry(self, orderid: str, parent: str, date: datetime, lines: list[dict], ship: dict, bill: dict,
+               opp_id: str, ship_cost: float) -> GeneratedEntry:
+        weight = sum(float(li["weight"] or 0) * li["quantity"] for li in lines)
+        payload = {
+            "orderid": orderid, "parent_orderid": parent, "date": _format_date(date),
+            "supplier": self.supplier_name, "opp_id": opp_id, "fulfillment_method": "Drop Ship (Marketplace)",
+            "amount": {"total": round(sum(li["unit_price"] * li["quantity"] for li in lines) + ship_cost, 2),
+                       "shipping": ship_cost},
+            "customer": {**ship, "billing_address": bill, "invoice_url": ""},
+            "shipping": {"method": "BEST", "carrier": None,
+                         "product_weight": f"{weight:.2f}" if weight else "",
+                         "product_weight_unit": self.rng.choices(("pounds", "kilograms", "ounces", ""),
+                                                                 weights=(6, 2, 1, 1))[0],
+                         "product_dimension_unit": "inches", "product_width": "1.5",
+                         "product_length": "12.75", "product_height": "12.75", "incoterms": "",
+                         "3PL_warehouse": "", "3PL_name": ""},
+            "line_items": lines,
+        }
+        return GeneratedEntry(orderid=orderid, date=date, payload=payload)
 
     def _order(self, date: datetime) -> list[GeneratedEntry]:
         orderid = self._orderid()
@@ -259,28 +298,14 @@ class GrouponOrderFactory:
         shipping = self.rng.choices((0, 2.99, 3.99, 4.99), weights=(75, 10, 10, 5))[0]
         cut = 1 + self.rng.randrange(len(lines) - 1) if split else len(lines)
         groups = [lines[:cut], lines[cut:]] if split else [lines]
-        customer = {**self._spelled(ship), "billing_address": self._spelled(bill), "invoice_url": ""}
         opp_id = _offer_code(offers[0], "006C", 18)
-        entries = []
-        for i, group in enumerate(groups):
-            ship_cost = shipping if i == 0 else 0
-            weight = sum(float(li["weight"] or 0) * li["quantity"] for li in group)
-            payload = {
-                "orderid": orderid, "parent_orderid": parent, "date": _format_date(date),
-                "supplier": self.supplier_name, "opp_id": opp_id, "fulfillment_method": "Drop Ship (Marketplace)",
-                "amount": {"total": round(sum(li["unit_price"] * li["quantity"] for li in group) + ship_cost, 2),
-                           "shipping": ship_cost},
-                "customer": customer,
-                "shipping": {"method": "BEST", "carrier": None,
-                             "product_weight": f"{weight:.2f}" if weight else "",
-                             "product_weight_unit": self.rng.choices(("pounds", "kilograms", "ounces", ""),
-                                                                     weights=(6, 2, 1, 1))[0],
-                             "product_dimension_unit": "inches", "product_width": "1.5",
-                             "product_length": "12.75", "product_height": "12.75", "incoterms": "",
-                             "3PL_warehouse": "", "3PL_name": ""},
-                "line_items": group,
-            }
-            entries.append(GeneratedEntry(orderid=orderid, date=date, payload=payload))
+        billing = self._spelled(bill)
+        entries = [self._entry(orderid, parent, date, groups[0], self._spelled(ship), billing, opp_id, shipping)]
+        if split:
+            # Groupon lists the rest under the same orderid with another ship-to (a gift sent to
+            # someone else): each entry's lines go to that entry's address.
+            other = self._spelled(fake_address(self.rng))
+            entries.append(self._entry(orderid, parent, date, groups[1], other, billing, opp_id, 0))
         return entries
 
 

@@ -60,6 +60,9 @@ class Line:
     status: str = "open"
     tracking: list[dict] = field(default_factory=list)
 
+    def __post_init__(self) -> None:
+        self.status = str(self.payload.get("status") or "open")
+
     def state(self) -> dict:
         p = self.payload
         return {"ci_lineitemid": p["ci_lineitemid"], "fulfillment_lineitem_id": p["fulfillment_lineitem_id"],
@@ -84,6 +87,10 @@ class Entry:
     def to_api(self) -> dict:
         return {**self.payload, "line_items": [{**ln.payload, "status": ln.status} for ln in self.lines]}
 
+    def ship_to(self) -> dict:
+        customer = self.payload.get("customer") or {}
+        return {k: customer.get(k) for k in ("name", "address1", "address2", "city", "state", "zip", "country")}
+
 
 class GrouponAccount:
     """One supplier account: its orders, kept sorted by (orderid, entry), and its counters."""
@@ -103,13 +110,53 @@ class GrouponAccount:
         for order in self.factory.generate(n, anchor=anchor, days=days):
             orderids.append(order[0].orderid)
             for seq, gen in enumerate(order):
-                lines = [Line(dict(li)) for li in gen.payload["line_items"]]
-                for line in lines:
-                    self.by_ci[line.payload["ci_lineitemid"]] = line
-                    self.by_fli[line.payload["fulfillment_lineitem_id"]] = line
-                payload = {k: v for k, v in gen.payload.items() if k != "line_items"}
-                bisect.insort(self.entries, Entry(gen.orderid, seq, gen.date, payload, lines), key=lambda e: e.key)
+                self._add_entry(gen, seq)
         return orderids
+
+    def _add_entry(self, gen, seq: int) -> Entry:
+        lines = [Line(dict(li)) for li in gen.payload["line_items"]]
+        for line in lines:
+            self.by_ci[line.payload["ci_lineitemid"]] = line
+            self.by_fli[line.payload["fulfillment_lineitem_id"]] = line
+        payload = {k: v for k, v in gen.payload.items() if k != "line_items"}
+        entry = Entry(gen.orderid, seq, gen.date, payload, lines)
+        bisect.insort(self.entries, entry, key=lambda e: e.key)
+        self._open = None
+        return entry
+
+    def split_order(self, orderid: str, n_lines: int = 1) -> Entry:
+        """Groupon lists one more entry under an existing ``orderid``: new lines, another ship-to.
+
+        Raises:
+            KeyError: no such order.
+        """
+        mine = [e for e in self.entries if e.orderid == orderid]
+        if not mine:
+            raise KeyError(orderid)
+        first = mine[0]
+        gen = self.factory.split_entry(orderid, first.payload.get("parent_orderid"), first.date, n_lines)
+        return self._add_entry(gen, max(e.seq for e in mine) + 1)
+
+    def set_line_status(self, ci_lineitemid: int, status: str) -> Line:
+        """The customer cancelled or Groupon refunded a line (``cancelled``, ``refunded``; guessed words).
+
+        Raises:
+            KeyError: no such line.
+        """
+        line = self.by_ci[ci_lineitemid]
+        line.status = status
+        return line
+
+    def set_customer(self, orderid: str, customer: dict, entry: int | None = None) -> int:
+        """Overwrite customer fields of an order's entries (all, or the one numbered ``entry``)."""
+        changed = 0
+        for e in self.entries:
+            if e.orderid == orderid and entry in (None, e.seq):
+                e.payload["customer"] = {**(e.payload.get("customer") or {}), **customer}
+                changed += 1
+        if not changed:
+            raise KeyError(orderid)
+        return changed
 
     def open_entries(self) -> list[Entry]:
         """Entries with a line not exported yet (the default ``get_orders`` queue).
@@ -126,11 +173,13 @@ class GrouponAccount:
         orders: dict[str, dict] = {}
         for e in self.entries:
             order = orders.setdefault(e.orderid, {"orderid": e.orderid, "date": e.payload["date"], "entries": []})
-            order["entries"].append({"entry": e.seq, "lines": [ln.state() for ln in e.lines]})
+            order["entries"].append({"entry": e.seq, "ship_to": e.ship_to(), "lines": [ln.state() for ln in e.lines]})
         lines = list(self.by_ci.values())
         totals = {"orders": len(orders), "entries": len(self.entries), "lines": len(lines),
                   "exported_lines": sum(ln.exported for ln in lines),
-                  "shipped_lines": sum(ln.status == "ship" for ln in lines)}
+                  "shipped_lines": sum(ln.status == "ship" for ln in lines),
+                  "cancelled_lines": sum(ln.status in ("cancelled", "refunded") for ln in lines),
+                  "split_orders": sum(1 for o in orders.values() if len(o["entries"]) > 1)}
         return {"supplier_id": self.supplier_id, "orders": list(orders.values()), "totals": totals,
                 "requests": counters(self.requests)}
 
@@ -185,10 +234,13 @@ class GrouponSandbox:
     Args:
         page_size: ``max_items_per_page`` (the real API uses 250).
         auth_failure_status: HTTP status for bad credentials; the reference only guesses 401.
+        raw_utf8: send text as raw UTF-8 bytes under the charset-less ``text/json`` (what a
+            server typically does, and what makes a client that trusts ``text/*``'s ISO-8859-1
+            default garble names); False sends ``\\u`` escapes (pure ASCII).
     """
 
-    def __init__(self, page_size: int = 250, auth_failure_status: int = 401) -> None:
-        self.page_size, self.auth_failure_status = page_size, auth_failure_status
+    def __init__(self, page_size: int = 250, auth_failure_status: int = 401, raw_utf8: bool = True) -> None:
+        self.page_size, self.auth_failure_status, self.raw_utf8 = page_size, auth_failure_status, raw_utf8
         self.accounts: dict[str, GrouponAccount] = {}
         self.requests: Counter[tuple[str, int]] = Counter()
         self.carriers = load_carriers()
@@ -277,11 +329,10 @@ class GrouponSandbox:
         return {"success": True, "data": {"non_open_ids": non_open}}
 
 
-def _answer(body: dict, status: int = 200) -> Response:
-    # Compact separators and a bare "text/json" (no charset), as in the recorded responses; the body
-    # is ASCII anyway because json.dumps escapes everything else.
-    return Response(json.dumps(body, separators=(",", ":")), status_code=status,
-                    headers={"content-type": CONTENT_TYPE})
+def _answer(body: dict, status: int = 200, raw_utf8: bool = True) -> Response:
+    # Compact separators and a bare "text/json" (no charset), as in the recorded responses.
+    text = json.dumps(body, separators=(",", ":"), ensure_ascii=not raw_utf8)
+    return Response(text.encode("utf-8"), status_code=status, headers={"content-type": CONTENT_TYPE})
 
 
 async def read_params(request: Request) -> dict[str, str]:
@@ -341,7 +392,7 @@ def api_router(sandbox: GrouponSandbox) -> APIRouter:
         sandbox.requests[(name, status)] += 1
         if account is not None:
             account.requests[(name, status)] += 1
-        return _answer(body, status)
+        return _answer(body, status, sandbox.raw_utf8)
 
     return router
 

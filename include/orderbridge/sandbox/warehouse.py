@@ -63,7 +63,8 @@ def ship_some(cur, channel: str, account: str, share: float = 0.5) -> int:
     cur.execute(
         """UPDATE staging.stock_levels s SET on_hand = s.on_hand - q.qty, updated_at = now()
            FROM (SELECT l.warehouse_sku, sum(l.quantity) AS qty FROM staging.order_lines l
-                 WHERE l.order_id = ANY(%s) AND l.warehouse_sku IS NOT NULL GROUP BY 1) q
+                 WHERE l.order_id = ANY(%s) AND l.warehouse_sku IS NOT NULL AND l.status = 'open'
+                 GROUP BY 1) q
            WHERE s.sku = q.warehouse_sku AND s.warehouse = 'main'""",
         ([oid for oid, _ in chosen],),
     )

@@ -1,0 +1,77 @@
+"""Schema migrations that move data: run them on a database holding what the previous revision wrote."""
+
+from __future__ import annotations
+
+import json
+
+from orderbridge import db, staging
+from orderbridge.groupon import GrouponMapper
+
+
+def _entry(first_line: int, name: str, city: str) -> dict:
+    return {"orderid": "GG-SPLIT-1", "parent_orderid": "77", "date": "11/19/2026 09:56AM UTC",
+            "amount": {"total": 10, "shipping": 0},
+            "customer": {"name": name, "address1": "1 Main St", "city": city, "zip": "1000", "country": "UK"},
+            "line_items": [{"ci_lineitemid": first_line + i, "sku": "WH-1001", "quantity": 1, "unit_price": 5,
+                            "status": "open"} for i in range(2)]}
+
+
+def test_0004_gives_each_groupon_entry_its_own_order_and_flags_taken_merged_orders(pg):
+    name = "t_migrate_0004"
+    pg.sql(f"DROP DATABASE IF EXISTS {name}")
+    pg.sql(f"CREATE DATABASE {name}")
+    dsn = pg.url(name)
+    db.migrate(dsn, "0003")
+    conn = db.connect(dsn)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("INSERT INTO staging.products (sku, name) VALUES ('WH-1001', 'Mug')")
+            # What 0003-era code stored: both entries under the orderid, one order with the
+            # second entry's address and every line; and a second such order the warehouse shipped.
+            for ext, status in (("GG-SPLIT-1", "ready"), ("GG-SHIPPED", "shipped")):
+                for entry in (_entry(100, "Anna Kovács", "Budapest"), _entry(200, "Jean Dupont", "Saint-Etienne")):
+                    entry = {**entry, "orderid": ext}
+                    cur.execute("INSERT INTO raw.orders (channel, account, external_id, payload, payload_hash)"
+                                " VALUES ('groupon', 'uk', %s, %s, %s)",
+                                (ext, json.dumps(entry), staging.payload_hash(entry)))
+                cur.execute("""INSERT INTO staging.orders (channel, account, external_order_id, status, ship_name,
+                                   ship_city, channel_data, content_hash)
+                               VALUES ('groupon', 'uk', %s, %s, 'Jean Dupont', 'Saint-Etienne',
+                                       '{"entries": 2}', 'x') RETURNING id""", (ext, status))
+                order_id = cur.fetchone()[0]
+                cur.execute("""INSERT INTO staging.order_lines (order_id, channel_line_id, channel_sku, warehouse_sku,
+                                   quantity, channel_quantity) SELECT %s, l::text, 'WH-1001', 'WH-1001', 1, 1
+                               FROM unnest(ARRAY[100, 101, 200, 201]) l""", (order_id,))
+                cur.execute("INSERT INTO staging.order_events (order_id, channel, account, external_order_id, event)"
+                            " VALUES (%s, 'groupon', 'uk', %s, 'imported')", (order_id, ext))
+            cur.execute("INSERT INTO staging.sync_state VALUES ('groupon', 'uk', 'transform', '999', now())")
+        conn.commit()
+
+        db.migrate(dsn)
+
+        with conn.cursor() as cur:
+            cur.execute("SELECT DISTINCT external_id FROM raw.orders ORDER BY 1")
+            assert [r[0] for r in cur.fetchall()] == ["GG-SHIPPED#100", "GG-SHIPPED#200", "GG-SPLIT-1#100",
+                                                      "GG-SPLIT-1#200"]
+            cur.execute("SELECT external_order_id, attention IS NOT NULL FROM staging.orders ORDER BY 1")
+            assert cur.fetchall() == [("GG-SHIPPED#100", True), ("GG-SPLIT-1#100", False)]
+            cur.execute("SELECT DISTINCT external_order_id FROM staging.order_events ORDER BY 1")
+            assert [r[0] for r in cur.fetchall()] == ["GG-SHIPPED#100", "GG-SPLIT-1#100"]
+        conn.commit()
+
+        # The next transform stages each entry with its own address; the shipped one keeps its row.
+        staging.transform(conn, GrouponMapper("GBP"), "uk", "run-after-migration")
+        with conn.cursor() as cur:
+            cur.execute("""SELECT o.external_order_id, o.status, o.ship_city,
+                                  array_agg(l.channel_line_id ORDER BY l.channel_line_id)
+                           FROM staging.orders o JOIN staging.order_lines l ON l.order_id = o.id
+                           GROUP BY 1, 2, 3 ORDER BY 1""")
+            assert cur.fetchall() == [
+                ("GG-SHIPPED#100", "shipped", "Saint-Etienne", ["100", "101", "200", "201"]),
+                ("GG-SHIPPED#200", "ready", "Saint-Etienne", ["200", "201"]),
+                ("GG-SPLIT-1#100", "ready", "Budapest", ["100", "101"]),
+                ("GG-SPLIT-1#200", "ready", "Saint-Etienne", ["200", "201"]),
+            ]
+    finally:
+        conn.close()
+        pg.sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
