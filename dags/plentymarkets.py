@@ -4,15 +4,19 @@
 Every 10 minutes, for one plentymarkets system (listed in `config/accounts.yaml`; ids and status
 ids in its Airflow connection):
 
-1. **extract_orders**: land every order in the fetch status (5), cancellations (8.0) and recent
-   returns (9.0) in `raw.orders`, page by page (a backfill re-reads its window by `updatedAt`).
+1. **extract_orders**: land every order in the fetch status (5) and cancellations (8.0) in
+   `raw.orders`, and the return orders (type 3) updated since the last run in `raw.return_orders`,
+   page by page (a backfill re-reads its window by `updatedAt`).
 2. **load_staging**: map SKUs (`variation.number`) and upsert staging; bad addresses wait as
    `invalid_address`, orders the shelf cannot cover as `awaiting_stock`, cancellations cancel
-   (or flag an order already in work), returns go to `staging.returns`.
-3. **send_status**: answer each outcome through the outbox: 5.1, 6.2, 6.3 or 8.8.
-4. **post_tracking**: for what the warehouse shipped, add the package number, set the shipping
+   (or flag an order already in work).
+3. **record_returns**: each return order goes to `staging.returns`, what comes back line by line to
+   `staging.return_lines`, linked to its sales order (a return whose order is not staged yet waits,
+   visible, and is linked when the order arrives).
+4. **send_status**: answer each outcome through the outbox: 5.1, 6.2, 6.3 or 8.8.
+5. **post_tracking**: for what the warehouse shipped, add the package number, set the shipping
    profile mapped from the courier (`staging.carrier_codes`) and the shipped status.
-5. **push_stock**: reconcile and write changed stock into the configured storage location.
+6. **push_stock**: reconcile and write changed stock into the configured storage location.
 
 Every step is safe to rerun: loads are upserts, write-backs have idempotency keys.
 """
@@ -32,7 +36,7 @@ def plentymarkets_account_dag(account: Account):
     def plentymarkets_orders():
         @task
         def extract_orders(**context) -> dict:
-            """Land orders in the fetch, cancellation and returns statuses in raw.orders."""
+            """Land orders in the fetch and cancellation statuses, and recent return orders, in raw."""
             from orderbridge import jobs
 
             run = context["dag_run"]
@@ -45,6 +49,13 @@ def plentymarkets_account_dag(account: Account):
             from orderbridge import jobs
 
             return jobs.load_staging(account, jobs.plenty_mapper(account), context["dag_run"].run_id)
+
+        @task
+        def record_returns(**context) -> dict:
+            """Record return orders per line in staging.returns and link them to their sales orders."""
+            from orderbridge import jobs
+
+            return jobs.plenty_record_returns(account, context["dag_run"].run_id)
 
         @task
         def send_status(**context) -> dict:
@@ -68,7 +79,7 @@ def plentymarkets_account_dag(account: Account):
             run_key = (context.get("data_interval_end") or context["dag_run"].run_after).isoformat()
             return jobs.plenty_push_stock(account, run_key, context["dag_run"].run_id)
 
-        extract_orders() >> load_staging() >> send_status() >> post_tracking() >> push_stock()
+        extract_orders() >> load_staging() >> record_returns() >> send_status() >> post_tracking() >> push_stock()
 
     return plentymarkets_orders()
 

@@ -18,6 +18,7 @@ from datetime import datetime
 
 from orderbridge import db, groupon, outbox, shipments, staging, stock
 from orderbridge.config import Account
+from orderbridge.staging import payload_id
 from orderbridge.window import Window, resolve_window
 
 log = logging.getLogger("orderbridge")
@@ -74,26 +75,29 @@ def extract_window(account: Account, run_type, start: datetime | None, end: date
 
 
 def land_pages(conn, account: Account, pages: Iterable[list[dict]], external_id: Callable[[dict], str],
-               run_id: str | None) -> dict:
-    """Land each page in ``raw`` in its own transaction, before asking for the next one."""
+               run_id: str | None, land: Callable[[object, list[tuple[str, dict]]], int] | None = None) -> dict:
+    """Land each page in ``raw`` in its own transaction, before asking for the next one.
+
+    Args:
+        land: writes one page's ``(external_id, payload)`` pairs with the cursor and returns how
+            many were new; default ``staging.land_raw`` into ``raw.orders``.
+    """
     counts = {"pages": 0, "payloads": 0, "new_payloads": 0}
     statistics = staging.raw_statistics()
     for page in pages:
         with conn.cursor() as cur:
-            new = staging.land_raw(cur, account.channel, account.name, [(external_id(p), p) for p in page], run_id)
-            statistics.wrote(cur, new)
+            items = [(external_id(p), p) for p in page]
+            if land is None:
+                new = staging.land_raw(cur, account.channel, account.name, items, run_id)
+                statistics.wrote(cur, new)
+            else:
+                new = land(cur, items)
         conn.commit()
         counts["new_payloads"] += new
         crash_point("extract.landed")
         counts["pages"] += 1
         counts["payloads"] += len(page)
     return counts
-
-
-def payload_id(entry: dict, key: str) -> str:
-    """The channel's id of a payload; one without it is still landed (and later quarantined), never dropped."""
-    value = entry.get(key) if isinstance(entry, dict) else None
-    return str(value) if value not in (None, "") else f"missing-{key}:{staging.payload_hash(entry)[:16]}"
 
 
 def groupon_extract(account: Account, run_id: str, run_type=None, start: datetime | None = None,
@@ -103,7 +107,7 @@ def groupon_extract(account: Account, run_id: str, run_type=None, start: datetim
         with conn.cursor() as cur:
             watermark = db.get_state(cur, account.channel, account.name, "orders_window")
         window = extract_window(account, run_type, start, end, watermark)
-        counts = land_pages(conn, account, client.iter_orders(window), lambda e: payload_id(e, "orderid"), run_id)
+        counts = land_pages(conn, account, client.iter_orders(window), groupon.entry_id, run_id)
         if window is not None:
             with conn.cursor() as cur:
                 db.set_state(cur, account.channel, account.name, "orders_window", window.end.isoformat())
@@ -192,16 +196,23 @@ def plenty_mapper(account: Account):
     return PlentyMapper(PlentySettings.from_extra(HttpHook.get_connection(account.conn_id).extra_dejson))
 
 
+PLENTY_RETURNS_WINDOW = "return_orders_window"  # staging.sync_state: updatedAt read up to, scheduled runs
+
+
 def plenty_extract(account: Account, run_id: str, run_type=None, start: datetime | None = None,
                    end: datetime | None = None) -> dict:
-    """Land orders in the fetch status, cancellations (8.0) and recent returns (9.0).
+    """Land orders in the fetch status, cancellations (8.0) and return orders updated since the last run.
 
     The fetch and cancellation statuses are queues: an order leaves them when we answer 5.1 or
     8.8, so reading the whole status cannot miss one (scheduled runs); a backfill re-reads its
-    window by ``updatedAt`` instead. Returns stay in their status, so they are read by
-    ``updatedAt`` from a watermark.
+    window by ``updatedAt`` instead. Return orders (typeId 3) are read by their own type, whatever
+    their status, from their own ``updatedAt`` watermark (``return_orders_window``, set once their
+    last page has landed), and land in ``raw.return_orders``, never among the orders
+    to ship. A backfill reads them in its window and leaves that watermark alone: a window in the
+    past must not make the next scheduled run skip what changed since.
     """
     from orderbridge.plentymarkets import PlentyClient
+    from orderbridge.plentymarkets import returns as plenty_returns
 
     def ext_id(entry: dict) -> str:
         return payload_id(entry, "id")
@@ -210,25 +221,37 @@ def plenty_extract(account: Account, run_id: str, run_type=None, start: datetime
         settings = client.settings
         with conn.cursor() as cur:
             watermark = db.get_state(cur, account.channel, account.name, "orders_window")
-            returns_mark = db.get_state(cur, account.channel, account.name, "returns_window")
+            returns_mark = db.get_state(cur, account.channel, account.name, PLENTY_RETURNS_WINDOW)
         window = extract_window(account, run_type, start, end, watermark)
         counts = land_pages(conn, account, client.iter_orders(settings.fetch_status, settings.fetch_status, window),
                             ext_id, run_id)
         cancels = land_pages(conn, account, client.iter_orders(settings.cancel_status, settings.cancel_status,
                                                                window), ext_id, run_id)
         returns_window = window or resolve_window(None, None, returns_mark)
-        returns = land_pages(conn, account, client.iter_orders(settings.returns_status, settings.returns_status,
-                                                               returns_window), ext_id, run_id)
+        returns = land_pages(conn, account, client.iter_returns(returns_window), ext_id, run_id,
+                             land=lambda cur, items: plenty_returns.land(cur, account.name, items, run_id))
         with conn.cursor() as cur:
             if window is not None:
                 db.set_state(cur, account.channel, account.name, "orders_window", window.end.isoformat())
-            db.set_state(cur, account.channel, account.name, "returns_window", returns_window.end.isoformat())
+            if getattr(run_type, "value", run_type) != "backfill":
+                db.set_state(cur, account.channel, account.name, PLENTY_RETURNS_WINDOW, returns_window.end.isoformat())
         conn.commit()
     counts.update(mode="window" if window else "queue", cancellations=cancels["payloads"],
                   returns=returns["payloads"], new_payloads=counts["new_payloads"] + cancels["new_payloads"]
-                  + returns["new_payloads"], **{k: client.stats[k] for k in ("requests", "throttled", "retried",
-                                                                             "logins", "relogins", "budget_waits")})
+                  + returns["new_payloads"], returns_from=returns_window.start.isoformat(),
+                  **{k: client.stats[k] for k in ("requests", "throttled", "retried", "logins", "relogins",
+                                                  "budget_waits")})
     return _report("extract", account, counts)
+
+
+def plenty_record_returns(account: Account, run_id: str) -> dict:
+    """Record the return orders landed since the last run in ``staging.returns``, line by line, and link
+    every return still waiting to its staged sales order (``plentymarkets.returns.record``)."""
+    from orderbridge.plentymarkets import returns
+
+    with closing(staging_connection()) as conn:
+        counts = returns.record(conn, plenty_mapper(account), account.name, run_id)
+    return _report("returns", account, counts)
 
 
 def plenty_send_status(account: Account, run_id: str) -> dict:

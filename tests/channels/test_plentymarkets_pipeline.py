@@ -8,7 +8,7 @@ requests and the sandbox's answers both follow the real API.
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
@@ -87,6 +87,7 @@ def cycle(run_id: str) -> dict:
     return {
         "extract": jobs.plenty_extract(ACCOUNT, run_id, "scheduled"),
         "load": jobs.load_staging(ACCOUNT, jobs.plenty_mapper(ACCOUNT), run_id),
+        "returns": jobs.plenty_record_returns(ACCOUNT, run_id),
         "status": jobs.plenty_send_status(ACCOUNT, run_id),
         "tracking": jobs.plenty_post_tracking(ACCOUNT, run_id),
         "stock": jobs.plenty_push_stock(ACCOUNT, f"key-{run_id}", run_id),
@@ -186,7 +187,7 @@ def test_cancellation_before_picking_cancels_and_releases_stock_after_picking_fl
     assert history(orders_by_id(plenty)[early]).count(8.8) == 1
 
 
-def test_shipped_orders_get_package_profile_and_shipped_status_once_and_returns_are_recorded(plenty, warehouse):
+def test_shipped_orders_get_package_profile_and_shipped_status_once(plenty, warehouse):
     cycle("run-1")
     ready = sorted(e for e, (s, *_) in staged(warehouse).items() if s == "ready")[:3]
     with warehouse.cursor() as cur:
@@ -203,12 +204,95 @@ def test_shipped_orders_get_package_profile_and_shipped_status_once_and_returns_
         assert history(after[ext]) == [5.1, 7.0]
     assert all(staged(warehouse)[e][0] == "shipped" for e in ready)
 
+    # A sales order the merchant moves to 9 by hand is not a return: returns are orders of their own.
     control(plenty, f"orders/{ready[0]}/status", "POST", statusId=9.0)
     cycle("run-4")
-    assert staged(warehouse)[ready[0]][0] == "returned"
-    assert rows(warehouse, "SELECT external_order_id, channel_status FROM staging.returns") == [(ready[0], "9")]
-    cycle("run-5")
-    assert len(rows(warehouse, "SELECT 1 FROM staging.returns")) == 1
+    assert staged(warehouse)[ready[0]][0] == "shipped"
+    assert rows(warehouse, "SELECT 1 FROM staging.returns") == []
+
+
+def payload(conn, external_id: str) -> dict:
+    return rows(conn, "SELECT payload FROM raw.orders WHERE external_id = %s ORDER BY id DESC LIMIT 1",
+                external_id)[0][0]
+
+
+def returns_of(conn) -> list[tuple]:
+    """(return id, sales order id it names, sales order it is linked to, channel status), by return id."""
+    return rows(conn, """SELECT r.external_return_id, r.external_order_id, o.external_order_id, r.channel_status
+                         FROM staging.returns r LEFT JOIN staging.orders o ON o.id = r.order_id
+                         WHERE r.channel = 'plentymarkets' ORDER BY r.external_return_id::bigint""")
+
+
+def returned_lines(conn, return_id: int) -> list[tuple]:
+    """(staged sales order line, warehouse SKU, returned quantity) of one return, in channel units."""
+    return rows(conn, """SELECT l.channel_line_id, l.warehouse_sku, rl.quantity
+                         FROM staging.return_lines rl JOIN staging.returns r ON r.id = rl.return_id
+                         JOIN staging.order_lines l ON l.order_id = r.order_id
+                          AND l.channel_line_id = rl.order_channel_line_id AND l.component = 0
+                         WHERE r.external_return_id = %s ORDER BY 1""", str(return_id))
+
+
+def test_return_orders_are_read_by_their_own_type_and_linked_per_line_to_their_sales_orders(plenty, warehouse):
+    jobs.plenty_extract(ACCOUNT, "run-1", "scheduled")
+    jobs.load_staging(ACCOUNT, jobs.plenty_mapper(ACCOUNT), "run-1")
+    partial_of, full_of = sorted(e for e, (s, *_) in staged(warehouse).items() if s == "ready")[:2]
+    with warehouse.cursor() as cur:  # the warehouse shipped both
+        cur.execute("UPDATE staging.orders SET status = 'shipped' WHERE external_order_id IN (%s, %s)",
+                    (partial_of, full_of))
+    warehouse.commit()
+    products = {ext: [i for i in payload(warehouse, ext)["orderItems"] if i["typeId"] == 1]
+                for ext in (partial_of, full_of)}
+    first = products[partial_of][0]
+    partial = control(plenty, f"orders/{partial_of}/returns", "POST", returnPackageNumber="RET-0001",
+                      quantities=[{"orderItemId": first["id"], "quantity": 1}])
+    full = control(plenty, f"orders/{full_of}/returns", "POST")  # everything comes back
+
+    extract = jobs.plenty_extract(ACCOUNT, "run-2", "scheduled")
+    assert extract["returns"] == 2  # read as return orders (orderType=3), not only as sales orders
+    assert rows(warehouse, "SELECT external_id FROM raw.return_orders ORDER BY 1") == sorted(
+        [(str(partial["id"]),), (str(full["id"]),)])
+    before = staged(warehouse)
+    jobs.load_staging(ACCOUNT, jobs.plenty_mapper(ACCOUNT), "run-2")
+    assert staged(warehouse) == before  # a return order never becomes an order to ship
+    recorded = jobs.plenty_record_returns(ACCOUNT, "run-2")
+    assert (recorded["recorded"], recorded["linked"], recorded["waiting"]) == (2, 2, 0)
+    assert returns_of(warehouse) == [(str(partial["id"]), partial_of, partial_of, "9"),
+                                     (str(full["id"]), full_of, full_of, "9")]
+    assert [(line, qty) for line, _sku, qty in returned_lines(warehouse, partial["id"])] == [(str(first["id"]), 1)]
+    assert [(line, qty) for line, _sku, qty in returned_lines(warehouse, full["id"])] == sorted(
+        (str(i["id"]), int(i["quantity"])) for i in products[full_of])
+    assert all(sku for _line, sku, _qty in returned_lines(warehouse, full["id"]))
+    assert {staged(warehouse)[e][0] for e in (partial_of, full_of)} == {"shipped"}
+
+    # A return whose sales order is not staged yet (here: still waiting for payment) is kept, named,
+    # and linked once the sales order arrives.
+    later = control(plenty, "orders", "POST", n=1, statusId=3.0)["ids"][0]
+    early = control(plenty, f"orders/{later}/returns", "POST")
+    third = cycle("run-3")
+    assert (third["returns"]["recorded"], third["returns"]["waiting"]) == (1, 1)
+    assert returns_of(warehouse)[-1] == (str(early["id"]), str(later), None, "9")
+    assert rows(warehouse, "SELECT event FROM staging.order_events WHERE external_order_id = %s",
+                str(later)) == [("return_waiting",)]
+    control(plenty, f"orders/{later}/status", "POST", statusId=5.0)
+    fourth = cycle("run-4")
+    assert (fourth["returns"]["recorded"], fourth["returns"]["linked"], fourth["returns"]["waiting"]) == (0, 1, 0)
+    assert returns_of(warehouse)[-1] == (str(early["id"]), str(later), str(later), "9")
+    assert returned_lines(warehouse, early["id"])
+
+    # Reruns and a backfill over the whole period record nothing twice, and leave the watermark alone.
+    history = rows(warehouse, "SELECT count(*) FROM staging.order_events")
+    again = cycle("run-5")
+    mark = rows(warehouse, "SELECT watermark FROM staging.sync_state WHERE stream = 'return_orders_window'")
+    backfill = jobs.plenty_extract(ACCOUNT, "backfill-1", "backfill", ANCHOR - timedelta(days=3), datetime.now(UTC))
+    assert backfill["returns"] == 3 and backfill["new_payloads"] == again["extract"]["new_payloads"] == 0
+    assert rows(warehouse, "SELECT watermark FROM staging.sync_state WHERE stream = 'return_orders_window'") == mark
+    replay = jobs.plenty_record_returns(ACCOUNT, "backfill-1")
+    assert again["returns"]["recorded"] == replay["recorded"] == replay["linked"] == 0
+    assert len(returns_of(warehouse)) == len(rows(warehouse, "SELECT DISTINCT external_id FROM raw.return_orders")) == 3
+    assert rows(warehouse, "SELECT count(*) FROM staging.order_events") == history
+    returned = {str(r["id"]) for r in (partial, full, early)}
+    assert not returned & set(staged(warehouse))  # never staged as orders
+    validate_against_spec(plenty)
 
 
 def test_stock_is_written_as_absolute_levels_into_the_configured_storage_location(plenty, warehouse):
@@ -289,3 +373,34 @@ def test_a_held_order_keeps_its_reason_while_other_skus_run_short_too(plenty, wa
     again = jobs.load_staging(ACCOUNT, jobs.plenty_mapper(ACCOUNT), "run-2")
     assert again["updated"] == again["effects"] == 0  # nothing rewritten, no second 6.3
     assert staged(warehouse) == before
+
+
+def test_an_unreadable_return_is_kept_visible_and_a_readable_version_replaces_it(plenty, warehouse):
+    from orderbridge.plentymarkets import PlentyMapper, returns
+
+    cycle("run-1")
+    sale = sorted(staged(warehouse))[0]
+    item = next(i for i in payload(warehouse, sale)["orderItems"] if i["typeId"] == 1)
+    parent = {"originOrderId": int(sale), "referenceOrderId": int(sale), "referenceType": "parent"}
+    broken = {"id": 777001, "typeId": 3, "statusId": 9, "orderItems": 5, "orderReferences": [parent]}
+    with warehouse.cursor() as cur:
+        assert returns.land(cur, ACCOUNT.name, [("777001", broken)], "run-2") == 1
+    warehouse.commit()
+    first = returns.record(warehouse, PlentyMapper(), ACCOUNT.name, "run-2")
+    assert (first["recorded"], first["invalid"], first["linked"]) == (1, 1, 1)
+    (detail,) = rows(warehouse, "SELECT detail FROM staging.returns WHERE external_return_id = '777001'")[0]
+    assert detail["invalid_reason"] == "orderItems is not a list of objects: '5'"
+    assert returns_of(warehouse) == [("777001", sale, sale, None)]  # on its order, for a person to see
+    assert [e for (e,) in rows(warehouse, "SELECT event FROM staging.order_events WHERE event LIKE 'return%%'"
+                                          " ORDER BY id")] == ["return_invalid", "return_recorded"]
+
+    fixed = {**broken, "orderItems": [{"id": 777002, "typeId": 1, "quantity": 1, "itemVariationId":
+                                       item["itemVariationId"], "variation": item["variation"]}]}
+    with warehouse.cursor() as cur:  # no references[]: the line is found by its SKU on the staged order
+        returns.land(cur, ACCOUNT.name, [("777001", fixed), ("777001", broken)], "run-3")
+    warehouse.commit()
+    second = returns.record(warehouse, PlentyMapper(), ACCOUNT.name, "run-3")
+    assert (second["recorded"], second["updated"], second["invalid"]) == (0, 1, 0)
+    assert returns_of(warehouse) == [("777001", sale, sale, "9")]
+    assert [(line, qty) for line, _sku, qty in returned_lines(warehouse, 777001)] == [(str(item["id"]), 1)]
+    assert returns.record(warehouse, PlentyMapper(), ACCOUNT.name, "run-4")["payloads"] == 0

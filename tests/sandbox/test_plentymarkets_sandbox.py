@@ -4,7 +4,8 @@ Three sandboxes: ``main`` (defaults, an itemsPerPage cap of 20), ``twin`` (the s
 determinism) and ``tight`` (tiny rate budgets in a 3 s window, 2 s tokens, numbers as strings).
 Systems are split by purpose so tests do not disturb each other: on ``main``, ``read`` is only ever
 read, ``write`` takes status changes, packages and stock, ``auth`` and ``login`` are for sessions,
-``flow`` for the spec-checked sequence, ``more`` for generated continuations, ``fault`` for faults.
+``flow`` for the spec-checked sequence, ``more`` for generated continuations, ``fault`` for faults,
+``ret`` for return orders.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ ANCHOR = datetime(2024, 3, 15, 12, 0)
 SYSTEMS = {"read": ("reader", "pw-read", 150), "write": ("writer", "pw:with:colons", 25),
            "auth": ("auth-user", "pw-auth", 3), "login": ("login-user", "pw-login", 3),
            "flow": ("flow-user", "pw-flow", 12), "more": ("more-user", "pw-more", 0),
-           "fault": ("fault-user", "pw-fault", 5)}
+           "fault": ("fault-user", "pw-fault", 5), "ret": ("ret-user", "pw-ret", 8)}
 MAIN = ["--seed", "42", "--anchor", ANCHOR.isoformat(), "--plenty-max-items-per-page", "20",
         *[a for s, (u, p, n) in SYSTEMS.items() for a in ("--plentymarkets", f"{s}:{u}:{p}:{n}")]]
 TIGHT = ["--seed", "42", "--anchor", ANCHOR.isoformat(), "--plenty-read-limit", "5", "--plenty-write-limit", "3",
@@ -467,6 +468,120 @@ def test_denied_permissions_answer_403_with_missing_permissions(main):
     assert client.get("/rest/orders").status_code == 200
     control(main, "more", "permissions", "POST", deny=[])
     assert client.put("/rest/orders/1", json={"statusId": 5.1}).status_code == 404
+
+
+# -- returns --------------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def returner(main) -> Plenty:
+    return Plenty(main, "ret")
+
+
+def product_items(order: dict) -> list[dict]:
+    return [i for i in order["orderItems"] if i["typeId"] == 1]
+
+
+def test_a_return_is_an_order_of_its_own_that_points_at_its_sales_order(main, returner):
+    control(main, "ret", "exchanges", "DELETE")
+    client = returner
+    sale = client.get(f"/rest/orders/{in_status(main, 'ret', 5)[0]}", params={"with[]": "orderItems.variation"}).json()
+    item = product_items(sale)[0]
+    made = client.post(f"/rest/orders/{sale['id']}/returns",
+                       json={"quantities": [{"orderItemId": item["id"], "quantity": 1}], "statusId": 9.1,
+                             "returnPackageNumber": "RET-0001", "warehouseId": 2})
+    assert made.status_code == 200, made.text
+    ret = made.json()
+    assert ret["typeId"] == 3 and ret["id"] not in (sale["id"], item["id"]) and ret["statusId"] == 9.1
+    assert ret["statusName"] == "[9.1] Retoure (Dienstleister)" and W3C.fullmatch(ret["updatedAt"])
+    assert ret["orderReferences"] == [{"orderId": ret["id"], "originOrderId": sale["id"],
+                                       "referenceOrderId": sale["id"], "referenceType": "parent"}]
+    assert [(i["itemVariationId"], i["quantity"], i["orderId"]) for i in ret["orderItems"]] == [
+        (item["itemVariationId"], 1.0, ret["id"])]
+    assert ret["orderItems"][0]["id"] != item["id"]
+    assert ret["orderItems"][0]["references"] == [{"orderItemId": ret["orderItems"][0]["id"],
+                                                   "referenceOrderItemId": item["id"], "referenceType": "parent"}]
+    assert {"typeId": 1, "value": "2", "orderId": ret["id"]} in ret["properties"]  # the warehouse goods go to
+    after = client.get(f"/rest/orders/{sale['id']}", params={"with[]": "originOrderReferences"}).json()
+    assert (after["statusId"], after["updatedAt"]) == (sale["statusId"], sale["updatedAt"])  # left as it is
+    assert after["originOrderReferences"] == ret["orderReferences"]
+    recorded = state(main, "ret")
+    assert recorded["returns"] == [{
+        "id": ret["id"], "order_id": sale["id"], "status_id": 9.1, "status_name": ret["statusName"],
+        "created_at": ret["createdAt"], "updated_at": ret["updatedAt"], "history": [],
+        "return_package_number": "RET-0001", "warehouse_id": 2,
+        "items": [{"id": ret["orderItems"][0]["id"], "order_item_id": item["id"],
+                   "variation_id": item["itemVariationId"], "sku": item["variation"]["number"], "quantity": 1}]}]
+    assert next(o for o in recorded["orders"] if o["id"] == sale["id"])["returns"] == [ret["id"]]
+    assert ret["id"] not in {o["id"] for o in recorded["orders"]}  # orders are the sales orders
+    validate_exchanges(control(main, "ret", "exchanges").json()["exchanges"])
+
+
+def test_return_orders_are_listed_by_type_date_and_parent_with_relations_and_pages(main, returner):
+    client = returner
+    sales = in_status(main, "ret", 5)[1:4]
+    made = [control(main, "ret", f"orders/{sale}/returns", "POST").json() for sale in sales]
+    assert all(m["ok"] and m["order_id"] == sale for m, sale in zip(made, sales, strict=True))
+    returns = {r["id"] for r in state(main, "ret")["returns"]}
+    assert {m["id"] for m in made} <= returns
+    sales_only = {e["id"] for e in client.orders(orderType="1")}
+    assert not sales_only & returns and sales_only == {o["id"] for o in state(main, "ret")["orders"]}
+    assert {e["id"] for e in client.orders(orderType="3")} == returns
+    everything = sales_only | returns
+    assert {e["id"] for e in client.orders(orderType="1,3")} == {e["id"] for e in client.orders()} == everything
+    assert all(e["statusId"] >= 9 for e in client.orders(orderType="3"))
+    assert not returns & {e["id"] for e in client.orders(statusFrom=5, statusTo=5)}
+    pages = client.pages(orderType="3", itemsPerPage=2, **{"with[]": "orderItems.variation"})
+    assert len(pages) == pages[0]["lastPageNumber"] == (len(returns) + 1) // 2
+    listed = [e for p in pages for e in p["entries"]]
+    assert [e["id"] for e in listed] == sorted(returns)
+    assert all(i["variation"]["number"] for e in listed for i in e["orderItems"])
+    assert all("variation" not in i for e in client.orders(orderType="3") for i in e["orderItems"])
+    newest = max(made, key=lambda m: m["id"])
+    since = {e["id"] for e in client.orders(orderType="3", updatedAtFrom=newest["updated_at"])}
+    assert newest["id"] in since and since <= returns
+    assert newest["id"] not in {e["id"] for e in client.orders(orderType="3", updatedAtTo=newest["updated_at"])}
+    assert [e["id"] for e in client.orders(parentOrderId=sales[0])] == [made[0]["id"]]
+    # the whole order came back: nothing is left to return
+    again = control(main, "ret", f"orders/{sales[0]}/returns", "POST")
+    assert again.status_code == 400 and "quantities" in again.json()["error"]
+    state_sale = next(o for o in state(main, "ret")["orders"] if o["id"] == sales[0])
+    assert state_sale["returns"] == [made[0]["id"]] and state_sale["history"] == []  # no status of the sale moved
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    ({}, "quantities"), ({"quantities": []}, "quantities"), ({"quantities": [7]}, "quantities.0"),
+    ({"quantities": [{"orderItemId": 1, "quantity": 1}]}, "quantities.0.orderItemId"),
+    ({"quantities": [{"orderItemId": "12", "quantity": 1}]}, "quantities.0.orderItemId"),
+    ({"quantities": [{"orderItemId": "ITEM", "quantity": 0}]}, "quantities.0.quantity"),
+    ({"quantities": [{"orderItemId": "ITEM", "quantity": 99}]}, "quantities.0.quantity"),
+    ({"quantities": [{"orderItemId": "ITEM", "quantity": "1"}]}, "quantities.0.quantity"),
+    ({"quantities": [{"orderItemId": "ITEM", "quantity": 1}], "statusId": 9.7}, "statusId"),
+    ({"quantities": [{"orderItemId": "ITEM", "quantity": 1}], "warehouseId": 77}, "warehouseId"),
+    ({"quantities": [{"orderItemId": "ITEM", "quantity": 1}], "returnPackageNumber": 5}, "returnPackageNumber"),
+])
+def test_a_return_that_cannot_be_made_answers_422_naming_the_field(main, body, field, returner):
+    client = returner
+    orders = state(main, "ret")["orders"]
+    untouched = next(o["id"] for o in reversed(orders) if o["status_id"] == 5 and not o["returns"])
+    sale = client.get(f"/rest/orders/{untouched}").json()
+    item = product_items(sale)[0]["id"]
+    text = json.dumps(body).replace('"ITEM"', str(item))
+    answer = client.post(f"/rest/orders/{sale['id']}/returns", data=text, headers={"content-type": "application/json"})
+    assert answer.status_code == 422 and list(answer.json()["validation_errors"]) == [field], answer.text
+    assert answer.json()["error"] == {"message": "validation error found"}
+    assert sale["id"] not in {r["order_id"] for r in state(main, "ret")["returns"]}
+
+
+def test_a_return_of_a_return_and_of_an_unknown_order_is_refused(main, returner):
+    client = returner
+    ret = state(main, "ret")["returns"] or [control(main, "ret", f"orders/{in_status(main, 'ret', 5)[0]}/returns",
+                                                    "POST").json()]
+    first = ret[0]["id"]
+    item = client.get(f"/rest/orders/{first}").json()["orderItems"][0]["id"]
+    answer = client.post(f"/rest/orders/{first}/returns", json={"quantities": [{"orderItemId": item, "quantity": 1}]})
+    assert answer.status_code == 422 and list(answer.json()["validation_errors"]) == ["orderId"]
+    assert client.post("/rest/orders/999999/returns", json={"quantities": []}).status_code == 404
+    assert control(main, "ret", "orders/999999/returns", "POST").status_code == 404
 
 
 # -- rate limits, quirks, faults -----------------------------------------------------------------------------

@@ -23,7 +23,7 @@ class PlentyAdapter(ChannelAdapter):
     # Half the rates of the other channels: a run makes a call per order and status here (an
     # order's 5.1, its package, its 7), ten times Groupon's, so this still injects the most faults.
     fault_scale, server_error_rate = 0.5, 0.05
-    task_ids = ("extract_orders", "load_staging", "send_status", "post_tracking", "push_stock")
+    task_ids = ("extract_orders", "load_staging", "record_returns", "send_status", "post_tracking", "push_stock")
 
     def sandbox_args(self) -> list[str]:
         return ["--seed", str(self.seed), "--plentymarkets", f"{SYSTEM}:{USER}:{PASSWORD}:{self.orders}",
@@ -59,6 +59,7 @@ class PlentyAdapter(ChannelAdapter):
             "extract_orders": lambda run_id, run_type="manual", start=None, end=None: jobs.plenty_extract(
                 account, run_id, run_type, start, end),
             "load_staging": lambda run_id: jobs.load_staging(account, jobs.plenty_mapper(account), run_id),
+            "record_returns": lambda run_id: jobs.plenty_record_returns(account, run_id),
             "send_status": lambda run_id: jobs.plenty_send_status(account, run_id),
             "post_tracking": lambda run_id: jobs.plenty_post_tracking(account, run_id),
             "push_stock": lambda run_id: jobs.plenty_push_stock(account, run_id, run_id),

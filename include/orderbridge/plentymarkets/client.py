@@ -9,6 +9,9 @@ The wire only; what the answers mean is in ``mapping``. Facts it relies on are i
   three concurrent sessions per user.
 - Pages are 1-based with an envelope (``isLastPage``, ``lastPageNumber``, ``entries``); numbers
   may arrive as strings (B4), so they are read leniently.
+- ``GET /rest/orders`` serves every order type unless ``orderType`` narrows it (B5): sales orders
+  (1) and return orders (3, which point at their sales order, B6) are read apart, each with its own
+  filter, so a return is never read as a sales order.
 - Every answer carries the short-period budget (``X-Plenty-Global-Short-Period-Calls-Left`` and
   ``-Decay``, B2). When it is nearly spent we wait out the decay *before* the next call, as
   plenty's own clients do, so the budget is respected without 429s; a 429 still waits
@@ -32,7 +35,8 @@ log = logging.getLogger(__name__)
 
 CHANNEL = "plentymarkets"
 ORDER_RELATIONS = ("addresses", "orderItems.variation")
-SALES_ORDER = 1
+RETURN_RELATIONS = ("orderItems.variation",)  # the SKU of what comes back; no addresses needed
+SALES_ORDER, RETURN_ORDER = 1, 3  # order typeIds (B6)
 BUDGET_PREFIXES = ("X-Plenty-Global-Short-Period", "X-Plenty-Global-Long-Period", "X-Plenty-Route")
 
 
@@ -141,12 +145,30 @@ class PlentyClient(ChannelClient):
             status_from, status_to: the status range (inclusive; plenty compares numerically, so
                 5..5 does not include 5.1).
             updated: only orders updated in this window (``updatedAtFrom``/``updatedAtTo``).
+
+        Raises:
+            InvalidPayload: an answer without the paging envelope. Retryable, RateLimited, AuthError:
+                as every call (``ChannelClient``).
         """
+        status = [("statusFrom", str(status_json(status_from))), ("statusTo", str(status_json(status_to)))]
+        return self._pages(SALES_ORDER, ORDER_RELATIONS, status, updated)
+
+    def iter_returns(self, updated: Window) -> Iterator[list[dict]]:
+        """Yield ``GET /rest/orders`` pages of return orders (typeId 3) updated in a window, oldest id first.
+
+        Any status: a return is one whatever status (9.x) the merchant gives it. The window is the
+        only bound, so it must be a window (the caller's watermark, or a backfill's interval).
+
+        Raises:
+            as ``iter_orders``.
+        """
+        return self._pages(RETURN_ORDER, RETURN_RELATIONS, [], updated)
+
+    def _pages(self, order_type: int, relations: tuple[str, ...], filters: list[tuple[str, str]],
+               updated: Window | None) -> Iterator[list[dict]]:
         params: list[tuple[str, str]] = [
-            ("statusFrom", str(status_json(status_from))), ("statusTo", str(status_json(status_to))),
-            ("orderType", str(SALES_ORDER)), ("itemsPerPage", str(self.settings.items_per_page)),
-            ("sortBy", "id"), ("sortOrder", "asc"),
-            *(("with[]", relation) for relation in ORDER_RELATIONS),
+            *filters, ("orderType", str(order_type)), ("itemsPerPage", str(self.settings.items_per_page)),
+            ("sortBy", "id"), ("sortOrder", "asc"), *(("with[]", relation) for relation in relations),
         ]
         if updated:
             params += [("updatedAtFrom", w3c(updated.start)), ("updatedAtTo", w3c(updated.end, round_up=True))]

@@ -1,10 +1,17 @@
-"""Pure mapping of plentymarkets orders, and the status each staging outcome sends back.
+"""Pure mapping of plentymarkets orders and return orders, and the status each staging outcome sends back.
 
 An order (B6) has its delivery address by reference: ``addressRelations[typeId=2].addressId``
 points into ``addresses[]`` (type 1, billing, is the fallback). Only ``orderItems`` of type 1 are
 products; their SKU is ``variation.number`` (requested with ``with[]=orderItems.variation``);
 shipping costs (type 6), coupons (4) and surcharges are kept in ``channel_data`` and totals.
-Quantities and ids may arrive as strings or floats (``1.0``); both are read.
+Quantities and ids may arrive as strings or floats (``1.0``); both are read. A field of the wrong
+JSON type (a number where a list of objects belongs, an object where text does) quarantines the
+order with a reason naming the field, never with a bare ``TypeError``.
+
+A return is an order of its own (typeId 3, B6/B7) that points at its sales order through
+``orderReferences`` (referenceType ``parent``); ``to_return`` reads what comes back, per line.
+Sales orders are read with ``to_order``, which refuses any other order type: a return is never
+mapped as an order to ship.
 
 The status machine (seed 003) lives in ``PlentyMapper.acknowledgements``: ready -> 5.1, bad
 address -> 6.2, not enough stock -> 6.3, cancelled (or refused because the warehouse started)
@@ -15,17 +22,18 @@ address -> 6.2, not enough stock -> 6.3, cancelled (or refused because the wareh
 from __future__ import annotations
 
 import csv
+from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from functools import cache
 from importlib import resources
+from typing import Any
 
 from orderbridge.errors import InvalidPayload, Permanent
 from orderbridge.orders import (
     CANCEL_REQUESTED,
     MAX_QUANTITY,
     OPEN,
-    RETURNED,
     StagedLine,
     StagedOrder,
     parse_decimal,
@@ -37,9 +45,12 @@ from orderbridge.plentymarkets.settings import PlentySettings, parse_status, sta
 
 CHANNEL = "plentymarkets"
 STATUS, SHIPMENT, STOCK = "status", "tracking", "stock"
+SALES_ORDER, RETURN_ORDER = 1, 3
 VARIATION_ITEM, SHIPPING_COSTS_ITEM = 1, 6
 BILLING, DELIVERY = 1, 2
-SHIPPING_PROFILE, PAYMENT_METHOD, EXTERNAL_ORDER_ID = 2, 3, 7
+WAREHOUSE, SHIPPING_PROFILE, PAYMENT_METHOD, EXTERNAL_ORDER_ID = 1, 2, 3, 7
+ADDRESS_TEXT = ("name1", "name2", "name3", "name4", "address1", "address2", "address3", "town", "postalCode",
+                "email", "phone")
 
 
 @cache
@@ -66,22 +77,66 @@ def _when(value, field: str) -> datetime | None:
         raise InvalidPayload(f"{field} is not a W3C date: {value!r}") from err
 
 
-def _property(order: dict, type_id: int):
-    for prop in order.get("properties") or []:
-        if isinstance(prop, dict) and str(prop.get("typeId")) == str(type_id):
-            return prop.get("value")
-    return None
+def _objects(value, field: str) -> list[dict]:
+    """A list-of-objects field (``addresses``, ``properties`` ...); [] when absent. Raises ``InvalidPayload``
+    naming the field for anything but a list of objects."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        refuse(field, "a list of objects", value)
+    for index, item in enumerate(value):
+        if not isinstance(item, dict):
+            refuse(f"{field}[{index}]", "an object", item)
+    return value
+
+
+def _scalar(value, field: str):
+    """An id, type or property value: a number or text, returned as sent; anything else is refused."""
+    if value is None or (isinstance(value, str | int | float) and not isinstance(value, bool)):
+        return value
+    return refuse(field, "a number or text", value)
+
+
+def _is_type(value, wanted: int, field: str) -> bool:
+    """Whether a ``typeId`` (1, 1.0, "1") is ``wanted``."""
+    value = _scalar(value, field)
+    try:
+        return value is not None and Decimal(str(value).strip()) == wanted
+    except InvalidOperation:
+        return False
+
+
+def _properties(order: dict) -> dict[str, Any]:
+    """The order's ``properties`` as typeId -> value (the first of each type)."""
+    found: dict[str, Any] = {}
+    for index, prop in enumerate(_objects(order.get("properties"), "properties")):
+        type_id = _scalar(prop.get("typeId"), f"properties[{index}].typeId")
+        found.setdefault(str(type_id), _scalar(prop.get("value"), f"properties[{index}].value"))
+    return found
 
 
 def delivery_address(order: dict) -> dict:
-    """The delivery address (relation type 2), else the billing one; {} when there is none."""
-    by_type = {str(r.get("typeId")): r.get("addressId") for r in order.get("addressRelations") or []
-               if isinstance(r, dict)}
-    addresses = {str(a.get("id")): a for a in order.get("addresses") or [] if isinstance(a, dict)}
+    """The delivery address (relation type 2), else the billing one, with only the fields the mapper
+    reads, each checked; {} when there is none.
+
+    Raises:
+        InvalidPayload: ``addressRelations``, ``addresses`` or a field read from them has the wrong type.
+    """
+    by_type = {}
+    for index, relation in enumerate(_objects(order.get("addressRelations"), "addressRelations")):
+        type_id = _scalar(relation.get("typeId"), f"addressRelations[{index}].typeId")
+        by_type[str(type_id)] = _scalar(relation.get("addressId"), f"addressRelations[{index}].addressId")
+    addresses = {}
+    for index, address in enumerate(_objects(order.get("addresses"), "addresses")):
+        addresses.setdefault(str(_scalar(address.get("id"), f"addresses[{index}].id")), (index, address))
     for type_id in (DELIVERY, BILLING):
         address_id = by_type.get(str(type_id))
         if address_id is not None and str(address_id) in addresses:
-            return addresses[str(address_id)]
+            index, address = addresses[str(address_id)]
+            where = f"addresses[{index}]"
+            read = {k: text_field(address.get(k), f"{where}.{k}") for k in ADDRESS_TEXT}
+            read["countryId"] = _scalar(address.get("countryId"), f"{where}.countryId")
+            return read
     return {}
 
 
@@ -114,25 +169,119 @@ def _status(value) -> Decimal:
     return status
 
 
+def _order_items(order: dict) -> list[dict]:
+    if order.get("orderItems") is None:
+        raise InvalidPayload("orderItems is missing")
+    return _objects(order["orderItems"], "orderItems")
+
+
+def _sku(item: dict, where: str) -> str:
+    """``variation.number``, the SKU ('' when the variation was not asked for)."""
+    variation = item.get("variation")
+    if variation is not None and not isinstance(variation, dict):
+        refuse(f"{where}.variation", "an object", variation)
+    return (text_field((variation or {}).get("number"), f"{where}.variation.number") or "").strip()
+
+
+def _variation_id(item: dict, where: str) -> str | None:
+    variation = item.get("variation") if isinstance(item.get("variation"), dict) else {}
+    value = item.get("itemVariationId") or variation.get("id")
+    return text_field(_scalar(value, f"{where}.itemVariationId"), f"{where}.itemVariationId")
+
+
 def _line(item: dict, index: int) -> StagedLine:
     where = f"orderItems[{index}]"
-    variation = item.get("variation")
-    sku = str((variation or {}).get("number") or "").strip() if isinstance(variation, dict) else ""
+    sku = _sku(item, where)
     if not sku:
         raise InvalidPayload(f"{where}.variation.number (the SKU) is missing; the order must be fetched "
                              "with with[]=orderItems.variation")
     amount = _first(item.get("amounts"), f"{where}.amounts")
     return StagedLine(
-        channel_line_id=text_field(item.get("id"), f"{where}.id") or f"item{index}", channel_sku=sku,
-        channel_quantity=_quantity(item.get("quantity"), f"{where}.quantity"),
+        channel_line_id=text_field(_scalar(item.get("id"), f"{where}.id"), f"{where}.id") or f"item{index}",
+        channel_sku=sku, channel_quantity=_quantity(item.get("quantity"), f"{where}.quantity"),
         unit_price=parse_decimal(amount.get("priceGross"), f"{where}.amounts[0].priceGross"),
         name=text_field(item.get("orderItemName"), f"{where}.orderItemName"),
-        channel_product_id=text_field(item.get("itemVariationId") or variation.get("id"), f"{where}.itemVariationId"),
+        channel_product_id=_variation_id(item, where),
     )
 
 
+def _products(items: list[dict], products: bool = True) -> list[tuple[int, dict]]:
+    """(index, item) of the product items (typeId 1), or with ``products=False`` of the others."""
+    return [(i, item) for i, item in enumerate(items)
+            if _is_type(item.get("typeId"), VARIATION_ITEM, f"orderItems[{i}].typeId") == products]
+
+
+def _others(items: list[dict]) -> list[dict]:
+    """Items that are not products (shipping costs, coupons, surcharges), for ``channel_data``."""
+    others = []
+    for i, item in _products(items, products=False):
+        where = f"orderItems[{i}]"
+        price = _first(item.get("amounts"), f"{where}.amounts").get("priceGross")
+        others.append({"typeId": item.get("typeId"), "name": text_field(item.get("orderItemName"),
+                                                                       f"{where}.orderItemName"),
+                       "amount": str(parse_decimal(price, f"{where}.amounts[0].priceGross"))})
+    return others
+
+
+def parent_order_id(order: dict) -> str | None:
+    """The sales order a return points at: ``orderReferences`` with referenceType ``parent`` (B6).
+
+    Its ``referenceOrderId`` is the order referred to; ``originOrderId`` is read only when that is
+    missing. For a return made from a sales order both name the sales order; which of the two
+    plenty fills for a return of a return or a delivery order is not documented [G].
+
+    Raises:
+        InvalidPayload: ``orderReferences`` or a field read from it has the wrong type.
+    """
+    for index, ref in enumerate(_objects(order.get("orderReferences"), "orderReferences")):
+        where = f"orderReferences[{index}]"
+        if text_field(ref.get("referenceType"), f"{where}.referenceType") == "parent":
+            key = "referenceOrderId" if ref.get("referenceOrderId") not in (None, "") else "originOrderId"
+            return text_field(_scalar(ref.get(key), f"{where}.{key}"), f"{where}.{key}") or None
+    return None
+
+
+def _parent_item(item: dict, where: str) -> str | None:
+    """The sales order item a returned item stands for: its ``references[]`` entry of type ``parent``.
+
+    B6 lists ``references[]`` on order items but not its shape; ``{orderItemId,
+    referenceOrderItemId, referenceType}`` (as ``orderReferences``) is a guess [G]. None when there
+    is none: the line is then matched to the sales order's line by variation once that is staged.
+    """
+    for index, ref in enumerate(_objects(item.get("references"), f"{where}.references")):
+        at = f"{where}.references[{index}]"
+        if text_field(ref.get("referenceType"), f"{at}.referenceType") == "parent":
+            return text_field(_scalar(ref.get("referenceOrderItemId"), f"{at}.referenceOrderItemId"),
+                              f"{at}.referenceOrderItemId")
+    return None
+
+
+@dataclass
+class ReturnLine:
+    """One returned line: how many of what, and which line of the sales order it returns."""
+
+    channel_line_id: str  # the return order's own item id
+    order_channel_line_id: str | None  # the sales order's item (staging.order_lines.channel_line_id)
+    channel_sku: str | None
+    channel_product_id: str | None  # the variation id
+    quantity: int  # in channel units
+
+
+@dataclass
+class ReturnOrder:
+    """A return order in the form ``staging.returns`` and ``staging.return_lines`` keep it."""
+
+    external_return_id: str
+    external_order_id: str | None  # the sales order it points at; None when unreadable
+    raw_id: int
+    channel_status: str | None = None
+    lines: list[ReturnLine] = field(default_factory=list)
+    detail: dict[str, Any] = field(default_factory=dict)
+    invalid_reason: str | None = None  # set when the payload cannot be used (the field is named)
+
+
 class PlentyMapper:
-    """Pure: raw plentymarkets orders -> ``StagedOrder``; staging outcomes -> status effects."""
+    """Pure: plentymarkets orders -> ``StagedOrder``, return orders -> ``ReturnOrder``, outcomes -> statuses."""
 
     channel = CHANNEL
     checks_stock = True  # 6.3: orders the shelf cannot cover wait as awaiting_stock
@@ -141,38 +290,37 @@ class PlentyMapper:
         self.settings = settings or PlentySettings()
 
     def to_order(self, rows: list[tuple[int, dict]]) -> StagedOrder:
+        """Map every payload of one sales order (the latest wins) to a ``StagedOrder``.
+
+        Raises:
+            InvalidPayload: the order cannot be used, naming the field (also: it is no sales order).
+        """
         raw_id, order = max(rows, key=lambda r: r[0])  # the latest payload is the truth
         if not isinstance(order, dict) or order.get("id") in (None, ""):
             raise InvalidPayload("id is missing")
+        external_id = text_field(_scalar(order["id"], "id"), "id")
+        if order.get("typeId") is not None and not _is_type(order["typeId"], SALES_ORDER, "typeId"):
+            refuse("typeId", "1 (a sales order; returns are read as return orders)", order["typeId"])
         status = _status(order.get("statusId")) if order.get("statusId") is not None else None
-        items = order.get("orderItems")
-        if not isinstance(items, list):
-            raise InvalidPayload("orderItems is missing")
-        lines = [_line(item, i) for i, item in enumerate(items)
-                 if isinstance(item, dict) and str(item.get("typeId")) == str(VARIATION_ITEM)]
+        items = _order_items(order)
+        lines = [_line(item, i) for i, item in _products(items)]
         if not lines:
             raise InvalidPayload("orderItems has no product item (typeId 1): nothing the warehouse could ship")
-        others = [{"typeId": item.get("typeId"), "name": item.get("orderItemName"),
-                   "amount": str(parse_decimal(
-                       _first(item.get("amounts"), f"orderItems[{i}].amounts").get("priceGross"),
-                       f"orderItems[{i}].amounts[0].priceGross"))}
-                  for i, item in enumerate(items)
-                  if isinstance(item, dict) and str(item.get("typeId")) != str(VARIATION_ITEM)]
+        others = _others(items)
         shipping = [Decimal(o["amount"]) for o in others
                     if str(o["typeId"]) == str(SHIPPING_COSTS_ITEM) and o["amount"] != "None"]
-        amounts = order.get("amounts") or []
-        if not isinstance(amounts, list) or not all(isinstance(a, dict) for a in amounts):
-            refuse("amounts", "a list of objects", amounts)
+        amounts = _objects(order.get("amounts"), "amounts")
         amount = next((a for a in amounts if a.get("isSystemCurrency")), None) or (amounts or [{}])[0]
+        properties = _properties(order)
         address = delivery_address(order)
         country_id = address.get("countryId")
         names = " ".join(str(address.get(k) or "").strip() for k in ("name2", "name3")).strip()
         street = " ".join(str(address.get(k) or "").strip() for k in ("address1", "address2")).strip()
         return StagedOrder(
-            external_order_id=str(order["id"]), raw_id=raw_id, lines=lines,
+            external_order_id=external_id, raw_id=raw_id, lines=lines,
             placed_at=_when(order.get("createdAt"), "createdAt"),
             channel_status=str(status) if status is not None else None,
-            channel_state=self._state(status),
+            channel_state=CANCEL_REQUESTED if status == self.settings.cancel_status else OPEN,
             currency=text_field(amount.get("currency"), "amounts[0].currency"),
             total=parse_decimal(amount.get("grossTotal"), "amounts[0].grossTotal"),
             shipping_total=sum(shipping) if shipping else parse_decimal(amount.get("shippingCostsGross"),
@@ -183,19 +331,57 @@ class PlentyMapper:
             ship_city=address.get("town"), ship_postcode=address.get("postalCode"),
             ship_country=_country(country_id),
             ship_phone=address.get("phone"),
-            channel_data={"plentyId": order.get("plentyId"), "statusName": order.get("statusName"),
+            channel_data={"plentyId": _scalar(order.get("plentyId"), "plentyId"),
+                          "statusName": text_field(order.get("statusName"), "statusName"),
                           "countryId": country_id, "company": address.get("name1") or None,
-                          "shippingProfileId": _property(order, SHIPPING_PROFILE),
-                          "paymentMethodId": _property(order, PAYMENT_METHOD),
-                          "externalOrderId": _property(order, EXTERNAL_ORDER_ID), "otherItems": others},
+                          "shippingProfileId": properties.get(str(SHIPPING_PROFILE)),
+                          "paymentMethodId": properties.get(str(PAYMENT_METHOD)),
+                          "externalOrderId": properties.get(str(EXTERNAL_ORDER_ID)), "otherItems": others},
         )
 
-    def _state(self, status) -> str:
-        if status == self.settings.cancel_status:
-            return CANCEL_REQUESTED
-        if status == self.settings.returns_status:
-            return RETURNED
-        return OPEN
+    def to_return(self, rows: list[tuple[int, dict]]) -> ReturnOrder:
+        """Map every payload of one return order (the latest wins) to a ``ReturnOrder``.
+
+        Product items (typeId 1) are what comes back, each with its own quantity; other items
+        (a refunded shipping cost) stay in ``detail``.
+
+        Raises:
+            InvalidPayload: the return cannot be used, naming the field (also: it is no return order,
+                or names no sales order).
+        """
+        raw_id, order = max(rows, key=lambda r: r[0])
+        if not isinstance(order, dict) or order.get("id") in (None, ""):
+            raise InvalidPayload("id is missing")
+        return_id = text_field(_scalar(order["id"], "id"), "id")
+        if order.get("typeId") is not None and not _is_type(order["typeId"], RETURN_ORDER, "typeId"):
+            refuse("typeId", "3 (a return order)", order["typeId"])
+        parent = parent_order_id(order)
+        if parent is None:
+            raise InvalidPayload('orderReferences names no parent order (referenceType "parent"): the return '
+                                 "cannot be matched to its sales order")
+        status = _status(order.get("statusId")) if order.get("statusId") is not None else None
+        items = _order_items(order)
+        lines, seen = [], set()
+        for index, item in _products(items):
+            where = f"orderItems[{index}]"
+            line_id = text_field(_scalar(item.get("id"), f"{where}.id"), f"{where}.id") or f"item{index}"
+            if line_id in seen:
+                raise InvalidPayload(f"{where}.id {line_id} appears twice in the return")
+            seen.add(line_id)
+            lines.append(ReturnLine(channel_line_id=line_id, order_channel_line_id=_parent_item(item, where),
+                                    channel_sku=_sku(item, where) or None,
+                                    channel_product_id=_variation_id(item, where),
+                                    quantity=_quantity(item.get("quantity"), f"{where}.quantity")))
+        if not lines:
+            raise InvalidPayload("orderItems has no product item (typeId 1): nothing comes back to the warehouse")
+        warehouse = _properties(order).get(str(WAREHOUSE))
+        return ReturnOrder(
+            external_return_id=return_id, external_order_id=parent, raw_id=raw_id,
+            channel_status=str(status) if status is not None else None, lines=lines,
+            detail={"raw_id": raw_id, "statusName": text_field(order.get("statusName"), "statusName"),
+                    "createdAt": text_field(order.get("createdAt"), "createdAt"),
+                    "warehouseId": warehouse, "otherItems": _others(items)},
+        )
 
     def acknowledgements(self, order: StagedOrder, status: str) -> list[Effect]:
         """The plenty status that answers a staging outcome; none while the order waits for a mapping.

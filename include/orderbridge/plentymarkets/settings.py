@@ -24,9 +24,12 @@ STATUS_EXTRAS = {
     "status_no_stock": "no_stock_status",                # 6.3: not enough stock
     "status_cancel_requested": "cancel_status",          # 8.0: cancelled in plenty, fetched
     "status_cancel_acknowledged": "cancel_ack_status",   # 8.8: set after the cancellation reached us
-    "status_returns": "returns_status",                  # 9.0: returns, recorded in staging.returns
     "status_shipped": "shipped_status",                  # 7: set after the package number (a guess, B7)
 }
+# Extras nothing reads any more, still listed so an older connection's value is never sent as a
+# request header: status_returns was the status-9 queue read as returns (returns are return
+# orders, typeId 3, read by their type since).
+RETIRED_EXTRAS = frozenset({"status_returns"})
 NUMBER_EXTRAS = {"plenty_id": "plenty_id", "warehouse_id": "warehouse_id",
                  "storage_location_id": "storage_location_id", "items_per_page": "items_per_page",
                  "stock_reason_id": "stock_reason_id", "package_type": "package_type"}
@@ -69,7 +72,6 @@ class PlentySettings:
     no_stock_status: Decimal = Decimal("6.3")
     cancel_status: Decimal = Decimal("8")
     cancel_ack_status: Decimal = Decimal("8.8")
-    returns_status: Decimal = Decimal("9")
     shipped_status: Decimal = Decimal("7")
     items_per_page: int = 50
     stock_reason_id: int = 301      # "stock correction" (PMGUIDE reason ids)
@@ -98,4 +100,4 @@ class PlentySettings:
         return {f.name: getattr(self, f.name) for f in fields(self) if f.name.endswith("_status")}
 
 
-CONFIG_EXTRAS = frozenset(STATUS_EXTRAS) | frozenset(NUMBER_EXTRAS)
+CONFIG_EXTRAS = frozenset(STATUS_EXTRAS) | frozenset(NUMBER_EXTRAS) | RETIRED_EXTRAS

@@ -19,12 +19,16 @@ Realism a client has to cope with, on purpose:
 - Swiss orders in CHF, which carry a second ``amounts[]`` entry in the system currency (EUR);
 - a few variations nobody mapped to a warehouse SKU (catalogue kind ``unknown``).
 
+Returns are orders of their own (typeId 3) made from a sales order's body by ``return_order``,
+when the sandbox is asked for one (``POST /rest/orders/{id}/returns`` or the control route).
+
 Ids the reference does not give (payment methods, referrers, address option types, date types)
 are illustrative and marked so; no orderbridge code may depend on them.
 """
 
 from __future__ import annotations
 
+import copy
 import csv
 import io
 import random
@@ -351,11 +355,86 @@ class PlentyOrderFactory:
             "relations": [{"orderId": order_id, "referenceType": "contact",
                            "referenceId": 5_000 + billing["id"] % 10_000, "relation": "receiver"}],
             "addresses": [billing] if billing["id"] == delivery["id"] else [billing, delivery],
+            # B6: the references to other orders; a sales order has none (its returns point at it).
+            # Served without with[] like amounts and addressRelations: a guess, the spec's with[]
+            # list names only the reverse direction (originOrderReferences).
+            "orderReferences": [],
             "orderItems": items,
         }
         return GeneratedOrder(id=order_id, created_at=created, updated_at=updated, status_id=status,
                               history=history, body=body, address_problem=problem,
                               skus=[o.channel_sku for o in offers])
+
+    # -- returns ---------------------------------------------------------------------------------------
+
+    def _take(self, kind: str) -> int:
+        # The next id of a kind without drawing from the random stream: orders generated after a
+        # return keep their content (their ids move on: one id sequence for every order type, as in plenty).
+        self._ids[kind] += 1
+        return self._ids[kind]
+
+    def return_order(self, parent: dict, returned: list[tuple[dict, float]], created: datetime,
+                     warehouse_id: int, owner_id: int | None = None) -> dict:
+        """The body of a return order (typeId 3) of ``parent``, as ``POST /rest/orders/{id}/returns`` makes it.
+
+        B6/B7 [C]: a return is an order of its own (own id, own items, own status) that points at
+        its sales order through ``orderReferences`` ``{originOrderId, referenceOrderId,
+        referenceType: "parent"}``. Guesses [G], marked so clients do not rely on more: the
+        reference's ``orderId`` field (as every other relation here carries it); each returned
+        item's ``references[]`` entry ``{orderItemId, referenceOrderItemId, referenceType:
+        "parent"}`` naming the sales order's item (B6 lists ``references[]`` on items, not its
+        shape); the customer's addresses copied from the sales order; amounts over the returned
+        quantities, nothing paid.
+
+        Args:
+            parent: the sales order's body.
+            returned: (sales order item, quantity) pairs.
+            created: when the return was made (its ``createdAt``).
+            warehouse_id: the warehouse the goods come back to (order property type 1).
+            owner_id: the return's owner, else the sales order's.
+        """
+        return_id = self._take("order")
+        items = []
+        for position, (item, quantity) in enumerate(returned):
+            item_id = self._take("item")
+            items.append({
+                **copy.deepcopy(item), "id": item_id, "orderId": return_id, "quantity": float(quantity),
+                "position": position, "warehouseId": warehouse_id if item["typeId"] == 1 else None,
+                "amounts": [{**a, "id": self._take("amount")} for a in item["amounts"]],
+                "properties": [], "dates": [],
+                "references": [{"orderItemId": item_id, "referenceOrderItemId": item["id"],
+                                "referenceType": "parent"}],
+            })
+        amounts = []
+        for index, total_of in enumerate(parent["amounts"]):
+            total = round(sum(it["amounts"][index]["priceGross"] * it["quantity"] for it in items), 2)
+            shipping = round(sum(it["amounts"][index]["priceGross"] for it in items if it["typeId"] == 6), 2)
+            vat = total_of["vats"][0]["vatRate"] if total_of.get("vats") else 0
+            net = round(total / (1 + vat / 100), 2)
+            amounts.append({
+                **{k: total_of[k] for k in ("isSystemCurrency", "isNet", "currency", "exchangeRate")},
+                "id": self._take("amount"), "orderId": return_id, "netTotal": net, "grossTotal": total,
+                "vatTotal": round(total - net, 2), "invoiceTotal": total, "paidAmount": 0, "giftCardAmount": 0,
+                "shippingCostsGross": shipping, "shippingCostsNet": round(shipping / (1 + vat / 100), 2),
+                "vats": [{"countryVatId": 1, "vatField": 0, "vatRate": vat, "value": round(total - net, 2),
+                          "netTotal": net, "grossTotal": total}],
+            })
+        kept = {3, 6}  # payment method and document language carry over; the warehouse is the return's
+        return {
+            **{k: parent[k] for k in ("plentyId", "referrerId", "locationId", "roundTotalsOnly", "numberOfDecimals")},
+            "id": return_id, "typeId": 3, "ownerId": owner_id if owner_id is not None else parent["ownerId"],
+            "lockStatus": "unlocked", "isLocked": False, "hasTaxRelevantDocuments": False,
+            "hasDeliveryOrders": False, "createdAt": w3c(created), "amounts": amounts,
+            "properties": [{"orderId": return_id, "typeId": 1, "value": str(warehouse_id)}]
+            + [{**p, "orderId": return_id} for p in parent["properties"] if p["typeId"] in kept],
+            "dates": [{"orderId": return_id, "typeId": 2, "date": w3c(created)}],  # 2 entry date (illustrative)
+            "addressRelations": [{**r, "orderId": return_id} for r in parent["addressRelations"]],
+            "relations": [{**r, "orderId": return_id} for r in parent["relations"]],
+            "addresses": copy.deepcopy(parent["addresses"]),
+            "orderReferences": [{"orderId": return_id, "originOrderId": parent["id"],
+                                 "referenceOrderId": parent["id"], "referenceType": "parent"}],
+            "orderItems": items,
+        }
 
 
 __all__ = ["PRESETS", "SYSTEM_TZ", "WAREHOUSE_ID", "GeneratedOrder", "PlentyOrderFactory", "country_id",

@@ -2,16 +2,18 @@
 
 Follows the reference notes (shoprenter-plenty-api.md B1-B9) and the official OpenAPI subset
 (plentymarkets-openapi-subset.json); the business flow is the wemalo one of seed 003 (fetch status 5,
-set 5.1, 6.2/6.3 on errors, 8.0 -> 8.8 for cancellations, returns in 9, a package number per
-shipment). Every choice the reference marks as a guess [G] says so next to the code and, where it
-matters to a client, is a command-line option. Orders come from ``plentyfake``.
+set 5.1, 6.2/6.3 on errors, 8.0 -> 8.8 for cancellations, a package number per shipment). A
+customer's return is a return order (typeId 3, B6/B7), made by ``POST /rest/orders/{id}/returns``.
+Every choice the reference marks as a guess [G] says so next to the code and, where it matters to
+a client, is a command-line option. Orders come from ``plentyfake``.
 
 One fake plenty *system* per path, ``/plentymarkets/{system}/rest/...``, each with one back-end user:
 
 - ``POST /rest/login`` (JSON or form), ``/rest/login/refresh``, ``/rest/logout``: Bearer tokens,
   answered with both key sets (B1), at most ``max_sessions`` live sessions per user (429 beyond).
-- ``GET /rest/orders`` (status, date, type filters, ``with[]``, 1-based paging, B4/B5),
+- ``GET /rest/orders`` (status, date, type and parent filters, ``with[]``, 1-based paging, B4/B5),
   ``GET|PUT /rest/orders/{id}``, ``GET /rest/orders/{id}/status-history``,
+  ``POST /rest/orders/{id}/returns`` (a return order of a sales order, B7),
   ``GET|POST /rest/orders/{id}/shipping/packages``, ``GET /rest/orders/{id}/packagenumbers``,
   ``GET /rest/orders/shipping/presets`` (B7, B8);
 - ``PUT /rest/stockmanagement/warehouses/{id}/stock/correction`` and ``GET .../stock`` (B9).
@@ -65,7 +67,13 @@ STATUSES: dict[float, str] = {
 }
 REASON_IDS = frozenset({301, 302, 304, 305, 306, 307, 309, *range(317, 329)})  # B9 / the spec's list
 DAILY_LIMITS = {"read": 166_000, "write": 48_000}  # per system per day, Classic plan (B2)
-EMPTY_RELATIONS = ("comments", "payments", "documents", "originOrderReferences")  # known, not modelled: []
+EMPTY_RELATIONS = ("comments", "payments", "documents")  # known, not modelled: []
+SALES_ORDER, RETURN_ORDER = 1, 3  # order typeIds (B6)
+VARIATION_ITEM = 1  # the order item typeId of a product (B6); shipping costs, coupons ... are not returned by default
+# A new return's status when the POST names none. plenty's return statuses are 9.x (9.0 "Retoure" is a
+# default status); that 9.0 is what plenty picks without a statusId is a guess [G], as is accepting any
+# existing status there (the route does not say it must be a 9.x one).
+RETURN_STATUS = 9.0
 SORT_KEYS = {"id": lambda o: o.id, "statusId": lambda o: o.status_id, "createdAt": lambda o: o.created_at,
              "orderDocument": lambda o: o.id}  # no documents here: by id
 
@@ -181,6 +189,18 @@ class PlentyOrder:
     skus: list[str]
     history: list[dict] = field(default_factory=list)  # from, to, at, source (and the API's entry fields)
     packages: list[dict] = field(default_factory=list)
+    returns: list[int] = field(default_factory=list)  # ids of the return orders made from this order
+    return_package_number: str = ""  # a return's, as posted (where plenty shows it is not documented [G])
+
+    @property
+    def type_id(self) -> int:
+        return self.body["typeId"]
+
+    @property
+    def parent_id(self) -> int | None:
+        """The sales order a return points at (``orderReferences``, referenceType "parent")."""
+        return next((r["referenceOrderId"] for r in self.body.get("orderReferences", [])
+                     if r["referenceType"] == "parent"), None)
 
 
 class PlentySystem:
@@ -238,6 +258,65 @@ class PlentySystem:
         dated after now keeps its date) and never ahead of the clock, so a client's window ending
         now always sees the change."""
         order.updated_at = max(order.updated_at, datetime.fromtimestamp(self.clock(), UTC).replace(microsecond=0))
+
+    def returnable(self, order: PlentyOrder) -> dict[int, float]:
+        """Per item of a sales order, the quantity not yet in one of its returns."""
+        left = {item["id"]: float(item["quantity"]) for item in order.body["orderItems"]}
+        for return_id in order.returns:
+            for item in self.orders[return_id].body["orderItems"]:
+                for ref in item["references"]:
+                    if ref["referenceType"] == "parent" and ref["referenceOrderItemId"] in left:
+                        left[ref["referenceOrderItemId"]] -= item["quantity"]
+        return left
+
+    def create_return(self, order: PlentyOrder, body: dict, source: str) -> PlentyOrder:
+        """Make a return order of ``order`` (B7), for the REST route and the control route alike.
+
+        ``body`` is the route's: ``quantities`` (required), ``statusId``, ``returnPackageNumber``,
+        ``warehouseId``, ``ownerId``. The shape of a ``quantities`` entry is not in the reference or
+        the spec (``items: {type: object}``); ``{"orderItemId", "quantity"}`` is a guess [G], as are
+        the refusals: only a sales order can be returned, and no item more often than it was sold
+        (over all its returns). The sales order itself is left as it is (no status change, no new
+        ``updatedAt``: a guess, so a client cannot rely on the sales order to find its returns).
+
+        Raises:
+            ApiError: 422 naming the field, as B3 shapes it.
+        """
+        if order.type_id != SALES_ORDER:
+            raise _invalid("orderId", "Only a sales order can be returned.")
+        quantities = body.get("quantities")
+        if not isinstance(quantities, list) or not quantities:
+            raise _invalid("quantities", "The quantities field is required and must be a non-empty list.")
+        items, left, returned = {i["id"]: i for i in order.body["orderItems"]}, self.returnable(order), []
+        for index, entry in enumerate(quantities):
+            where = f"quantities.{index}"
+            if not isinstance(entry, dict):
+                raise _invalid(where, "Each quantity must be an object with orderItemId and quantity.")
+            item_id, quantity = entry.get("orderItemId"), entry.get("quantity")
+            if isinstance(item_id, bool) or not isinstance(item_id, int) or item_id not in items:
+                raise _invalid(f"{where}.orderItemId", "The order item does not belong to the order.")
+            if isinstance(quantity, bool) or not isinstance(quantity, (int, float)) or not quantity > 0:
+                raise _invalid(f"{where}.quantity", "The quantity must be a number greater than 0.")
+            if quantity > left[item_id]:
+                raise _invalid(f"{where}.quantity", "The quantity exceeds what is left to return of the order item.")
+            left[item_id] -= quantity
+            returned.append((items[item_id], quantity))
+        status = _status_value(body["statusId"]) if body.get("statusId") is not None else RETURN_STATUS
+        sold_from = next((int(p["value"]) for p in order.body["properties"] if p["typeId"] == 1), WAREHOUSE_ID)
+        warehouse = _int_field(body, "warehouseId", default=sold_from)
+        if warehouse not in WAREHOUSES:
+            raise _invalid("warehouseId", "The selected warehouse id is invalid.")
+        number = body.get("returnPackageNumber")
+        if number is not None and not isinstance(number, str):
+            raise _invalid("returnPackageNumber", "The return package number must be a string.")
+        now = max(datetime.fromtimestamp(self.clock(), UTC).replace(microsecond=0), order.created_at)
+        made = self.factory.return_order(order.body, returned, now, warehouse, _int_field(body, "ownerId"))
+        skus = [i["variation"]["number"] for i in made["orderItems"] if i["typeId"] == 1 and i.get("variation")]
+        ret = PlentyOrder(made["id"], now, now, status, made, None, skus, return_package_number=number or "")
+        self._record(ret, None, status, now, "created", self.user_id if source == "api" else 1)
+        self.orders[ret.id] = ret
+        order.returns.append(ret.id)
+        return ret
 
     def set_status(self, order: PlentyOrder, status_id: float, source: str) -> None:
         """Change the status, bump ``updatedAt`` and record the change."""
@@ -297,14 +376,25 @@ class PlentySystem:
         An order's ``history`` lists the changes made while the sandbox ran (``source`` "api" or
         "backend"); the statuses it was created through are only in the API's status-history.
         """
+        def changes(o: PlentyOrder) -> list[dict]:
+            return [{"from": None if h["from"] is None else _num(h["from"]), "to": _num(h["to"]), "at": w3c(h["at"]),
+                     "source": h["source"]} for h in o.history if h["source"] != "created"]
+
         orders = [{
             "id": o.id, "status_id": _num(o.status_id), "status_name": _status_name(o.status_id),
-            "created_at": w3c(o.created_at), "updated_at": w3c(o.updated_at),
-            "history": [{"from": None if h["from"] is None else _num(h["from"]), "to": _num(h["to"]),
-                         "at": w3c(h["at"]), "source": h["source"]} for h in o.history if h["source"] != "created"],
+            "created_at": w3c(o.created_at), "updated_at": w3c(o.updated_at), "history": changes(o),
             "packages": list(o.packages), "delivery_address_valid": o.address_problem is None,
-            "address_problem": o.address_problem, "skus": list(o.skus),
-        } for o in self.orders.values()]
+            "address_problem": o.address_problem, "skus": list(o.skus), "returns": list(o.returns),
+        } for o in self.orders.values() if o.type_id != RETURN_ORDER]
+        returns = [{
+            "id": o.id, "order_id": o.parent_id, "status_id": _num(o.status_id),
+            "status_name": _status_name(o.status_id), "created_at": w3c(o.created_at),
+            "updated_at": w3c(o.updated_at), "history": changes(o), "return_package_number": o.return_package_number,
+            "warehouse_id": next(int(p["value"]) for p in o.body["properties"] if p["typeId"] == 1),
+            "items": [{"id": i["id"], "order_item_id": i["references"][0]["referenceOrderItemId"],
+                       "variation_id": i["itemVariationId"], "sku": (i.get("variation") or {}).get("number"),
+                       "quantity": _num(i["quantity"])} for i in o.body["orderItems"]],
+        } for o in self.orders.values() if o.type_id == RETURN_ORDER]
         skus = {o.variation_id: o.channel_sku for o in PLENTY_OFFERS}
         stock = [{"warehouseId": w, "variationId": v, "storageLocationId": s, "sku": skus.get(v), "quantity": q}
                  for (w, v, s), q in sorted(self.stock.items())]
@@ -312,7 +402,7 @@ class PlentySystem:
         for (_, status), n in self.requests.items():
             by_status[str(status)] += n
         return {"system": self.name, "username": self.username, "plenty_id": self.factory.plenty_id,
-                "orders": orders, "stock": stock, "stock_corrections": list(self.corrections),
+                "orders": orders, "returns": returns, "stock": stock, "stock_corrections": list(self.corrections),
                 "sessions": {"live": len(self.live_sessions()), "logins": self.counts["logins"],
                              "login_failures": self.counts["login_failures"], "logouts": self.counts["logouts"],
                              "refreshes": self.counts["refreshes"]},
@@ -353,6 +443,9 @@ def _render_order(system: PlentySystem, order: PlentyOrder, relations: set[str],
         out["relations"] = body["relations"]
     if "shippingPackages" in relations:
         out["shippingPackages"] = list(order.packages)
+    if "originOrderReferences" in relations:  # the references of the orders made from this one (returns)
+        out["originOrderReferences"] = [ref for rid in order.returns
+                                        for ref in system.orders[rid].body["orderReferences"]]
     for name in EMPTY_RELATIONS:
         if name in relations:
             out[name] = []
@@ -498,6 +591,7 @@ def _list_orders(system: PlentySystem, call: Call) -> tuple[int, object]:
         raise _invalid("sortOrder", "The sortOrder must be asc or desc.")
     types = {int(t) for t in (call.arg("orderType") or "").split(",") if t.strip().isdigit()}
     ids = {int(t) for t in (call.arg("orderIds") or "").split(",") if t.strip().isdigit()}
+    parent = call.int_arg("parentOrderId", 0)
     external = call.arg("externalOrderId")
     rows = []
     for o in system.orders.values():
@@ -511,7 +605,7 @@ def _list_orders(system: PlentySystem, call: Call) -> tuple[int, object]:
                 (dates["createdAtFrom"], dates["createdAtTo"], o.created_at),
                 (dates["updatedAtFrom"], dates["updatedAtTo"], o.updated_at))):
             continue
-        if (types and o.body["typeId"] not in types) or (ids and o.id not in ids):
+        if (types and o.type_id not in types) or (ids and o.id not in ids) or (parent and o.parent_id != parent):
             continue
         if external and not any(p["typeId"] == 7 and p["value"] == external for p in o.body["properties"]):
             continue
@@ -549,6 +643,12 @@ def _put_order(system: PlentySystem, call: Call) -> tuple[int, object]:
     elif properties:
         system.touch(order)
     return 200, _render_order(system, order, set())
+
+
+def _create_return(system: PlentySystem, call: Call) -> tuple[int, object]:
+    """POST /rest/orders/{orderId}/returns (B7): a return order (typeId 3); answers it, as the Order."""
+    body = call.body if isinstance(call.body, dict) else {}
+    return 200, _render_order(system, system.create_return(_order(system, call), body, "api"), set())
 
 
 def _status_history(system: PlentySystem, call: Call) -> tuple[int, object]:
@@ -729,6 +829,8 @@ ROUTES: tuple[Route, ...] = (
     Route("PUT", r"/rest/orders/(?P<orderId>\d+)", "orders.update", _put_order, "order.update"),
     Route("GET", r"/rest/orders/(?P<orderId>\d+)/status-history", "orders.status_history", _status_history,
           "order.status_history.show"),
+    Route("POST", r"/rest/orders/(?P<orderId>\d+)/returns", "orders.returns.create", _create_return,
+          "order.returns.create"),
     Route("GET", r"/rest/orders/(?P<orderId>\d+)/shipping/packages", "packages.list", _list_packages,
           "order.shipping.packages.show"),
     Route("POST", r"/rest/orders/(?P<orderId>\d+)/shipping/packages", "packages.create", _create_package,
@@ -958,17 +1060,44 @@ def control_router(sandbox: PlentySandbox) -> APIRouter:
             anchor = anchor.replace(tzinfo=UTC)
         return {"ok": True, "ids": target.add_orders(n, status, anchor, days)}
 
+    def order_of(target: PlentySystem, order_id: int) -> PlentyOrder:
+        if order_id not in target.orders:
+            raise Refused(f"no order {order_id} in plentymarkets system {target.name}", 404)
+        return target.orders[order_id]
+
     @router.post("/{system}/orders/{order_id}/status")
     @answering
     async def backend_status(system: str, order_id: int, request: Request) -> dict:
-        # What the merchant or customer does in the plenty back end: cancel (8), return (9), back to 5.
+        # What the merchant does in the plenty back end: cancel (8), back to 5, any status by hand.
+        # A customer's return is not a status of the sales order: see customer_return.
         target = system_of(system)
-        if order_id not in target.orders:
-            raise Refused(f"no order {order_id} in plentymarkets system {system}", 404)
         status = status_of((await body_of(request, '{"statusId": float}')).get("statusId"), '{"statusId": float}')
-        order = target.orders[order_id]
+        order = order_of(target, order_id)
         target.set_status(order, status, "backend")
         return {"ok": True, "id": order.id, "status_id": _num(order.status_id), "updated_at": w3c(order.updated_at)}
+
+    @router.post("/{system}/orders/{order_id}/returns")
+    @answering
+    async def customer_return(system: str, order_id: int, request: Request) -> dict:
+        # A customer sends goods back: the back end makes a return order through the same code as
+        # POST /rest/orders/{id}/returns. Without quantities, every product item not yet returned
+        # comes back in full.
+        target, shape = system_of(system), ('{["quantities": [{"orderItemId": int, "quantity": float}], '
+                                            '"statusId": float, "returnPackageNumber": str, "warehouseId": int]}')
+        order = order_of(target, order_id)
+        body = await body_of(request, shape) if (await request.body()).strip() else {}
+        if "quantities" not in body:
+            left = target.returnable(order)
+            body["quantities"] = [{"orderItemId": i["id"], "quantity": left[i["id"]]} for i in order.body["orderItems"]
+                                  if i["typeId"] == VARIATION_ITEM and left[i["id"]] > 0]
+        if body.get("statusId") is not None:
+            status_of(body["statusId"], shape)
+        try:
+            made = target.create_return(order, body, "backend")
+        except ApiError as err:
+            raise Refused(f"{err}: {json.dumps(err.body.get('validation_errors', err.body))}") from None
+        return {"ok": True, "id": made.id, "order_id": order.id, "status_id": _num(made.status_id),
+                "updated_at": w3c(made.updated_at), "items": len(made.body["orderItems"])}
 
     @router.post("/{system}/expire-tokens")
     @answering
