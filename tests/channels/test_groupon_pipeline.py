@@ -31,7 +31,7 @@ ACCOUNT = Account(channel="groupon", name="demo_uk", conn_id="orderbridge_groupo
 
 @pytest.fixture
 def sandbox():
-    with start_sandbox(["--seed", "7", "--groupon", f"{SUPPLIER}:{TOKEN}:{ORDERS}", "--groupon-page-size", "10",
+    with start_sandbox(["--seed", "42", "--groupon", f"{SUPPLIER}:{TOKEN}:{ORDERS}", "--groupon-page-size", "10",
                         "--anchor", ANCHOR.isoformat(), "--days", "2"]) as proc:
         yield proc
 
@@ -84,7 +84,9 @@ def cycle(run_id: str) -> dict:
 def test_cycle_lands_every_order_once_and_marks_every_open_line(sandbox, groupon_conn, warehouse):
     first = cycle("run-1")
     st = state(sandbox)
-    assert scalar(warehouse, "SELECT count(*) FROM staging.orders") == len(st["orders"]) == ORDERS
+    # One staging order per entry: a split orderid ships to two addresses (test_groupon_entries.py).
+    assert scalar(warehouse, "SELECT count(*) FROM staging.orders") == st["totals"]["entries"]
+    assert len(st["orders"]) == ORDERS
     assert first["extract"]["pages"] >= 3  # 10 entries a page
     assert all(line["exported"] and line["export_calls"] == 1 for line in lines_of(st))
     assert scalar(warehouse, "SELECT count(*) FROM staging.orders WHERE status = 'awaiting_mapping'") >= 1
@@ -104,7 +106,7 @@ def test_mark_exported_500_keeps_orders_and_a_rerun_marks_each_line_once(sandbox
     fault(sandbox, match="mark_exported", kind="500", times=50)
     with pytest.raises(Retryable, match="HTTP 500"):
         jobs.groupon_mark_exported(ACCOUNT, "run-1")
-    assert scalar(warehouse, "SELECT count(*) FROM staging.orders") == ORDERS
+    assert scalar(warehouse, "SELECT count(*) FROM staging.orders") == state(sandbox)["totals"]["entries"]
     assert not any(line["exported"] for line in lines_of(state(sandbox)))
     failed = "SELECT count(*) FROM staging.order_events WHERE event = 'mark_exported_attempt_failed'"
     assert scalar(warehouse, failed) > 0
@@ -158,7 +160,8 @@ def test_every_carrier_of_the_seed_table_maps_and_is_accepted(sandbox, groupon_c
     cycle("run-1")
     with warehouse.cursor() as cur:
         cur.execute("""SELECT o.id, l.channel_line_id FROM staging.orders o JOIN staging.order_lines l
-                       ON l.order_id = o.id WHERE o.status = 'ready' AND l.component = 0 ORDER BY l.id""")
+                       ON l.order_id = o.id WHERE o.status = 'ready' AND l.component = 0 AND l.status = 'open'
+                       ORDER BY l.id""")
         targets = cur.fetchall()
         assert len(targets) >= 20
         for i, (order_id, line_id) in enumerate(targets):
@@ -229,3 +232,84 @@ def test_transient_faults_back_off_and_the_extract_still_completes(sandbox, grou
     counts = jobs.groupon_extract(ACCOUNT, "run-1", "scheduled")
     assert counts["retried"] == 2
     assert counts["payloads"] >= ORDERS
+
+
+def aliased_kit() -> tuple[str, str, str, int]:
+    """The catalogue's kit whose ``bom_sku`` names an aliased Groupon SKU: (kit SKU, component,
+    the component's warehouse SKU, units per kit)."""
+    aliases = {o.channel_sku: o.components[0][0] for o in GROUPON_OFFERS if o.kind == "alias"}
+    for offer in GROUPON_OFFERS:
+        qty, _, component = (offer.bom_sku or "").partition("x")
+        if offer.kind == "kit" and component in aliases:
+            return offer.channel_sku, component, aliases[component], int(qty)
+    raise AssertionError("the sandbox catalogue has no kit with an aliased component")
+
+
+def open_lines_of(sandbox, sku: str) -> set[int]:
+    """Groupon line ids of open ``sku`` lines, adding orders to the sandbox until there is one."""
+    for _ in range(40):
+        found = {line["ci_lineitemid"] for line in lines_of(state(sandbox))
+                 if line["sku"] == sku and line["status"] == "open"}
+        if found:
+            return found
+        requests.post(f"{sandbox.url}/_sandbox/groupon/{SUPPLIER}/orders", json={"n": 25},
+                      timeout=10).raise_for_status()
+    raise AssertionError(f"the sandbox generated no open {sku} line in 1,000 orders")
+
+
+def kit_orders(conn, kit: str) -> list[tuple]:
+    """(order status, reason, line's warehouse SKU, quantity, channel quantity) of every staged kit line."""
+    with conn.cursor() as cur:
+        cur.execute("""SELECT o.status, o.status_reason, l.warehouse_sku, l.quantity, l.channel_quantity
+                       FROM staging.order_lines l JOIN staging.orders o ON o.id = l.order_id
+                       WHERE l.channel_sku = %s ORDER BY l.id""", (kit,))
+        return cur.fetchall()
+
+
+def map_unknown_offers(conn) -> None:
+    """Alias the catalogue's unmapped deals, so a kit order can only wait for its kit."""
+    with conn.cursor() as cur:
+        cur.execute("INSERT INTO staging.sku_aliases (channel, channel_sku, warehouse_sku) VALUES"
+                    " ('groupon', 'GG-NEW-7741', 'WH-1021'), ('groupon', 'GG-NEW-7742', 'WH-1022')")
+    conn.commit()
+
+
+def test_a_kit_whose_bom_sku_names_an_aliased_sku_is_staged_ready_with_the_component(sandbox, groupon_conn,
+                                                                                     warehouse):
+    kit, _component, warehouse_sku, per_kit = aliased_kit()
+    open_lines_of(sandbox, kit)
+    map_unknown_offers(warehouse)
+    jobs.groupon_extract(ACCOUNT, "run-1", "scheduled")
+    jobs.load_staging(ACCOUNT, GrouponMapper("GBP"), "run-1")
+    rows = kit_orders(warehouse, kit)
+    assert rows
+    assert [(sku, qty) for _, _, sku, qty, _ in rows] == [(warehouse_sku, r[4] * per_kit) for r in rows]
+    assert not [r for r in rows if r[0] == "awaiting_mapping"]
+    assert "ready" in {status for status, *_ in rows}
+
+
+def test_a_kit_held_for_its_component_is_released_by_the_alias_on_retransform(sandbox, groupon_conn, warehouse):
+    kit, component, warehouse_sku, per_kit = aliased_kit()
+    open_lines_of(sandbox, kit)
+    map_unknown_offers(warehouse)
+    with warehouse.cursor() as cur:  # the merchant's own code for the component is not mapped yet
+        cur.execute("DELETE FROM staging.sku_aliases WHERE channel = 'groupon' AND channel_sku = %s", (component,))
+    warehouse.commit()
+    jobs.groupon_extract(ACCOUNT, "run-1", "scheduled")
+    jobs.load_staging(ACCOUNT, GrouponMapper("GBP"), "run-1")
+    held = kit_orders(warehouse, kit)
+    assert held and all(status == "awaiting_mapping" and kit in reason and sku is None
+                        for status, reason, sku, _, _ in held)
+
+    with warehouse.cursor() as cur:
+        cur.execute("INSERT INTO staging.sku_aliases (channel, channel_sku, warehouse_sku) VALUES ('groupon', %s, %s)",
+                    (component, warehouse_sku))
+    warehouse.commit()
+    requests_before = state(sandbox)["requests"]
+    jobs.load_staging(ACCOUNT, GrouponMapper("GBP"), "run-2")
+    released = kit_orders(warehouse, kit)
+    assert len(released) == len(held)
+    assert [(sku, qty) for _, _, sku, qty, _ in released] == [(warehouse_sku, r[4] * per_kit) for r in released]
+    assert not [r for r in released if r[0] == "awaiting_mapping"]
+    assert "ready" in {status for status, *_ in released}
+    assert state(sandbox)["requests"] == requests_before  # re-transformed from raw, nothing fetched again

@@ -11,8 +11,9 @@ import requests
 from merkana_support import OUR_TOKEN, PLATFORM, THEIR_TOKEN, inbound_fixture  # noqa: F401 (fixture `inbound`)
 from orderbridge import jobs, stock
 from orderbridge.config import Account
-from orderbridge.errors import Retryable
+from orderbridge.errors import Permanent, Retryable
 from orderbridge.merkana.client import MerkanaClient
+from orderbridge.merkana.settings import PlatformSettings
 from orderbridge.sandbox.merkana import UNKNOWN_SKU_TEMPLATE, catalogue, seed_warehouse
 from orderbridge.sandbox.process import start_sandbox
 
@@ -85,7 +86,7 @@ def test_status_updates_are_batched_carry_the_parcel_and_are_posted_once(sandbox
     a, b, c = order_ids(conn)[:3]
     sql(conn, "UPDATE staging.orders SET status = 'in_progress' WHERE external_order_id = %s", a)
     ship(conn, b, "DPD UK", "TRK-B")
-    ship(conn, c, "Local Van Courier", "TRK-C")
+    ship(conn, c, "GLS", "TRK-C")
 
     counts = jobs.merkana_post_status(ACCOUNT, "run-1")
     assert (counts["orders_marked_shipped"], counts["sent_sent"], counts["sent_batches"]) == (2, 4, 1)
@@ -95,7 +96,7 @@ def test_status_updates_are_batched_carry_the_parcel_and_are_posted_once(sandbox
         (cancelled, "cancelled", None), (a, "processing", None), (b, "send", "TRK-B"), (c, "send", "TRK-C")}
     couriers = {u["idextern"]: u for u in st["status_updates"]}
     assert {sql(conn, "SELECT payload->>'courier' FROM staging.outbox o JOIN staging.orders d ON d.id = o.order_id"
-                      " WHERE d.external_order_id = %s", x)[0][0] for x in (b, c)} == {"dpd", "Local Van Courier"}
+                      " WHERE d.external_order_id = %s", x)[0][0] for x in (b, c)} == {"dpd", "gls"}
     assert couriers[b]["times"] == 1
 
     # Our settings travel in the connection's extras; none of them (the inbound secret!) is a header.
@@ -108,6 +109,59 @@ def test_status_updates_are_batched_carry_the_parcel_and_are_posted_once(sandbox
     assert (again["status_updates_enqueued"], again["sent_claimed"]) == (0, 0)
     assert state(sandbox)["status_posts"] == 1 and state(sandbox)["posted_twice"] == 0
     assert sql(conn, "SELECT status FROM staging.orders WHERE external_order_id = %s", b) == [("shipped",)]
+
+
+def blocked_events(conn) -> list[tuple]:
+    return sql(conn, "SELECT external_order_id, message FROM staging.order_events WHERE event = 'tracking_blocked'"
+                     " ORDER BY id")
+
+
+def test_an_unmapped_courier_holds_back_the_parcel_with_a_resolution_while_the_status_goes(sandbox, platform, conn):
+    platform(293, orders=2, duplicates=0, cancels=0, unknown_rate=0)
+    a, b = order_ids(conn)
+    ship(conn, a, "Local Van Courier", "TRK-LV")  # seed_warehouse maps DPD UK, DHL Germany and GLS only
+    ship(conn, b, "GLS", "TRK-G")
+
+    counts = jobs.merkana_post_status(ACCOUNT, "run-1")
+    assert counts["orders_marked_shipped"] == 2
+    # a is shipped on Merkana at once, without a parcel; the warehouse's name is never posted.
+    assert updates(sandbox) == {(a, "send", None), (b, "send", "TRK-G")}
+    assert sql(conn, "SELECT count(*) FROM staging.outbox WHERE payload->>'courier' = 'Local Van Courier'"
+                     " OR payload->>'awb' = 'TRK-LV'") == [(0,)]
+    [(order, message)] = blocked_events(conn)
+    assert order == a and "Local Van Courier" in message and "Resolution: INSERT INTO staging.carrier_codes" in message
+    assert "('merkana', 'Local Van Courier', " in message
+
+    jobs.merkana_post_status(ACCOUNT, "run-2")  # told once, not once per run; nothing posted again
+    assert len(blocked_events(conn)) == 1 and state(sandbox)["status_posts"] == 1
+
+    sql(conn, "INSERT INTO staging.carrier_codes (channel, courier_service, carrier_code)"
+              " VALUES ('merkana', 'Local Van Courier', 'local-van')")
+    counts = jobs.merkana_post_status(ACCOUNT, "run-3")
+    assert counts["sent_sent"] == 1  # the parcel follows, with Merkana's name for the courier
+    assert updates(sandbox) == {(a, "send", None), (a, "send", "TRK-LV"), (b, "send", "TRK-G")}
+    assert sql(conn, "SELECT payload->>'courier' FROM staging.outbox WHERE payload->>'awb' = 'TRK-LV'") \
+        == [("local-van",)]
+    assert state(sandbox)["posted_twice"] == 0 and len(blocked_events(conn)) == 1
+
+
+def test_platforms_that_take_any_courier_name_get_the_warehouse_service_name(sandbox, platform, inbound, conn):
+    platform(293, orders=1, duplicates=0, cancels=0, unknown_rate=0)
+    inbound(sandbox.port, unknown_product_sku=UNKNOWN_SKU_TEMPLATE, unmapped_courier="service_name")
+    [a] = order_ids(conn)
+    ship(conn, a, "Local Van Courier", "TRK-LV")
+    jobs.merkana_post_status(ACCOUNT, "run-1")
+    assert updates(sandbox) == {(a, "send", "TRK-LV")}
+    assert sql(conn, "SELECT payload->>'courier' FROM staging.outbox") == [("Local Van Courier",)]
+    assert blocked_events(conn) == []
+
+
+@pytest.mark.parametrize("value", ["send", "", 1])
+def test_unmapped_courier_accepts_block_or_service_name_only(value):
+    extra = {"unmapped_courier": value}
+    with pytest.raises(Permanent, match="extra unmapped_courier .*Resolution"):
+        PlatformSettings.from_extra(PLATFORM, ACCOUNT.conn_id, extra)
+    assert PlatformSettings.from_extra(PLATFORM, ACCOUNT.conn_id, {}).unmapped_courier == "block"
 
 
 def test_a_failing_platform_gets_six_attempts_then_rows_fail_visibly_and_a_rerun_sends_only_the_unsent(

@@ -23,7 +23,7 @@ from orderbridge.http import ChannelClient
 from orderbridge.merkana import CHANNEL
 from orderbridge.merkana.settings import PlatformSettings, merchant_of
 from orderbridge.outbox import Effect, Handler, OutboxRow, Outcome, enqueue
-from orderbridge.shipments import mark_shipped
+from orderbridge.shipments import mark_shipped, record_blocked
 
 ORDER_STATUS = "order_status"
 MAX_ATTEMPTS = 6  # the first try and 5 retries
@@ -38,7 +38,7 @@ class MerkanaClient(ChannelClient):
     channel = CHANNEL
     config_extras = frozenset({"inbound_token", "merchants", "unknown_product_sku", "stock_mode", "field_names",
                                "status_values", "max_body_bytes", "status_batch_size", "stock_batch_size",
-                               "retry_delay_seconds"})
+                               "retry_delay_seconds", "unmapped_courier"})
 
     def __init__(self, conn_id: str, account: str = "", **kwargs):
         kwargs.setdefault("max_attempts", 1)
@@ -82,12 +82,15 @@ def enqueue_status_updates(cur, settings: PlatformSettings, account: str, run_id
 
     A shipped order's update carries the parcel: ``awb`` is its tracking number and ``courier``
     Merkana's name for the warehouse's courier service (``staging.carrier_codes``, channel
-    ``merkana``; the service's own name when there is no row). Returns counts.
+    ``merkana``). A service with no row blocks the parcel, as on every channel: the shipment gets
+    one ``tracking_blocked`` history entry saying which row to add, and the status still goes, with
+    ``awb`` and ``courier`` null (the seed's own example), unless another parcel of the order
+    carries it; once the row exists, the next run posts the status again with the parcel. With the
+    extra ``unmapped_courier: service_name`` the service's own name is sent instead. Returns counts.
     """
     shipped = mark_shipped(cur, CHANNEL, account, run_id)
     cur.execute(
-        """SELECT o.external_order_id, o.status, s.tracking_number,
-                  coalesce(c.carrier_code, s.courier_service)
+        """SELECT o.id, o.external_order_id, o.status, s.id, s.tracking_number, s.courier_service, c.carrier_code
            FROM staging.orders o
            LEFT JOIN staging.shipments s ON s.order_id = o.id AND o.status = 'shipped'
            LEFT JOIN staging.carrier_codes c ON c.channel = o.channel
@@ -96,11 +99,32 @@ def enqueue_status_updates(cur, settings: PlatformSettings, account: str, run_id
            ORDER BY o.id, s.id""",
         (CHANNEL, account, list(settings.status_values)),
     )
-    effects = [Effect(ORDER_STATUS, f"{ext}:{status}:{awb or ''}",
-                      {"idextern": ext, "status": settings.status_values[status], "awb": awb, "courier": courier},
-                      ext)
-               for ext, status, awb, courier in cur.fetchall()]
-    return {"orders_marked_shipped": shipped, "status_updates_enqueued": enqueue(cur, CHANNEL, account, effects)}
+    rows = cur.fetchall()
+    free_text = settings.unmapped_courier == "service_name"
+    carried = {r[0] for r in rows if r[3] is None or r[6] is not None or free_text}  # orders with a status to send
+    effects, blocked = [], []
+    for order_id, ext, status, shipment_id, awb, service, code in rows:
+        courier = code or (service if free_text else None)
+        if shipment_id is not None and courier is None:
+            blocked.append((order_id, ext, shipment_id, service))
+            if order_id in carried:
+                continue
+            carried.add(order_id)
+            awb = None  # the status alone; the parcel waits for its courier
+        effects.append(Effect(ORDER_STATUS, f"{ext}:{status}:{awb or ''}",
+                              {"idextern": ext, "status": settings.status_values[status], "awb": awb,
+                               "courier": courier}, ext))
+    return {"orders_marked_shipped": shipped, "status_updates_enqueued": enqueue(cur, CHANNEL, account, effects),
+            "parcels_blocked": _record_blocked(cur, account, blocked, run_id)}
+
+
+def _record_blocked(cur, account: str, blocked: list[tuple[int, str, int, str]], run_id: str | None) -> int:
+    return record_blocked(
+        cur, CHANNEL, account, blocked, run_id,
+        consequence="so this parcel (awb, courier) is not sent; the order's status goes without it",
+        code_name="<the courier as Merkana names it>",
+        alternative=" A platform that takes any courier name can instead get the service name as is: "
+                    "connection extra unmapped_courier service_name.")
 
 
 def status_handler(client: MerkanaClient) -> Handler:

@@ -16,6 +16,11 @@ One connection per platform, ``orderbridge_merkana_<platform>`` (named in ``conf
 - extra ``stock_mode``: ``delta`` (default: ``br`` is the change since what Merkana last
   accepted, negative after an audit) or ``absolute`` (``br`` is the new level);
 - extras ``field_names`` and ``status_values``: see ``fields``; ``max_body_bytes`` (default 2 MiB);
+- extra ``unmapped_courier``: what a status update says about a parcel whose courier service has
+  no row in ``staging.carrier_codes`` (channel ``merkana``): ``block`` (default: the status goes
+  without ``awb`` and ``courier``, and the parcel waits for the row, as on every channel) or
+  ``service_name`` (the warehouse's service name is sent as the courier, for a platform that takes
+  free text);
 - extra ``retry_delay_seconds``: how long a failed post waits before its next attempt (default 600,
   the seed's 10 minutes; ``client.MAX_ATTEMPTS`` attempts in all). The chaos suite sets seconds, as
   it cannot wait 10 minutes; the send tasks' own retry delay (``dags/merkana.py``) stays 10 minutes.
@@ -37,6 +42,7 @@ from orderbridge.errors import Permanent
 from orderbridge.merkana.fields import STATUS_VALUES, Fields
 
 STOCK_MODES = ("delta", "absolute")
+UNMAPPED_COURIER_MODES = ("block", "service_name")
 DEFAULT_MAX_BODY = 2 * 1024 * 1024
 DEFAULT_UNKNOWN_SKU = "{unknownproductid}"
 DEFAULT_RETRY_DELAY = 600  # seconds: the seed's 10 minutes between attempts
@@ -61,6 +67,7 @@ class PlatformSettings:
     merchants: Mapping[str, Mapping[str, Any]] | None = None
     unknown_product_sku: str = DEFAULT_UNKNOWN_SKU
     stock_mode: str = "delta"
+    unmapped_courier: str = "block"
     status_values: Mapping[str, str] = field(default_factory=lambda: dict(STATUS_VALUES))
     max_body_bytes: int = DEFAULT_MAX_BODY
     retry_delay: timedelta = timedelta(seconds=DEFAULT_RETRY_DELAY)
@@ -87,6 +94,9 @@ class PlatformSettings:
         mode = str(extra.get("stock_mode", "delta"))
         if mode not in STOCK_MODES:
             raise bad("stock_mode", f"must be one of {', '.join(STOCK_MODES)}, not {mode!r}")
+        courier = str(extra.get("unmapped_courier", "block"))
+        if courier not in UNMAPPED_COURIER_MODES:
+            raise bad("unmapped_courier", f"must be one of {', '.join(UNMAPPED_COURIER_MODES)}, not {courier!r}")
         statuses = extra.get("status_values") or {}
         if not isinstance(statuses, dict):
             raise bad("status_values", "must be an object: staging status -> Merkana status")
@@ -110,9 +120,8 @@ class PlatformSettings:
                 raise bad(name, f"may only use {{mid}} and {{unknownproductid}}: {err}") from err
         token = extra.get("inbound_token")
         return cls(platform=platform, conn_id=conn_id, inbound_token=str(token) if token else None, fields=fields,
-                   merchants=merchants, unknown_product_sku=template,
-                   stock_mode=mode, status_values={**STATUS_VALUES, **statuses}, max_body_bytes=max_body,
-                   retry_delay=retry_delay)
+                   merchants=merchants, unknown_product_sku=template, stock_mode=mode, unmapped_courier=courier,
+                   status_values={**STATUS_VALUES, **statuses}, max_body_bytes=max_body, retry_delay=retry_delay)
 
     def account(self, mid: str) -> str:
         return account_name(self.platform, mid)

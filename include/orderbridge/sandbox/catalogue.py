@@ -7,7 +7,9 @@ It deliberately covers every way a channel SKU meets a warehouse SKU:
 - ``direct``: the channel sells under the warehouse SKU itself;
 - ``alias``: the channel uses its own code, mapped by a row in ``staging.sku_aliases``;
 - ``bundle``: one channel SKU is several warehouse SKUs, mapped by rows in ``staging.bundles``;
-- ``kit``: Groupon describes the kit itself in ``bom_sku`` (``2xWH-1003``), no mapping row needed;
+- ``kit``: Groupon describes the kit itself in ``bom_sku`` (``2xWH-1003``), no mapping row of its own;
+  a component is a warehouse SKU or the merchant's own Groupon SKU, mapped like any other
+  (``3xGG-9013`` goes through that SKU's alias);
 - ``unknown``: nobody has mapped it yet, so its orders wait as ``awaiting_mapping``.
 """
 
@@ -70,8 +72,8 @@ GROUPON_OFFERS: tuple[ChannelOffer, ...] = (
                  (("WH-1002", 1), ("WH-1012", 1))),
     ChannelOffer("GG-KIT-MUGS", "Mug set, two boxes", 18.00, "kit", (("WH-1005", 2),),
                  bom_sku="2xWH-1005"),
-    ChannelOffer("GG-KIT-TOWELS", "Towel trio", 27.00, "kit", (("WH-1006", 3),),
-                 bom_sku="3xWH-1006"),
+    ChannelOffer("GG-KIT-LUNCH", "Lunch box trio", 27.00, "kit", (("WH-1014", 3),),
+                 bom_sku="3xGG-9013"),  # a component under its alias (GG-9013 -> WH-1014)
     ChannelOffer("GG-NEW-7741", "Scented candle (new deal)", 14.99, "unknown"),
     ChannelOffer("GG-NEW-7742", "Picnic blanket (new deal)", 21.99, "unknown"),
 )
