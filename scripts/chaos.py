@@ -3,7 +3,9 @@
 Runs ``tests/chaos`` in its full form (``ORDERBRIDGE_CHAOS=full``: more orders, more faulted DAG
 runs, every crash point on every channel), on the test suite's own throwaway PostgreSQL and
 sandboxes, then prints the results table and writes it, with the details, to
-``chaos/results.md``. Exits non-zero when any promise broke.
+``chaos/results.md``. Exits non-zero when any promise broke. Its Hypothesis tests run the
+``explore`` profile (``tests/conftest.py``: new random examples each run, where ``make test`` replays
+the same ones); ``HYPOTHESIS_PROFILE`` in the environment overrides it.
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ def main() -> int:
     records = REPO / "chaos" / "results.jsonl"
     records.parent.mkdir(exist_ok=True)
     records.unlink(missing_ok=True)
-    env = dict(os.environ, ORDERBRIDGE_CHAOS="full", ORDERBRIDGE_CHAOS_RESULTS=str(records))
+    env = dict(os.environ, ORDERBRIDGE_CHAOS="full", ORDERBRIDGE_CHAOS_RESULTS=str(records),
+               HYPOTHESIS_PROFILE=os.environ.get("HYPOTHESIS_PROFILE", "explore"))
     started = time.monotonic()
     tests = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:randomly", "tests/chaos"], cwd=REPO,
                            env=env, capture_output=True, text=True)

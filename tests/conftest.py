@@ -16,6 +16,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 REPO = Path(__file__).resolve().parents[1]
 _HOME = Path(tempfile.mkdtemp(prefix="orderbridge-airflow-"))
@@ -39,6 +40,15 @@ os.environ.update({
     "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
     "ORDERBRIDGE_ACCOUNTS": str(REPO / "config" / "accounts.yaml"),
 })
+
+# Hypothesis: `make test` draws the same examples on every run and machine ("ci": derandomized, no
+# example database, so nothing a past run found changes what this one tries); `make chaos` explores
+# ("explore": random, more examples where a test does not pin max_examples, failures kept in
+# .hypothesis/). Both print the blob that replays a failure. Chosen here, before any test module
+# builds its @settings: HYPOTHESIS_PROFILE, default ci (pytest --hypothesis-profile also works).
+hypothesis_settings.register_profile("ci", derandomize=True, database=None, deadline=None, print_blob=True)
+hypothesis_settings.register_profile("explore", derandomize=False, max_examples=1000, deadline=None, print_blob=True)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 def _pg_bin() -> Path:
