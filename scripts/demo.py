@@ -160,6 +160,9 @@ def run_cycle(env: dict[str, str], logical_date: datetime) -> None:
             sys.exit(f"DAG run {dag_id} failed; its log is in {log_file}")
 
 
+PROBLEMS: list[str] = []  # the demo's own invariants that did not hold: it exits 1 after the tables
+
+
 def summary(staging_url: str, sandbox: str) -> list[dict]:
     rows = []
     with closing(db.connect(staging_url)) as conn, conn.cursor() as cur:
@@ -180,13 +183,36 @@ def summary(staging_url: str, sandbox: str) -> list[dict]:
             cur.execute("SELECT count(DISTINCT detail->>'shipment_id') FROM staging.order_events"
                         " WHERE channel = 'groupon' AND account = %s AND event = 'tracking_blocked'", (name,))
             blocked = cur.fetchone()[0]
+            entries = [(o["orderid"], e) for o in orders for e in o["entries"]]
+            cur.execute("SELECT external_order_id, ship_name, ship_address1, ship_city, ship_postcode"
+                        " FROM staging.orders WHERE channel = 'groupon' AND account = %s", (name,))
+            addresses = {ext: tuple(rest) for ext, *rest in cur.fetchall()}
+            # Each entry is one shipment: staged as <orderid>#<lowest line id>, to that entry's ship-to.
+            wrong = [orderid for orderid, e in entries
+                     if addresses.get(f"{orderid}#{min(li['ci_lineitemid'] for li in e['lines'])}")
+                     != tuple(e["ship_to"][k] for k in ("name", "address1", "city", "zip"))]
+            cur.execute("""SELECT count(*) FILTER (WHERE l.status = 'cancelled'),
+                                  count(*) FILTER (WHERE l.status = 'cancelled' AND EXISTS (
+                                      SELECT 1 FROM staging.outbox b WHERE b.kind = 'tracking'
+                                      AND b.idempotency_key = 'groupon:' || o.account || ':tracking:'
+                                                              || l.channel_line_id))
+                           FROM staging.order_lines l JOIN staging.orders o ON o.id = l.order_id
+                           WHERE o.channel = 'groupon' AND o.account = %s AND l.component = 0""", (name,))
+            cancelled, cancelled_tracked = cur.fetchone()
+            if wrong or cancelled_tracked:
+                PROBLEMS.append(f"groupon/{name}: {len(wrong)} entries staged with another ship-to address "
+                                f"({', '.join(wrong[:3])}), {cancelled_tracked} cancelled lines given tracking")
             cur.execute("SELECT count(*) FROM staging.outbox WHERE channel = 'groupon' AND account = %s"
                         " AND status = 'pending'", (name,))
             rows.append({
                 "channel": "groupon", "account": name, "orders in sandbox": len(orders),
-                "in staging": staged,
+                "split (2 addresses)": sum(1 for o in orders if len(o["entries"]) > 1),
+                "in staging (1 per entry)": staged,
+                "to the right address": "yes" if not wrong else f"NO ({len(wrong)})",
                 "exported": sum(1 for o in orders if all(line["exported"] for e in o["entries"]
                                                          for line in e["lines"])),
+                "cancelled lines": f"{cancelled} of {state['totals']['cancelled_lines']}, 0 picked"
+                if not cancelled_tracked else f"{cancelled}, {cancelled_tracked} TRACKED",
                 "awaiting mapping": awaiting, "invalid address": bad_address, "shipped": shipped,
                 "tracking confirmed": sum(1 for o in orders if any(line["tracking"] for e in o["entries"]
                                                                    for line in e["lines"])),
@@ -198,7 +224,8 @@ def summary(staging_url: str, sandbox: str) -> list[dict]:
 
 
 def plenty_between_cycles(cur, sandbox: str) -> str:
-    """The warehouse ships and starts picking; plentymarkets customers cancel two orders, return one.
+    """The warehouse ships and starts picking; plentymarkets customers cancel two orders and send one
+    back (plenty makes a return order of it, typeId 3, as ``POST /rest/orders/{id}/returns`` does).
 
     Done once per sandbox: a second `make demo` finds the customers' changes already made.
     """
@@ -206,7 +233,7 @@ def plenty_between_cycles(cur, sandbox: str) -> str:
     for system, _user, _password in plenty_systems():
         shipped = ship_some(cur, "plentymarkets", system)
         state = requests.get(f"{sandbox}/_sandbox/plentymarkets/{system}/state", timeout=10).json()
-        if any(h.get("source") == "backend" for o in state["orders"] for h in o["history"]):
+        if state["returns"] or any(h.get("source") == "backend" for o in state["orders"] for h in o["history"]):
             done.append(f"{system}: shipped {shipped}")
             continue
         cur.execute(
@@ -221,9 +248,12 @@ def plenty_between_cycles(cur, sandbox: str) -> str:
         picking, cancelled = waiting[0], waiting[1]
         cur.execute("UPDATE staging.orders SET status = 'in_progress' WHERE channel = 'plentymarkets'"
                     " AND account = %s AND external_order_id = %s", (system, picking))
-        for ext, status in ((picking, 8.0), (cancelled, 8.0), (returned, 9.0)):
+        for ext in (picking, cancelled):
             requests.post(f"{sandbox}/_sandbox/plentymarkets/{system}/orders/{ext}/status",
-                          json={"statusId": status}, timeout=10).raise_for_status()
+                          json={"statusId": 8.0}, timeout=10).raise_for_status()
+        # Everything of that order comes back: a return order of its own, status 9 (read in cycle 2).
+        requests.post(f"{sandbox}/_sandbox/plentymarkets/{system}/orders/{returned}/returns", json={},
+                      timeout=10).raise_for_status()
         done.append(f"{system}: shipped {shipped}, picking {picking}; customers cancelled {cancelled} and "
                     f"{picking} (already in picking), returned {returned}")
     return "; ".join(done)
@@ -233,18 +263,24 @@ def plenty_summary(staging_url: str, sandbox: str) -> list[dict]:
     rows = []
     with closing(db.connect(staging_url)) as conn, conn.cursor() as cur:
         for system, _user, _password in plenty_systems():
-            orders = requests.get(f"{sandbox}/_sandbox/plentymarkets/{system}/state", timeout=10).json()["orders"]
+            state = requests.get(f"{sandbox}/_sandbox/plentymarkets/{system}/state", timeout=10).json()
+            orders = state["orders"]
             ours = {o["id"]: [float(h["to"]) for h in o["history"] if h.get("source") != "backend"] for o in orders}
             cur.execute(
                 """SELECT count(*), count(*) FILTER (WHERE status = 'awaiting_mapping'),
                           count(*) FILTER (WHERE attention IS NOT NULL),
                           (SELECT count(*) FROM staging.returns WHERE channel = 'plentymarkets' AND account = %s),
+                          (SELECT count(*) FROM staging.returns WHERE channel = 'plentymarkets' AND account = %s
+                             AND order_id IS NOT NULL),
+                          (SELECT coalesce(sum(l.quantity), 0) FROM staging.return_lines l
+                             JOIN staging.returns r ON r.id = l.return_id
+                             WHERE r.channel = 'plentymarkets' AND r.account = %s),
                           (SELECT count(*) FROM staging.outbox WHERE channel = 'plentymarkets' AND account = %s
                              AND status = 'pending')
                    FROM staging.orders WHERE channel = 'plentymarkets' AND account = %s""",
-                (system, system, system),
+                (system, system, system, system, system),
             )
-            staged, awaiting, flagged, returns, pending = cur.fetchone()
+            staged, awaiting, flagged, returns, linked, units, pending = cur.fetchone()
             rows.append({
                 "channel": "plentymarkets", "account": system, "orders in sandbox": len(orders),
                 "in staging": staged,
@@ -253,7 +289,8 @@ def plenty_summary(staging_url: str, sandbox: str) -> list[dict]:
                                          ("8.8 cancel answered", 8.8))},
                 "awaiting mapping": awaiting, "flagged for a person": flagged,
                 "shipped (package + 7)": sum(1 for o in orders if o["packages"] and 7.0 in ours[o["id"]]),
-                "returns recorded": returns,
+                "return orders in sandbox": len(state["returns"]), "returns recorded": returns,
+                "linked to their order": linked, "units coming back": units,
                 "set twice": sum(1 for h in ours.values() if len(h) != len(set(h)))
                 + sum(1 for o in orders if len(o["packages"]) != len({p["packageNumber"] for p in o["packages"]})),
                 "pending write-backs": pending,
@@ -316,6 +353,8 @@ def main() -> None:
     for table in (summary(staging_url, sandbox), plenty_summary(staging_url, sandbox), merkana_rows):
         print()
         print_table(table)
+    if PROBLEMS:
+        sys.exit("\nThe demo's invariants did not hold:\n  " + "\n  ".join(PROBLEMS))
     print(f"\nDone in {time.monotonic() - started:.0f} s. The staging database stays up: psql {staging_url}")
     print("Task logs: .local/airflow/logs; `make down` stops PostgreSQL and the sandbox.")
 
