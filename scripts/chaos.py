@@ -19,7 +19,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "include"))
-from orderbridge.chaos.run import COLUMNS  # noqa: E402
+from orderbridge_chaos.run import COLUMNS  # noqa: E402
 
 RESULTS = REPO / "chaos" / "results.md"
 

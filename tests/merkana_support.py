@@ -16,7 +16,7 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 
-from orderbridge.sandbox.process import free_port
+from orderbridge_sandbox.process import free_port
 
 COLLECTION = Path(__file__).resolve().parent / "data" / "merkana_collection.json"
 PLATFORM, CONN_ID = "demo", "orderbridge_merkana_demo"

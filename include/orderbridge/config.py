@@ -1,4 +1,4 @@
-"""Which channel accounts exist: ``config/accounts.yaml`` (or the file ``ORDERBRIDGE_ACCOUNTS`` names).
+"""Which channel accounts exist: one YAML file, found through a setting (``accounts_file``).
 
 Read at DAG-parse time, so it stays a small local file read: no network, no database. Secrets are
 never here; each account names the Airflow connection that holds them.
@@ -7,12 +7,18 @@ never here; each account names the Airflow connection that holds them.
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
-DEFAULT_FILE = Path(__file__).resolve().parents[2] / "config" / "accounts.yaml"
+ENV_VAR = "ORDERBRIDGE_ACCOUNTS"
+AIRFLOW_SECTION, AIRFLOW_OPTION = "orderbridge", "accounts_file"  # AIRFLOW__ORDERBRIDGE__ACCOUNTS_FILE
+AIRFLOW_ENV_VAR = f"AIRFLOW__{AIRFLOW_SECTION.upper()}__{AIRFLOW_OPTION.upper()}"
+HOME_FILE = Path("orderbridge") / "accounts.yaml"  # under $AIRFLOW_HOME
+# The repository's own file: only where this module runs from a checkout (include/orderbridge/config.py).
+CHECKOUT_FILE = Path(__file__).resolve().parents[2] / "config" / "accounts.yaml"
 EXTRACT_MODES = ("auto", "queue", "window")
 
 
@@ -31,7 +37,48 @@ class Account:
 
 
 def accounts_file() -> Path:
-    return Path(os.environ.get("ORDERBRIDGE_ACCOUNTS", DEFAULT_FILE))
+    """Where the accounts are; the first of these that is set (or, for files, exists) wins.
+
+    1. The environment variable ``ORDERBRIDGE_ACCOUNTS``.
+    2. Airflow's option ``[orderbridge] accounts_file`` (``AIRFLOW__ORDERBRIDGE__ACCOUNTS_FILE``).
+    3. ``$AIRFLOW_HOME/orderbridge/accounts.yaml``, if that file exists (``AIRFLOW_HOME`` defaults to
+       ``~/airflow``, as in Airflow).
+    4. The checkout's ``config/accounts.yaml``, when orderbridge runs from a checkout.
+
+    Returns:
+        The file to read. With none of the above it is the ``$AIRFLOW_HOME`` path, which does not
+        exist: no accounts, so no DAGs.
+    """
+    if os.environ.get(ENV_VAR):
+        return Path(os.environ[ENV_VAR]).expanduser()
+    configured = _airflow_option()
+    if configured:
+        return Path(configured).expanduser()
+    home_file = _airflow_home() / HOME_FILE
+    if home_file.is_file():
+        return home_file
+    if CHECKOUT_FILE.is_file():
+        return CHECKOUT_FILE
+    return home_file
+
+
+def _airflow_option() -> str | None:
+    """``[orderbridge] accounts_file``, without importing Airflow.
+
+    Inside an Airflow process (the DAG processor, a worker, the API server) ``airflow.configuration``
+    is already loaded, and its ``conf`` reads ``airflow.cfg`` as well as the environment. Elsewhere
+    (scripts, the sandbox, unit tests) importing it would cost over a second and create
+    ``$AIRFLOW_HOME/logs``, so only the environment variable form is read there.
+    """
+    configuration = sys.modules.get("airflow.configuration")
+    if configuration is None:
+        return os.environ.get(AIRFLOW_ENV_VAR) or None
+    return configuration.conf.get(AIRFLOW_SECTION, AIRFLOW_OPTION, fallback=None) or None
+
+
+def _airflow_home() -> Path:
+    # As airflow.configuration.get_airflow_home() does it, without importing Airflow.
+    return Path(os.path.expandvars(os.environ.get("AIRFLOW_HOME") or "~/airflow")).expanduser()
 
 
 def load_accounts(channel: str, path: Path | None = None) -> list[Account]:

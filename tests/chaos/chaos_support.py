@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from orderbridge.chaos import adapter_for
-from orderbridge.sandbox.process import start_sandbox
+from orderbridge_chaos import adapter_for
+from orderbridge_sandbox.process import start_sandbox
 
 FULL = os.environ.get("ORDERBRIDGE_CHAOS") == "full"
 RESULTS = os.environ.get("ORDERBRIDGE_CHAOS_RESULTS")

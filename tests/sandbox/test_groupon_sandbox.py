@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 import pytest
 import requests
 
-from orderbridge.sandbox.process import start_sandbox
+from orderbridge_sandbox.process import start_sandbox
 
 ANCHOR = datetime(2024, 3, 15, 12, 0)
 ARGS = ["--seed", "42", "--groupon", "1001:tok-read:40", "--groupon", "1002:tok-export:30",

@@ -8,8 +8,8 @@ import requests
 from fastapi import FastAPI, Request
 
 from merkana_support import LoopbackServer, collection_bodies
-from orderbridge.sandbox.merkana import UNSYNCED, MerkanaOrderFactory, PlatformSpec, catalogue
-from orderbridge.sandbox.process import start_sandbox
+from orderbridge_sandbox.merkana import UNSYNCED, MerkanaOrderFactory, PlatformSpec, catalogue
+from orderbridge_sandbox.process import start_sandbox
 
 T = 10
 THEIRS = {"api-token": "theirs-1"}

@@ -19,9 +19,9 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import requests
 
-from orderbridge.sandbox.plentyfake import load_countries
-from orderbridge.sandbox.plentymarkets import PlentySystemSpec
-from orderbridge.sandbox.process import start_sandbox
+from orderbridge_sandbox.plentyfake import load_countries
+from orderbridge_sandbox.plentymarkets import PlentySystemSpec
+from orderbridge_sandbox.process import start_sandbox
 from plentyspec import exchange_problems, validate_exchanges
 
 ANCHOR = datetime(2024, 3, 15, 12, 0)

@@ -1,0 +1,61 @@
+"""Groupon Goods under chaos: pull, mark exported, tracking per line; stock is infinite (nothing pushed).
+
+Disturbance: new orders arrive while a run reads its pages; orderids sort anywhere, so the pages
+after them shift (an entry seen on page 2 comes again on page 3), and our own ``mark_exported`` in
+a concurrent run makes later pages shift back, exactly as on the live API.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from orderbridge_chaos.adapter import ChannelAdapter, Observed
+
+ANCHOR = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+SUPPLIER = "1001"
+TOKEN = "chaos-groupon-token-5f3a9c"
+
+
+class GrouponAdapter(ChannelAdapter):
+    channel = "groupon"
+    orders_route = "get_orders"
+
+    def sandbox_args(self) -> list[str]:
+        return ["--seed", str(self.seed), "--groupon", f"{SUPPLIER}:{TOKEN}:{self.orders}", "--groupon-page-size",
+                "10", "--groupon-split-rate", "0.15", "--anchor", ANCHOR.isoformat(), "--days", "2"]
+
+    def connection(self, sandbox, secret: str | None = None) -> dict:
+        return {"conn_type": "http", "host": "127.0.0.1", "port": sandbox.port, "schema": "http",
+                "login": SUPPLIER, "password": secret or TOKEN,
+                "extra": {"api_path": "/groupon/api/v4", "timeout": self.timeout}}
+
+    def seed_warehouse(self, cur) -> None:
+        from orderbridge_sandbox.warehouse import seed_catalogue
+
+        seed_catalogue(cur, "groupon")
+
+    def disturb(self, sandbox, run: int) -> str | None:
+        added = self.control(sandbox, f"groupon/{SUPPLIER}/orders", "POST", {"n": 8})["orderids"]
+        return f"{len(added)} new orders inserted between pages"
+
+    def observe(self, sandbox) -> Observed:
+        state = self.control(sandbox, f"groupon/{SUPPLIER}/state")
+        offered, acknowledged, tracking, resent, ship_to = set(), set(), {}, 0, {}
+        for order in state["orders"]:
+            for entry in order["entries"]:
+                # Each entry is one shipment, staged as <orderid>#<lowest line id> (groupon.entry_id).
+                key = f"{order['orderid']}#{min(line['ci_lineitemid'] for line in entry['lines'])}"
+                offered.add(key)
+                to = entry["ship_to"]
+                ship_to[key] = (to["name"], to["address1"], to["city"], to["zip"])
+                for line in entry["lines"]:
+                    if line["exported"]:
+                        acknowledged.add(key)
+                    resent += max(line["export_calls"] - 1, 0)
+                    if line["tracking"]:
+                        tracking[str(line["ci_lineitemid"])] = len(line["tracking"])
+        return Observed(offered=offered, acknowledged=acknowledged, tracking=tracking, stock=None, resent=resent,
+                        ship_to=ship_to)
+
+    def tracking_key(self, payload: dict, external_order_id: str | None) -> str:
+        return str(payload["ci_lineitem_id"])
