@@ -44,3 +44,11 @@ class AuthError(Permanent):
 
 class InvalidPayload(Permanent):
     """The channel refused what we sent, or sent something we cannot interpret at all."""
+
+
+class EndpointNotFound(Permanent):
+    """404/405/410 on a path we call: a wrong ``api_path``, host or route, not a refused row.
+
+    Every row sent there would meet the same answer, so the task fails at once and the rows stay
+    pending until the connection is fixed (``outbox.dispatch``).
+    """

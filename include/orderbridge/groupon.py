@@ -124,12 +124,26 @@ def parse_order_date(value: str | None) -> datetime | None:
 CANCELLED_WORDS = frozenset({"cancelled", "canceled", "refunded"})
 
 
+# A line id as Groupon numbers it: an integer, or its digits as text (ASCII only: "²".isdigit() is
+# true, but int("²") fails; bounded: int() refuses more than 4300 digits).
+_LINE_ID = re.compile(r"[0-9]{1,20}")
+
+
+def _line_number(value) -> int | None:
+    """``ci_lineitemid`` as a number (write-backs send it as one), or None when it is not one."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and _LINE_ID.fullmatch(value.strip()):
+        return int(value.strip())
+    return None
+
+
 def _line(item: dict) -> StagedLine:
     if not isinstance(item, dict):
         refuse("line_items[]", "an object", item)
     line_id = item.get("ci_lineitemid")
-    if line_id in (None, "") or isinstance(line_id, bool) or not isinstance(line_id, int | str):
-        raise InvalidPayload(f"line_items[].ci_lineitemid is missing or not an id: {str(line_id)[:80]!r}")
+    if _line_number(line_id) is None:
+        raise InvalidPayload(f"line_items[].ci_lineitemid is missing or not a whole number: {str(line_id)[:80]!r}")
     sku = (text_field(item.get("sku"), f"line_items[{line_id}].sku") or "").strip()
     if not sku:
         raise InvalidPayload(f"line_items[{line_id}].sku is empty")
@@ -159,8 +173,7 @@ def entry_id(entry: dict) -> str:
     orderid = entry.get("orderid") if isinstance(entry, dict) else None
     items = entry.get("line_items") if isinstance(entry, dict) else None
     ids = [i.get("ci_lineitemid") for i in items if isinstance(i, dict)] if isinstance(items, list) else []
-    numbers = [int(i) for i in ids if isinstance(i, int) and not isinstance(i, bool)
-               or isinstance(i, str) and i.strip().isdigit()]
+    numbers = [n for n in map(_line_number, ids) if n is not None]
     if orderid in (None, "") or isinstance(orderid, dict | list | bool) or not numbers:
         return payload_id(entry, "orderid")
     return f"{str(orderid).strip()}#{min(numbers)}"

@@ -8,12 +8,15 @@ needs and the hook leaves to callers:
 - a request-rate limiter (pools cap concurrent tasks, not requests per second);
 - 429 handling inside the attempt: wait ``Retry-After`` (capped) without spending a task retry,
   and only past the cap raise ``RateLimited``;
-- exponential backoff (tenacity) on 5xx, timeouts, dropped connections and unreadable bodies,
-  then ``Retryable``; 401/403 become ``AuthError`` and other 4xx ``InvalidPayload`` at once;
-- URLs in logs and errors with secrets masked (Groupon sends its token in the query string).
+- exponential backoff (tenacity) on 5xx, 408, timeouts, dropped connections and unreadable
+  bodies, then ``Retryable``; at once: 401/403 ``AuthError``, 404/405/410 ``EndpointNotFound`` (a
+  wrong path, not a refused row), any other 4xx ``InvalidPayload``;
+- URLs in logs and errors with secrets masked (Groupon sends its token in the query string);
+- no connection extra sent as a header unless the client names it (``header_extras``).
 
 Connection extras read here (the rest is for the channel client): ``api_path`` (prefix of every
-path), ``timeout`` (seconds, default 30), ``rate_per_second`` (default: no limit).
+path), ``timeout`` (seconds, default 30), ``rate_per_second`` (default: no limit),
+``max_retry_after`` (seconds, default 300).
 """
 
 from __future__ import annotations
@@ -24,21 +27,22 @@ import threading
 import time
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 import tenacity
 from requests.auth import AuthBase
 
 from orderbridge.db import paused_gc
-from orderbridge.errors import AuthError, InvalidPayload, RateLimited, Retryable
+from orderbridge.errors import AuthError, EndpointNotFound, InvalidPayload, RateLimited, Retryable
 
 log = logging.getLogger(__name__)
 
-# Extras that configure orderbridge; HttpHook would otherwise send every extra as a header.
-CONFIG_EXTRAS = frozenset({
-    "api_path", "timeout", "rate_per_second", "page_size", "max_retry_after", "extract_mode",
-    "seller_id", "sales_channel_id",
-})
+# Answers that say the path itself is wrong (a wrong api_path, host or route): every request there
+# meets the same answer, so the task fails at once instead of refusing row after row.
+ENDPOINT_NOT_FOUND = frozenset({404, 405, 410})
+# Answers worth trying again: the server or something between us was busy or slow.
+TRANSIENT_4XX = frozenset({408})
 
 
 class _NoAuth(AuthBase):
@@ -84,7 +88,11 @@ class ChannelClient:
     """
 
     channel = "generic"
-    # Connection extras a channel client reads besides CONFIG_EXTRAS (never sent as headers).
+    # Connection extras that ARE HTTP headers for this channel. ``HttpHook.get_conn`` copies every
+    # extra it does not recognise into the session headers; all others are removed again, so a
+    # setting (or a ``client_secret``) is never sent to the channel on every request.
+    header_extras: frozenset[str] = frozenset()
+    # Connection extras the client reads, for the reader. Headers are decided by header_extras alone.
     config_extras: frozenset[str] = frozenset()
 
     def __init__(self, conn_id: str, account: str = "", *, max_attempts: int = 4, backoff: float = 1.0,
@@ -114,8 +122,12 @@ class ChannelClient:
     def session(self) -> requests.Session:
         if self._session is None:
             session = self._hook.get_conn()
-            for key in CONFIG_EXTRAS | self.config_extras:
-                session.headers.pop(key, None)
+            defaults = requests.utils.default_headers()
+            for key in self.extra:
+                if key not in self.header_extras:
+                    session.headers.pop(key, None)
+                    if key in defaults:  # an extra named like a default header (User-Agent) replaced it
+                        session.headers[key] = defaults[key]
             self._session = session
         return self._session
 
@@ -138,16 +150,22 @@ class ChannelClient:
 
     # -- requests ---------------------------------------------------------------------------
     def request(self, method: str, path: str, *, external_id: str = "", decode: bool = False,
-                **kwargs: Any) -> Any:
+                once: bool = False, **kwargs: Any) -> Any:
         """Send one request with rate limiting, 429 waits, backoff and classified errors.
+
+        Args:
+            once: a single try: no backoff and no 429 wait (for a logout on the way out).
 
         Raises:
             AuthError: 401/403.
+            EndpointNotFound: 404/405/410, the path does not exist there.
             InvalidPayload: any other 4xx.
-            RateLimited: 429s lasted longer than ``max_retry_after``.
-            Retryable: 5xx, timeouts, connection errors or (with ``decode``) unreadable JSON
-                outlasted ``max_attempts``.
+            RateLimited: 429s lasted longer than ``max_retry_after`` (with ``once``: any 429).
+            Retryable: 5xx, 408, timeouts, connection errors or (with ``decode``) unreadable JSON
+                outlasted ``max_attempts`` (with ``once``: the first of them).
         """
+        if once:
+            return self._attempt(method, path, external_id, decode, kwargs, max_wait=0.0)
         retrying = tenacity.Retrying(
             retry=tenacity.retry_if_exception(lambda e: isinstance(e, Retryable) and not isinstance(e, RateLimited)),
             stop=tenacity.stop_after_attempt(self.max_attempts),
@@ -163,7 +181,9 @@ class ChannelClient:
         log.warning("%s/%s: %s; retry %d of %d", self.channel, self.account, state.outcome.exception(),
                     state.attempt_number, self.max_attempts - 1)
 
-    def _attempt(self, method: str, path: str, external_id: str, decode: bool, kwargs: dict) -> Any:
+    def _attempt(self, method: str, path: str, external_id: str, decode: bool, kwargs: dict,
+                 max_wait: float | None = None) -> Any:
+        max_wait = self.max_retry_after if max_wait is None else max_wait
         waited = 0.0
         while True:
             self.limiter.wait()
@@ -183,7 +203,7 @@ class ChannelClient:
                 self._check(response, method, path, external_id)
                 return self._decode(response, path) if decode else response
             delay = _retry_after(response)
-            if waited + delay > self.max_retry_after:
+            if waited + delay > max_wait or not max_wait:
                 raise self._error(RateLimited, f"{method} {path}: still 429 after waiting {waited:g} s "
                                   f"(Retry-After {delay:g} s)", external_id)
             self.stats["throttled"] += 1
@@ -206,12 +226,31 @@ class ChannelClient:
         if code < 400:
             return
         reason = self.mask(_short_body(response))
+        if code == 403 and (missing := _missing_permissions(response)):
+            raise self._error(AuthError, f"{method} {path}: HTTP 403, the API user lacks the permission(s) "
+                              f"{', '.join(missing)} ({reason}). Resolution: grant them to the API user "
+                              f"{self.connection.login or '(no login set)'} of connection {self.conn_id} in the "
+                              "channel's back end; the credentials themselves are fine.", external_id, code)
         if code in (401, 403):
             raise self._error(AuthError, f"{method} {path}: HTTP {code}, credentials refused ({reason}). "
                               f"Resolution: check login/password of connection {self.conn_id}.", external_id, code)
-        if code >= 500:
+        if code == 404 and self._unknown_record(response):
+            raise self._error(InvalidPayload, f"{method} {path}: HTTP 404, the channel has no such record ({reason})",
+                              external_id, code)
+        if code in ENDPOINT_NOT_FOUND:
+            where = self.mask(urlsplit(response.url or self.url(path)).path)  # the path as sent, no query
+            raise self._error(EndpointNotFound, f"{method} {where}: HTTP {code}, no such endpoint ({reason}). "
+                              f"Resolution: check host, port and the extra api_path of connection {self.conn_id} "
+                              "against the channel's API reference (pending write-backs wait for the fix).",
+                              external_id, code)
+        if code >= 500 or code in TRANSIENT_4XX:
             raise self._error(Retryable, f"{method} {path}: HTTP {code} ({reason})", external_id, code)
         raise self._error(InvalidPayload, f"{method} {path}: HTTP {code} ({reason})", external_id, code)
+
+    def _unknown_record(self, response: requests.Response) -> bool:
+        """True when a 404 says the record addressed does not exist (the endpoint works): that one
+        write-back is refused, the others go on. Default False: a 404 is a wrong path or host."""
+        return False
 
     def request_json(self, method: str, path: str, **kwargs: Any) -> Any:
         """``request`` and decode the JSON body; an unreadable body is retried like a 5xx."""
@@ -224,6 +263,17 @@ def _retry_after(response: requests.Response) -> float:
         return max(float(value), 0.0)
     except ValueError:
         return 5.0  # absent or an HTTP date: a short, fixed wait is safer than guessing
+
+
+def _missing_permissions(response: requests.Response) -> list[str]:
+    """The permissions a 403 names (plentymarkets, B3: ``{"error": {"missing_permissions": [...]}}``)."""
+    try:
+        body = json.loads(response.content)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return []
+    error = body.get("error") if isinstance(body, dict) else None
+    names = error.get("missing_permissions") if isinstance(error, dict) else None
+    return [str(n)[:100] for n in names[:20]] if isinstance(names, list) else []
 
 
 def _short_body(response: requests.Response, limit: int = 200) -> str:

@@ -89,6 +89,7 @@ class StagedOrder:
 # staging.orders keeps amounts as numeric(14, 2): anything this large is a broken payload, and
 # must be quarantined here rather than fail the whole batch's INSERT.
 MAX_AMOUNT = Decimal(10) ** 12
+TEN_PLACES = Decimal("1E-10")
 # Likewise order_lines.quantity is an integer column; no real order line comes near this.
 MAX_QUANTITY = 1_000_000
 
@@ -107,7 +108,9 @@ def parse_decimal(value: Any, field: str) -> Decimal | None:
         raise InvalidPayload(f"{field} is not a number: {value!r}") from err
     if not number.is_finite() or abs(number) >= MAX_AMOUNT:
         raise InvalidPayload(f"{field} is not an amount staging can hold: {value!r}")
-    return number
+    # A float printed long (0.30000000000000004) or an exponent like 1E-1000000, which PostgreSQL's
+    # numeric cannot even read: staging keeps 4 places at most, so 10 lose nothing.
+    return number.quantize(TEN_PLACES) if number.as_tuple().exponent < -10 else number
 
 
 def refuse(field: str, expected: str, value: Any):
@@ -238,7 +241,8 @@ def parse_kit_spec(spec: str | None) -> list[tuple[str, int]] | None:
     parts = []
     for chunk in spec.replace("+", ",").replace(";", ",").split(","):
         qty, sep, sku = chunk.strip().partition("x")
-        if not sep or not qty.isdigit() or int(qty) < 1 or not sku.strip():
+        # ASCII digits only ("²" is a digit to isdigit, not to int) and a quantity staging can hold.
+        if not sep or not (qty.isascii() and qty.isdigit()) or len(qty) > 6 or int(qty) < 1 or not sku.strip():
             return None
         parts.append((sku.strip(), int(qty)))
     return parts

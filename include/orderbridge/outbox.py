@@ -23,7 +23,7 @@ from datetime import UTC, timedelta
 from psycopg2.extras import execute_values
 
 from orderbridge import db
-from orderbridge.errors import AuthError, InvalidPayload, OrderbridgeError, Retryable
+from orderbridge.errors import InvalidPayload, OrderbridgeError, Retryable
 
 log = logging.getLogger(__name__)
 
@@ -165,16 +165,20 @@ def _record_outcomes(cur, channel, account, kind, rows, outcomes: dict[int, Outc
         _history(cur, channel, account, kind, done, f"{kind}_{status}",
                  {r.id: outcomes[r.id].message or f"{kind} {status}" for r in done}, run_id)
         setattr(counts, status, len(done))
-    flag = [(r.order_id, outcomes[r.id].message) for r in rows if outcomes[r.id].attention and r.order_id]
-    if flag:
+    # One VALUES row per order: an UPDATE ... FROM applies only one of several rows joining the same
+    # order, so two lines of one order flagged in one batch would keep only one note.
+    notes: dict[int, list[str]] = {}
+    for r in rows:
+        if outcomes[r.id].attention and r.order_id and outcomes[r.id].message not in notes.get(r.order_id, []):
+            notes.setdefault(r.order_id, []).append(outcomes[r.id].message)
+    if notes:
         execute_values(
             cur,
-            """UPDATE staging.orders o SET updated_at = now(), attention = CASE
-                   WHEN o.attention IS NULL THEN v.note
-                   WHEN strpos(o.attention, v.note) > 0 THEN o.attention
-                   ELSE o.attention || '; ' || v.note END
-               FROM (VALUES %s) AS v (id, note) WHERE o.id = v.id""",
-            flag,
+            """UPDATE staging.orders o SET updated_at = now(), attention = concat_ws('; ', o.attention,
+                   (SELECT string_agg(n, '; ' ORDER BY i) FROM unnest(v.notes::text[]) WITH ORDINALITY AS t (n, i)
+                    WHERE o.attention IS NULL OR strpos(o.attention, n) = 0))
+               FROM (VALUES %s) AS v (id, notes) WHERE o.id = v.id""",
+            list(notes.items()),
         )
     return counts
 
@@ -200,15 +204,23 @@ def dispatch(conn, channel: str, account: str, kind: str, handler: Handler, *, b
              run_id: str | None = None) -> DispatchCounts:
     """Send every pending effect of one kind, batch by batch, and record what happened.
 
+    A batch the channel refuses (``InvalidPayload``, HTTP 400/422) is sent again row by row, so
+    one bad row is ``rejected`` and the others go. When every row of a batch ends refused, the
+    fault is almost certainly ours (payload shape, configuration), not the rows': the task fails
+    after recording them, and later batches are not sent to meet the same refusal.
+
     Args:
-        handler: sends a batch and returns an ``Outcome`` per row id. It raises ``Retryable`` or
-            ``AuthError`` when the call as a whole failed.
+        handler: sends a batch and returns an ``Outcome`` per row id. It raises ``Retryable`` or a
+            ``Permanent`` error when the call as a whole failed.
         max_attempts: after this many failed attempts a row is ``failed`` and left for a person;
             None means the task's own retries decide.
         retry_delay: how long a failed row waits before it may be claimed again.
 
     Raises:
-        Retryable, AuthError: after recording the failed attempt, so the task shows it and retries.
+        Retryable, AuthError, EndpointNotFound: after recording the failed attempt on the claimed
+            rows (they stay pending), so the task shows it; the retry policy retries the first and
+            fails the others at once.
+        InvalidPayload: every row of a batch was refused, after recording them as ``rejected``.
     """
     total = DispatchCounts()
     with conn.cursor() as cur:
@@ -220,7 +232,7 @@ def dispatch(conn, channel: str, account: str, kind: str, handler: Handler, *, b
             total.claimed += len(rows)
             total.batches += 1
             try:
-                outcomes = _send(handler, rows)
+                outcomes, refused = _send(handler, rows)
             except OrderbridgeError as err:
                 total.failed += _record_failure(cur, channel, account, kind, rows, err, max_attempts, retry_delay,
                                                 run_id)
@@ -232,7 +244,20 @@ def dispatch(conn, channel: str, account: str, kind: str, handler: Handler, *, b
             conn.commit()
             total.sent += counts.sent
             total.rejected += counts.rejected
+            if len(refused) == len(rows):
+                raise _all_refused(channel, account, kind, rows, outcomes)
     return total
+
+
+def _all_refused(channel: str, account: str, kind: str, rows: list[OutboxRow],
+                 outcomes: dict[int, Outcome]) -> InvalidPayload:
+    ids = ", ".join(str(r.id) for r in rows[:20]) + (", ..." if len(rows) > 20 else "")
+    return InvalidPayload(
+        f"the channel refused every one of the {len(rows)} {kind} write-back(s) in a batch (first: "
+        f"{outcomes[rows[0].id].message}); they are recorded as rejected and no further batch was sent. A whole "
+        "batch refused is our payload or configuration, not the orders. Resolution: fix what the refusal names "
+        "(the payload we build, or the connection's extras), then send them again: UPDATE staging.outbox SET "
+        f"status = 'pending', attempts = 0 WHERE id IN ({ids}).", channel=channel, account=account)
 
 
 def requeue_failed(cur, channel: str, account: str, kind: str, run_id: str | None = None) -> int:
@@ -274,16 +299,22 @@ def raise_if_waiting(cur, channel: str, account: str, kind: str, max_attempts: i
                         account=account)
 
 
-def _send(handler: Handler, rows: list[OutboxRow]) -> dict[int, Outcome]:
-    """Send a batch; if the channel refuses the batch's content, isolate the refused rows one by one."""
+def _send(handler: Handler, rows: list[OutboxRow]) -> tuple[dict[int, Outcome], set[int]]:
+    """Send a batch; if the channel refuses the batch's content, isolate the refused rows one by one.
+
+    Returns the outcome of every row and the ids of those the channel refused (``InvalidPayload``).
+    Any other error (``Retryable``, ``AuthError``, ``EndpointNotFound``) is about the call, not a
+    row: it propagates, and sending the rows one by one would only repeat it.
+    """
     try:
-        return handler(rows)
-    except AuthError:
-        raise
+        return handler(rows), set()
     except InvalidPayload as err:
         if len(rows) == 1:
-            return {rows[0].id: Outcome("rejected", str(err))}
+            return {rows[0].id: Outcome("rejected", str(err))}, {rows[0].id}
     outcomes: dict[int, Outcome] = {}
+    refused: set[int] = set()
     for row in rows:
-        outcomes.update(_send(handler, [row]))
-    return outcomes
+        done, no = _send(handler, [row])
+        outcomes.update(done)
+        refused |= no
+    return outcomes, refused

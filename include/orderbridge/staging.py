@@ -527,14 +527,17 @@ def transform(conn, mapper: ChannelMapper, account: str, run_id: str | None, bat
 
 
 def _map_safely(mapper: ChannelMapper, external_id: str, rows: list[tuple[int, dict]]) -> StagedOrder:
+    """Map one order, or quarantine it when the channel sent something the mapper refuses.
+
+    Only ``InvalidPayload`` is quarantined: it is what the channel got wrong, with the field named.
+    Mappers check every shape they rely on, so any other exception (``KeyError``, ``TypeError``, ...)
+    is a bug in our mapper and fails the task: quarantining on it would hide the bug behind a
+    green task while every order piles up as ``invalid_payload``.
+    """
     try:
         return mapper.to_order(rows)
     except InvalidPayload as err:
         return StagedOrder(external_order_id=external_id, raw_id=rows[-1][0], lines=[], invalid_reason=str(err))
-    except (KeyError, TypeError, ValueError, AttributeError) as err:
-        # Any shape the mapper did not foresee: quarantine the order, name what broke, keep going.
-        return StagedOrder(external_order_id=external_id, raw_id=rows[-1][0], lines=[],
-                           invalid_reason=f"payload not understood: {type(err).__name__}: {err}")
 
 
 def cancel_order(cur, channel: str, account: str, external_order_id: str, reason: str,

@@ -50,3 +50,18 @@ def test_a_held_kit_names_the_component_to_map_not_the_kit():
     order = GrouponMapper().to_order([(1, entry)])
     _rows, unknown = line_rows(order, SkuMap(products=frozenset({"WH-1"})))
     assert unknown == ["GG-KIT (kit 3xGG-9013,1xWH-1: map GG-9013)"]
+
+
+@pytest.mark.parametrize("spec", ["²xWH-1005", "9" * 5000 + "xWH-1005", "0xWH-1"])
+def test_kit_specs_staging_cannot_hold_are_not_kits(spec):
+    assert parse_kit_spec(spec) is None
+
+
+def test_amounts_with_more_places_than_staging_can_read_are_rounded():
+    from decimal import Decimal
+
+    from orderbridge.orders import parse_decimal
+
+    assert parse_decimal("10.99", "unit_price") == parse_decimal("1.099E1", "unit_price")
+    assert parse_decimal("1E-1000000000000000000", "unit_price") == 0
+    assert parse_decimal(0.1 + 0.2, "unit_price") == Decimal("0.3000000000")

@@ -225,3 +225,21 @@ def test_sales_orders_and_return_orders_are_read_with_their_own_type_filter(clie
     list(client.iter_orders(5, 5))
     assert [v for k, v in calls[2] if k in ("statusFrom", "statusTo", "orderType")] == ["5", "5", "1"]
     assert ("with[]", "addresses") in calls[2] and not any(k.startswith("updatedAt") for k, _ in calls[2])
+
+
+@pytest.mark.parametrize(("body", "row_only"), [
+    ({"error": {"message": "The order with ID 4711 could not be found.", "code": 0}}, True),
+    ({"error": {"message": "The warehouse with ID 9 could not be found.", "code": 0}}, False),
+    ("<html>Not Found</html>", False),
+])
+def test_only_a_deleted_order_refuses_just_its_write_back(body, row_only):
+    import json as _json
+
+    import requests
+
+    from orderbridge.plentymarkets.client import PlentyClient
+
+    response = requests.Response()
+    response.status_code = 404
+    response._content = (_json.dumps(body) if isinstance(body, dict) else body).encode()
+    assert PlentyClient._unknown_record(None, response) is row_only

@@ -71,7 +71,8 @@ class MerkanaClient(ChannelClient):
 
 
 def _mid_json(mid: str) -> int | str:
-    return int(mid) if mid.isdigit() else mid  # the seed sends and expects numbers
+    # The seed sends and expects numbers; "²" is a digit to str.isdigit but not to int().
+    return int(mid) if mid.isascii() and mid.isdigit() and len(mid) <= 18 else mid
 
 
 # -- status updates ------------------------------------------------------------------------------

@@ -75,7 +75,7 @@ def airflow_platform_settings(platform: str) -> PlatformSettings | None:
 
 
 def airflow_staging_connection():
-    from orderbridge.jobs import staging_connection
+    from orderbridge.steps import staging_connection
 
     return staging_connection()
 

@@ -53,14 +53,17 @@ def _quantity(value: Any) -> Any:
 
 def _currency(value: Any) -> str | None:
     text = _text(value)
-    if text is not None and not (len(text) == 3 and text.isalpha()):
+    if text is not None and not (len(text) == 3 and text.isascii() and text.isalpha()):
         raise ValueError("must be a 3-letter ISO 4217 code")
     return text.upper() if text else None
 
 
 Id = Annotated[str, BeforeValidator(_id)]
 Text = Annotated[str | None, BeforeValidator(_text)]
-Money = Annotated[Decimal | None, Field(ge=0, lt=10**12)]
+# decimal_places: "1E-1000000000000000000" is a finite Decimal under the cap that PostgreSQL's numeric
+# cannot take ("value overflows numeric format"): refused here, naming the field, not at load. 30, not 2:
+# a platform's float sums arrive with binary noise (0.30000000000000004, 17 places) and are amounts.
+Money = Annotated[Decimal | None, Field(ge=0, lt=10**12, decimal_places=30)]
 Quantity = Annotated[int, BeforeValidator(_quantity), Field(gt=0, le=100_000)]
 
 

@@ -144,7 +144,9 @@ def _country(country_id) -> str | None:
     """ISO code for a plenty countryId; an unknown id is kept, named, so the address check says which."""
     if country_id in (None, ""):
         return None
-    code = plenty_countries().get(int(country_id)) if str(country_id).isdigit() else None
+    text = str(country_id).strip()
+    # ASCII digits only: "²".isdigit() is true but int("²") fails, and int() refuses 4300+ digits.
+    code = plenty_countries().get(int(text)) if text.isascii() and text.isdigit() and len(text) < 10 else None
     return code or f"plentymarkets countryId {country_id}"
 
 
@@ -164,9 +166,23 @@ def _status(value) -> Decimal:
         status = parse_status(value, "statusId")
     except Permanent as err:
         raise InvalidPayload(str(err)) from None
+    except InvalidOperation:  # "sNaN" parses, then signals when parse_status compares it
+        refuse("statusId", "a plentymarkets status id", value)
     if not status.is_finite():
         refuse("statusId", "a plentymarkets status id", value)
     return status
+
+
+def _order_id(value) -> str:
+    """A sales order's ``id``: a whole number (630, "630", 630.0). The status answer sends it back as a
+    number (``acknowledgements``), so anything else is refused here, naming ``id``, not at load."""
+    value = _scalar(value, "id")
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    text = str(value).strip()
+    if not (text.isascii() and text.isdigit() and len(text) < 19):
+        refuse("id", "a plentymarkets order id (a whole number)", value)
+    return text
 
 
 def _order_items(order: dict) -> list[dict]:
@@ -298,7 +314,7 @@ class PlentyMapper:
         raw_id, order = max(rows, key=lambda r: r[0])  # the latest payload is the truth
         if not isinstance(order, dict) or order.get("id") in (None, ""):
             raise InvalidPayload("id is missing")
-        external_id = text_field(_scalar(order["id"], "id"), "id")
+        external_id = _order_id(order["id"])
         if order.get("typeId") is not None and not _is_type(order["typeId"], SALES_ORDER, "typeId"):
             refuse("typeId", "1 (a sales order; returns are read as return orders)", order["typeId"])
         status = _status(order.get("statusId")) if order.get("statusId") is not None else None
