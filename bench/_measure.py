@@ -101,8 +101,8 @@ def _groupon() -> ChannelBench:
 
 def _plentymarkets() -> ChannelBench:
     """The second channel: its cycle is measured when its client, mapper and sandbox are there."""
-    from orderbridge import jobs
     from orderbridge.plentymarkets import PlentyClient, PlentyMapper, PlentySettings
+    from orderbridge.staging import payload_id
 
     def pages(account, stack: ExitStack):
         client = stack.enter_context(PlentyClient(account.conn_id, account.name))
@@ -116,7 +116,7 @@ def _plentymarkets() -> ChannelBench:
                                     "login": "rest-user", "password": f"bench-pw-{n}",
                                     "extra": {"api_path": "/plentymarkets/bench", "timeout": 120,
                                               "warehouse_id": 1, "storage_location_id": 7}},
-        pages=pages, external_id=lambda e: jobs.payload_id(e, "id"),
+        pages=pages, external_id=lambda e: payload_id(e, "id"),
         mapper=lambda conn: PlentyMapper(PlentySettings.from_extra(conn["extra"])),
         max_n=10_000, max_n_reason="its sandbox scans every order for each page it serves (O(N) a page): "
                                    "100,000 orders take it tens of minutes",
@@ -219,8 +219,8 @@ def load_alone(conn, dsn: str, mapper, account, run_id: str, profile=None) -> di
 def cycle(channel: str, n: int, dsn: str, profile: bool = False) -> dict:
     import psutil
 
-    from orderbridge import db, jobs, staging
-    from orderbridge.sandbox.process import start_sandbox
+    from orderbridge import db, staging, steps
+    from orderbridge_sandbox.process import start_sandbox
 
     bench = CHANNELS[channel]()
     account = bench.account(n)
@@ -276,7 +276,7 @@ def cycle(channel: str, n: int, dsn: str, profile: bool = False) -> dict:
             client, pages = bench.pages(account, stack)  # the client: what a task process has loaded already
             cpu0, sb_cpu0, pg0 = os.times(), sb.cpu_times(), backend_cpu_s(conn)
             t0 = time.perf_counter()
-            extract = jobs.land_pages(conn, account, timed_pages(pages), bench.external_id, "bench-cycle")
+            extract = steps.land_pages(conn, account, timed_pages(pages), bench.external_id, "bench-cycle")
             t1 = time.perf_counter()
             load = staging.transform(conn, mapper, account.name, "bench-cycle")
             t2 = time.perf_counter()
@@ -353,8 +353,8 @@ def inbound(n: int, dsn: str) -> dict:
     import requests
 
     from orderbridge import db
-    from orderbridge.sandbox import merkana
-    from orderbridge.sandbox.process import start_sandbox
+    from orderbridge_sandbox import merkana
+    from orderbridge_sandbox.process import start_sandbox
 
     platform, mid, ours, theirs = "demo", 293, "bench-inbound-token", "bench-merkana-token"
     out: dict = {"n": n, "channel": "merkana"}

@@ -50,7 +50,7 @@ def fresh_database(channels: list[str]) -> str:
     admin.close()
     dsn = pg_url(DB)
     from orderbridge import db
-    from orderbridge.sandbox.warehouse import seed_catalogue
+    from orderbridge_sandbox.warehouse import seed_catalogue
 
     db.migrate(dsn)
     conn = db.connect(dsn)

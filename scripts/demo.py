@@ -42,8 +42,8 @@ MERKANA_OUR_TOKEN, MERKANA_THEIR_TOKEN, MERKANA_MID = "demo-ff-secret-0001", "de
 sys.path.insert(0, str(REPO / "include"))
 from orderbridge import db  # noqa: E402
 from orderbridge.config import load_accounts  # noqa: E402
-from orderbridge.sandbox import merkana as mk  # noqa: E402
-from orderbridge.sandbox.warehouse import seed_catalogue, ship_some  # noqa: E402
+from orderbridge_sandbox import merkana as mk  # noqa: E402
+from orderbridge_sandbox.warehouse import seed_catalogue, ship_some  # noqa: E402
 
 
 def sh(*args: str, **kwargs) -> subprocess.CompletedProcess:
@@ -79,7 +79,7 @@ def sandbox_url() -> str:
             stop_sandbox()  # one from an older checkout, without today's channels
         except requests.ConnectionError:
             pass
-    from orderbridge.sandbox.process import start_sandbox
+    from orderbridge_sandbox.process import start_sandbox
 
     args = ["--seed", str(SEED)]
     for _name, supplier, token in sandbox_accounts():

@@ -148,3 +148,17 @@ def conn(staging_dsn):
     connection = db.connect(staging_dsn)
     yield connection
     connection.close()
+
+
+def run_task(channel: str, task_id: str, account, run_id: str, run_type=None, start=None, end=None, *,
+             key: str = "", **params) -> dict:
+    """Run one task of a channel's DAG outside Airflow, as the DAG's task does (the registry's contract).
+
+    Args:
+        key: the run's reconciliation key (the DAG gives the interval end); default the run id.
+        params: the DAG run's params (``resend_failed=True``, ...).
+    """
+    from orderbridge.channels.base import Run
+    from orderbridge.channels.registry import get
+
+    return get(channel).run_task(task_id, account, Run(run_id, run_type, start, end, key=key, params=params))

@@ -55,3 +55,32 @@ def default_args(pool: str) -> dict:
         "pool": pool,
         "execution_timeout": timedelta(minutes=30),
     }
+
+
+def channel_dag(channel, account):
+    """One account's DAG, built from its channel (``channels.base.Channel``): the channel's tasks in
+    its order, each calling its step with a ``Run`` read from the task context.
+
+    Imports only the task SDK: the steps themselves import their channel's client and mapper when
+    the task runs, never at parse time.
+    """
+    from airflow.sdk import DAG, Param, task
+
+    from orderbridge.channels.base import Run, iter_tasks
+
+    params = {name: Param(**spec) for name, spec in channel.dag_params.items()}
+    with DAG(**dag_args(account, channel.doc, f"{channel.title} for account {account.name}", channel.tags,
+                        **({"params": params} if params else {}))) as dag:
+        made = {}
+        for spec, upstream in iter_tasks(channel):
+            def run_step(spec=spec, **context) -> dict:
+                run = context["dag_run"]
+                start, end = context.get("data_interval_start"), context.get("data_interval_end")
+                return spec.run(channel, account, Run(
+                    run_id=run.run_id, run_type=run.run_type, start=start, end=end,
+                    key=(end or run.run_after).isoformat(), params=dict(context.get("params") or {})))
+
+            made[spec.task_id] = task(task_id=spec.task_id, doc_md=spec.doc, **spec.options)(run_step)()
+            for name in upstream:
+                made[name] >> made[spec.task_id]
+    return dag

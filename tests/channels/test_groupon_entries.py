@@ -13,11 +13,11 @@ from datetime import UTC, datetime
 import pytest
 import requests
 
-from orderbridge import jobs, stock
+from conftest import run_task
+from orderbridge import stock
 from orderbridge.config import Account
-from orderbridge.groupon import GrouponMapper
-from orderbridge.sandbox.process import start_sandbox
-from orderbridge.sandbox.warehouse import seed_catalogue, ship_some
+from orderbridge_sandbox.process import start_sandbox
+from orderbridge_sandbox.warehouse import seed_catalogue, ship_some
 
 SUPPLIER, TOKEN = "1001", "sandbox-secret-token-1001"
 ANCHOR = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
@@ -52,10 +52,10 @@ def control(sandbox, path: str, body: dict | None = None) -> dict:
 
 
 def cycle(run_id: str) -> dict:
-    return {"extract": jobs.groupon_extract(ACCOUNT, run_id, "scheduled"),
-            "load": jobs.load_staging(ACCOUNT, GrouponMapper("GBP"), run_id),
-            "mark": jobs.groupon_mark_exported(ACCOUNT, run_id),
-            "tracking": jobs.groupon_post_tracking(ACCOUNT, run_id)}
+    return {"extract": run_task("groupon", "extract_orders", ACCOUNT, run_id, "scheduled"),
+            "load": run_task("groupon", "load_staging", ACCOUNT, run_id),
+            "mark": run_task("groupon", "mark_exported", ACCOUNT, run_id),
+            "tracking": run_task("groupon", "post_tracking", ACCOUNT, run_id)}
 
 
 def rows(conn, sql: str, *args) -> list[tuple]:
@@ -183,7 +183,7 @@ def test_tracking_for_a_line_cancelled_after_export_flags_the_order(warehouse, m
                            WHERE external_order_id = %s""", (ext,))
         warehouse.commit()
 
-        result = jobs.groupon_post_tracking(ACCOUNT, "run-2")
+        result = run_task("groupon", "post_tracking", ACCOUNT, "run-2")
         assert result["sent_rejected"] >= 1 and result["sent_sent"] == result["sent_claimed"] - result["sent_rejected"]
         status, attention = rows(warehouse, "SELECT b.status, o.attention FROM staging.outbox b JOIN staging.orders o"
                                             " ON o.id = b.order_id WHERE b.kind = 'tracking'"
@@ -213,8 +213,8 @@ def test_text_arrives_exactly_as_sent_in_raw_and_staging(warehouse, monkeypatch,
         assert answer.headers["content-type"] == "text/json"  # no charset, as recorded traffic shows
         assert ("Смирнов".encode() in answer.content) is not ascii_json
 
-        jobs.groupon_extract(ACCOUNT, "run-1", "scheduled")
-        jobs.load_staging(ACCOUNT, GrouponMapper("GBP"), "run-1")
+        run_task("groupon", "extract_orders", ACCOUNT, "run-1", "scheduled")
+        run_task("groupon", "load_staging", ACCOUNT, "run-1")
         (customer,) = rows(warehouse, "SELECT payload->'customer' FROM raw.orders WHERE payload->>'orderid' = %s",
                            orderid)[0]
         assert {k: customer[k] for k in TEXTS} == TEXTS

@@ -16,13 +16,13 @@ from importlib import resources
 import pytest
 import requests
 
-from orderbridge import db, jobs
+from conftest import run_task
+from orderbridge import db
 from orderbridge.config import Account
 from orderbridge.errors import AuthError, Retryable
-from orderbridge.groupon import GrouponMapper
-from orderbridge.sandbox.catalogue import GROUPON_OFFERS
-from orderbridge.sandbox.process import start_sandbox
-from orderbridge.sandbox.warehouse import UNMAPPED_COURIER, seed_catalogue, ship_some
+from orderbridge_sandbox.catalogue import GROUPON_OFFERS
+from orderbridge_sandbox.process import start_sandbox
+from orderbridge_sandbox.warehouse import UNMAPPED_COURIER, seed_catalogue, ship_some
 
 SUPPLIER, TOKEN, ORDERS = "1001", "sandbox-secret-token-1001", 30
 ANCHOR = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
@@ -74,10 +74,10 @@ def scalar(conn, sql: str, *args):
 
 def cycle(run_id: str) -> dict:
     return {
-        "extract": jobs.groupon_extract(ACCOUNT, run_id, "scheduled"),
-        "load": jobs.load_staging(ACCOUNT, GrouponMapper("GBP"), run_id),
-        "mark": jobs.groupon_mark_exported(ACCOUNT, run_id),
-        "tracking": jobs.groupon_post_tracking(ACCOUNT, run_id),
+        "extract": run_task("groupon", "extract_orders", ACCOUNT, run_id, "scheduled"),
+        "load": run_task("groupon", "load_staging", ACCOUNT, run_id),
+        "mark": run_task("groupon", "mark_exported", ACCOUNT, run_id),
+        "tracking": run_task("groupon", "post_tracking", ACCOUNT, run_id),
     }
 
 
@@ -101,26 +101,26 @@ def test_cycle_lands_every_order_once_and_marks_every_open_line(sandbox, groupon
 
 
 def test_mark_exported_500_keeps_orders_and_a_rerun_marks_each_line_once(sandbox, groupon_conn, warehouse):
-    jobs.groupon_extract(ACCOUNT, "run-1", "scheduled")
-    jobs.load_staging(ACCOUNT, GrouponMapper("GBP"), "run-1")
+    run_task("groupon", "extract_orders", ACCOUNT, "run-1", "scheduled")
+    run_task("groupon", "load_staging", ACCOUNT, "run-1")
     fault(sandbox, match="mark_exported", kind="500", times=50)
     with pytest.raises(Retryable, match="HTTP 500"):
-        jobs.groupon_mark_exported(ACCOUNT, "run-1")
+        run_task("groupon", "mark_exported", ACCOUNT, "run-1")
     assert scalar(warehouse, "SELECT count(*) FROM staging.orders") == state(sandbox)["totals"]["entries"]
     assert not any(line["exported"] for line in lines_of(state(sandbox)))
     failed = "SELECT count(*) FROM staging.order_events WHERE event = 'mark_exported_attempt_failed'"
     assert scalar(warehouse, failed) > 0
 
     requests.delete(f"{sandbox.url}/_sandbox/faults", timeout=5)
-    jobs.groupon_mark_exported(ACCOUNT, "run-1-retry")
-    jobs.groupon_mark_exported(ACCOUNT, "run-1-retry-again")
+    run_task("groupon", "mark_exported", ACCOUNT, "run-1-retry")
+    run_task("groupon", "mark_exported", ACCOUNT, "run-1-retry-again")
     assert all(line["exported"] and line["export_calls"] == 1 for line in lines_of(state(sandbox)))
     assert scalar(warehouse, "SELECT count(*) FROM staging.outbox WHERE status <> 'sent'") == 0
 
 
 def test_429_waits_for_retry_after_without_failing(sandbox, groupon_conn, warehouse):
     fault(sandbox, match="get_orders", kind="429", retry_after=1, times=2)
-    counts = jobs.groupon_extract(ACCOUNT, "run-1", "scheduled")
+    counts = run_task("groupon", "extract_orders", ACCOUNT, "run-1", "scheduled")
     assert counts["throttled"] == 2 and counts["retried"] == 0
     assert counts["payloads"] >= ORDERS
 
@@ -128,7 +128,7 @@ def test_429_waits_for_retry_after_without_failing(sandbox, groupon_conn, wareho
 def test_wrong_token_fails_fast_without_leaking_it(sandbox, groupon_conn, warehouse, caplog):
     groupon_conn("wrong-token-that-must-not-leak")
     with pytest.raises(AuthError) as err:
-        jobs.groupon_extract(ACCOUNT, "run-1", "scheduled")
+        run_task("groupon", "extract_orders", ACCOUNT, "run-1", "scheduled")
     assert "Resolution" in str(err.value)
     assert "wrong-token-that-must-not-leak" not in str(err.value)
     assert "wrong-token-that-must-not-leak" not in caplog.text
@@ -173,7 +173,7 @@ def test_every_carrier_of_the_seed_table_maps_and_is_accepted(sandbox, groupon_c
     if len(targets) < len(carriers):  # the rest of the table still has to be in the mapping table
         codes = dict(db_rows(warehouse, "SELECT courier_service, carrier_code FROM staging.carrier_codes"))
         assert all(codes[c["carrier_name"]] == c["code"] for c in carriers)
-    jobs.groupon_post_tracking(ACCOUNT, "run-2")
+    run_task("groupon", "post_tracking", ACCOUNT, "run-2")
     posted = {line["ci_lineitemid"]: line["tracking"] for line in lines_of(state(sandbox)) if line["tracking"]}
     assert len(posted) == len(targets)
     assert scalar(warehouse, "SELECT count(*) FROM staging.outbox WHERE kind = 'tracking' AND status <> 'sent'") == 0
@@ -198,7 +198,7 @@ def test_unknown_sku_then_mapping_then_retransform_without_refetch(sandbox, grou
                     " ('groupon', 'GG-NEW-7741', 'WH-1021'), ('groupon', 'GG-NEW-7742', 'WH-1022')")
     warehouse.commit()
     requests_before = state(sandbox)["requests"]
-    counts = jobs.load_staging(ACCOUNT, GrouponMapper("GBP"), "run-2")
+    counts = run_task("groupon", "load_staging", ACCOUNT, "run-2")
     assert counts["updated"] == held
     assert scalar(warehouse, "SELECT count(*) FROM staging.orders WHERE status = 'awaiting_mapping'") == 0
     assert state(sandbox)["requests"] == requests_before  # nothing fetched again
@@ -208,10 +208,10 @@ def test_backfill_rereads_its_window_and_loads_nothing_twice(sandbox, groupon_co
     cycle("run-1")  # everything imported and exported
     before = scalar(warehouse, "SELECT count(*) FROM staging.orders")
     start = ANCHOR - timedelta(days=2)
-    counts = jobs.groupon_extract(ACCOUNT, "backfill-1", "backfill", start, ANCHOR)
+    counts = run_task("groupon", "extract_orders", ACCOUNT, "backfill-1", "backfill", start, ANCHOR)
     assert counts["mode"] == "window" and counts["payloads"] >= ORDERS  # exported orders come back
     assert counts["new_payloads"] == 0
-    load = jobs.load_staging(ACCOUNT, GrouponMapper("GBP"), "backfill-1")
+    load = run_task("groupon", "load_staging", ACCOUNT, "backfill-1")
     assert (load["inserted"], load["updated"]) == (0, 0)
     assert scalar(warehouse, "SELECT count(*) FROM staging.orders") == before
     with closing(db.connect(jobs_dsn(warehouse))) as other, other.cursor() as cur:
@@ -229,7 +229,7 @@ def test_transient_faults_back_off_and_the_extract_still_completes(sandbox, grou
     conn["extra"]["timeout"] = 1  # so the slow answer is a timeout
     monkeypatch.setenv("AIRFLOW_CONN_ORDERBRIDGE_GROUPON_DEMO_UK", json.dumps(conn))
     fault(sandbox, match="get_orders", times=2, **rule)
-    counts = jobs.groupon_extract(ACCOUNT, "run-1", "scheduled")
+    counts = run_task("groupon", "extract_orders", ACCOUNT, "run-1", "scheduled")
     assert counts["retried"] == 2
     assert counts["payloads"] >= ORDERS
 
@@ -279,8 +279,8 @@ def test_a_kit_whose_bom_sku_names_an_aliased_sku_is_staged_ready_with_the_compo
     kit, _component, warehouse_sku, per_kit = aliased_kit()
     open_lines_of(sandbox, kit)
     map_unknown_offers(warehouse)
-    jobs.groupon_extract(ACCOUNT, "run-1", "scheduled")
-    jobs.load_staging(ACCOUNT, GrouponMapper("GBP"), "run-1")
+    run_task("groupon", "extract_orders", ACCOUNT, "run-1", "scheduled")
+    run_task("groupon", "load_staging", ACCOUNT, "run-1")
     rows = kit_orders(warehouse, kit)
     assert rows
     assert [(sku, qty) for _, _, sku, qty, _ in rows] == [(warehouse_sku, r[4] * per_kit) for r in rows]
@@ -295,8 +295,8 @@ def test_a_kit_held_for_its_component_is_released_by_the_alias_on_retransform(sa
     with warehouse.cursor() as cur:  # the merchant's own code for the component is not mapped yet
         cur.execute("DELETE FROM staging.sku_aliases WHERE channel = 'groupon' AND channel_sku = %s", (component,))
     warehouse.commit()
-    jobs.groupon_extract(ACCOUNT, "run-1", "scheduled")
-    jobs.load_staging(ACCOUNT, GrouponMapper("GBP"), "run-1")
+    run_task("groupon", "extract_orders", ACCOUNT, "run-1", "scheduled")
+    run_task("groupon", "load_staging", ACCOUNT, "run-1")
     held = kit_orders(warehouse, kit)
     assert held and all(status == "awaiting_mapping" and kit in reason and sku is None
                         for status, reason, sku, _, _ in held)
@@ -306,7 +306,7 @@ def test_a_kit_held_for_its_component_is_released_by_the_alias_on_retransform(sa
                     (component, warehouse_sku))
     warehouse.commit()
     requests_before = state(sandbox)["requests"]
-    jobs.load_staging(ACCOUNT, GrouponMapper("GBP"), "run-2")
+    run_task("groupon", "load_staging", ACCOUNT, "run-2")
     released = kit_orders(warehouse, kit)
     assert len(released) == len(held)
     assert [(sku, qty) for _, _, sku, qty, _ in released] == [(warehouse_sku, r[4] * per_kit) for r in released]

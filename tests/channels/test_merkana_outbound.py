@@ -8,14 +8,15 @@ from __future__ import annotations
 import pytest
 import requests
 
+from conftest import run_task
 from merkana_support import OUR_TOKEN, PLATFORM, THEIR_TOKEN, inbound_fixture  # noqa: F401 (fixture `inbound`)
-from orderbridge import jobs, stock
+from orderbridge import stock
 from orderbridge.config import Account
 from orderbridge.errors import Permanent, Retryable
 from orderbridge.merkana.client import MerkanaClient
 from orderbridge.merkana.settings import PlatformSettings
-from orderbridge.sandbox.merkana import UNKNOWN_SKU_TEMPLATE, catalogue, seed_warehouse
-from orderbridge.sandbox.process import start_sandbox
+from orderbridge_sandbox.merkana import UNKNOWN_SKU_TEMPLATE, catalogue, seed_warehouse
+from orderbridge_sandbox.process import start_sandbox
 
 ACCOUNT = Account(channel="merkana", name=PLATFORM, conn_id="orderbridge_merkana_demo")
 T = 30
@@ -88,7 +89,7 @@ def test_status_updates_are_batched_carry_the_parcel_and_are_posted_once(sandbox
     ship(conn, b, "DPD UK", "TRK-B")
     ship(conn, c, "GLS", "TRK-C")
 
-    counts = jobs.merkana_post_status(ACCOUNT, "run-1")
+    counts = run_task("merkana", "post_status_updates", ACCOUNT, "run-1")
     assert (counts["orders_marked_shipped"], counts["sent_sent"], counts["sent_batches"]) == (2, 4, 1)
     st = state(sandbox)
     assert st["status_posts"] == 1  # one ff-orders-status call carried all four orders
@@ -105,7 +106,7 @@ def test_status_updates_are_batched_carry_the_parcel_and_are_posted_once(sandbox
     assert not {h.lower() for h in session.headers} & {"inbound_token", "merchants", "unknown_product_sku",
                                                        "stock_mode", "api_path", "timeout"}
 
-    again = jobs.merkana_post_status(ACCOUNT, "run-2")
+    again = run_task("merkana", "post_status_updates", ACCOUNT, "run-2")
     assert (again["status_updates_enqueued"], again["sent_claimed"]) == (0, 0)
     assert state(sandbox)["status_posts"] == 1 and state(sandbox)["posted_twice"] == 0
     assert sql(conn, "SELECT status FROM staging.orders WHERE external_order_id = %s", b) == [("shipped",)]
@@ -122,7 +123,7 @@ def test_an_unmapped_courier_holds_back_the_parcel_with_a_resolution_while_the_s
     ship(conn, a, "Local Van Courier", "TRK-LV")  # seed_warehouse maps DPD UK, DHL Germany and GLS only
     ship(conn, b, "GLS", "TRK-G")
 
-    counts = jobs.merkana_post_status(ACCOUNT, "run-1")
+    counts = run_task("merkana", "post_status_updates", ACCOUNT, "run-1")
     assert counts["orders_marked_shipped"] == 2
     # a is shipped on Merkana at once, without a parcel; the warehouse's name is never posted.
     assert updates(sandbox) == {(a, "send", None), (b, "send", "TRK-G")}
@@ -132,12 +133,12 @@ def test_an_unmapped_courier_holds_back_the_parcel_with_a_resolution_while_the_s
     assert order == a and "Local Van Courier" in message and "Resolution: INSERT INTO staging.carrier_codes" in message
     assert "('merkana', 'Local Van Courier', " in message
 
-    jobs.merkana_post_status(ACCOUNT, "run-2")  # told once, not once per run; nothing posted again
+    run_task("merkana", "post_status_updates", ACCOUNT, "run-2")  # told once, not once per run; nothing posted again
     assert len(blocked_events(conn)) == 1 and state(sandbox)["status_posts"] == 1
 
     sql(conn, "INSERT INTO staging.carrier_codes (channel, courier_service, carrier_code)"
               " VALUES ('merkana', 'Local Van Courier', 'local-van')")
-    counts = jobs.merkana_post_status(ACCOUNT, "run-3")
+    counts = run_task("merkana", "post_status_updates", ACCOUNT, "run-3")
     assert counts["sent_sent"] == 1  # the parcel follows, with Merkana's name for the courier
     assert updates(sandbox) == {(a, "send", None), (a, "send", "TRK-LV"), (b, "send", "TRK-G")}
     assert sql(conn, "SELECT payload->>'courier' FROM staging.outbox WHERE payload->>'awb' = 'TRK-LV'") \
@@ -150,7 +151,7 @@ def test_platforms_that_take_any_courier_name_get_the_warehouse_service_name(san
     inbound(sandbox.port, unknown_product_sku=UNKNOWN_SKU_TEMPLATE, unmapped_courier="service_name")
     [a] = order_ids(conn)
     ship(conn, a, "Local Van Courier", "TRK-LV")
-    jobs.merkana_post_status(ACCOUNT, "run-1")
+    run_task("merkana", "post_status_updates", ACCOUNT, "run-1")
     assert updates(sandbox) == {(a, "send", "TRK-LV")}
     assert sql(conn, "SELECT payload->>'courier' FROM staging.outbox") == [("Local Van Courier",)]
     assert blocked_events(conn) == []
@@ -169,37 +170,38 @@ def test_a_failing_platform_gets_six_attempts_then_rows_fail_visibly_and_a_rerun
     platform(294, orders=3, duplicates=0, cancels=0)
     first, second, third = order_ids(conn)
     ship(conn, first, "GLS", "TRK-1")
-    jobs.merkana_post_status(ACCOUNT, "run-0")  # first update goes through
+    run_task("merkana", "post_status_updates", ACCOUNT, "run-0")  # first update goes through
     fault(sandbox, match="ff-orders-status", kind="500")
     ship(conn, second, "GLS", "TRK-2")
 
     with pytest.raises(Retryable, match="HTTP 500"):
-        jobs.merkana_post_status(ACCOUNT, "run-1")
+        run_task("merkana", "post_status_updates", ACCOUNT, "run-1")
     assert fired(sandbox) == 1  # one request per attempt: the outbox counts them
     # A rerun before the 10 minutes are up sends nothing, and the task stays red: the row waits.
     with pytest.raises(Retryable, match="wait for attempt 2 of 6"):
-        jobs.merkana_post_status(ACCOUNT, "run-1")
+        run_task("merkana", "post_status_updates", ACCOUNT, "run-1")
     assert fired(sandbox) == 1
     for attempt in range(2, 7):  # the 10 minutes pass
         sql(conn, "UPDATE staging.outbox SET next_attempt_at = now() - interval '1 second' WHERE status = 'pending'")
         with pytest.raises(Retryable):
-            jobs.merkana_post_status(ACCOUNT, f"run-{attempt}")
+            run_task("merkana", "post_status_updates", ACCOUNT, f"run-{attempt}")
     assert fired(sandbox) == 6
     row = sql(conn, "SELECT status, attempts, last_error FROM staging.outbox WHERE payload->>'awb' = 'TRK-2'")
     assert row[0][:2] == ("failed", 6) and "HTTP 500" in row[0][2]
     history = [r[0] for r in sql(conn, "SELECT message FROM staging.order_events WHERE event = "
                                        "'order_status_attempt_failed' ORDER BY id")]
     assert len(history) == 6 and history[-1].startswith("gave up after 6 attempts")
-    jobs.merkana_post_status(ACCOUNT, "run-7")  # failed rows are left for a person: nothing more is tried
+    # failed rows are left for a person: nothing more is tried
+    run_task("merkana", "post_status_updates", ACCOUNT, "run-7")
     assert fired(sandbox) == 6
 
     requests.delete(f"{sandbox.url}/_sandbox/faults", timeout=T).raise_for_status()
     ship(conn, third, "GLS", "TRK-3")
-    counts = jobs.merkana_post_status(ACCOUNT, "run-8")
+    counts = run_task("merkana", "post_status_updates", ACCOUNT, "run-8")
     assert counts["sent_sent"] == 1
     assert updates(sandbox) == {(first, "send", "TRK-1"), (third, "send", "TRK-3")}
     # A person fixed the cause and triggers the DAG with resend_failed: only the failed row goes.
-    counts = jobs.merkana_post_status(ACCOUNT, "run-9", resend_failed=True)
+    counts = run_task("merkana", "post_status_updates", ACCOUNT, "run-9", resend_failed=True)
     assert (counts["requeued"], counts["sent_sent"]) == (1, 1)
     assert updates(sandbox) == {(first, "send", "TRK-1"), (second, "send", "TRK-2"), (third, "send", "TRK-3")}
     assert state(sandbox)["posted_twice"] == 0
@@ -220,7 +222,7 @@ def test_stock_changes_post_deltas_and_an_audit_posts_a_negative_one(sandbox, pl
     assert state(sandbox)["merchants"]["295"]["stock"] == baseline
     platform(295, steps=["orders"], orders=5, duplicates=1, unknown_rate=0)
 
-    counts = jobs.merkana_push_stock(ACCOUNT, "k1", "run-1")
+    counts = run_task("merkana", "push_stock", ACCOUNT, "run-1", key="k1")
     assert counts["sent_batches"] == 1 and counts["sent_sent"] == counts["pushed"] > 0
     st = state(sandbox)
     assert all(p["br"] < 0 for p in st["supplies"][0]["products"])  # orders reserve stock: deltas down
@@ -228,13 +230,13 @@ def test_stock_changes_post_deltas_and_an_audit_posts_a_negative_one(sandbox, pl
     assert dict(sql(conn, "SELECT channel_sku, confirmed_stock FROM staging.channel_products")) == ours(conn)
 
     sql(conn, "UPDATE staging.stock_levels SET on_hand = on_hand - 3 WHERE sku = 'WH-1012'")  # audit: 3 missing
-    jobs.merkana_push_stock(ACCOUNT, "k2", "run-2")
+    run_task("merkana", "push_stock", ACCOUNT, "run-2", key="k2")
     st = state(sandbox)
     assert st["supplies"][-1] == {"mid": 295, "products": [{"sku": "MK-2002", "br": -3}]}
     assert st["merchants"]["295"]["stock"] == ours(conn)
 
-    jobs.merkana_push_stock(ACCOUNT, "k2", "run-2-rerun")
-    jobs.merkana_push_stock(ACCOUNT, "k3", "run-3")
+    run_task("merkana", "push_stock", ACCOUNT, "run-2-rerun", key="k2")
+    run_task("merkana", "push_stock", ACCOUNT, "run-3", key="k3")
     assert len(state(sandbox)["supplies"]) == 2  # nothing changed: nothing posted
 
 
@@ -244,12 +246,12 @@ def test_a_refused_stock_post_is_not_confirmed_and_the_retry_applies_it_once(san
     sql(conn, "UPDATE staging.stock_levels SET on_hand = on_hand + 10 WHERE sku = 'WH-1001'")  # goods received
     fault(sandbox, match="ff-supplies", kind="500", times=1)
     with pytest.raises(Retryable):
-        jobs.merkana_push_stock(ACCOUNT, "k1", "run-1")
+        run_task("merkana", "push_stock", ACCOUNT, "run-1", key="k1")
     assert dict(sql(conn, "SELECT channel_sku, confirmed_stock FROM staging.channel_products")) == before
     with pytest.raises(Retryable, match="wait for attempt 2"):
-        jobs.merkana_push_stock(ACCOUNT, "k1", "run-1")
+        run_task("merkana", "push_stock", ACCOUNT, "run-1", key="k1")
     sql(conn, "UPDATE staging.outbox SET next_attempt_at = now() WHERE status = 'pending'")
-    counts = jobs.merkana_push_stock(ACCOUNT, "k1", "run-1")
+    counts = run_task("merkana", "push_stock", ACCOUNT, "run-1", key="k1")
     assert counts["sent_sent"] == 1
     st = state(sandbox)
     assert st["supplies"] == [{"mid": 296, "products": [{"sku": "WH-1001", "br": 10}]}]
@@ -264,7 +266,7 @@ def test_changes_waiting_to_be_sent_are_dropped_once_merkana_shows_the_level_any
 
     def waiting_push(run: str) -> None:
         with pytest.raises(Retryable):
-            jobs.merkana_push_stock(ACCOUNT, run, run)
+            run_task("merkana", "push_stock", ACCOUNT, run, key=run)
 
     # Goods arrive, the post fails and waits; then Merkana asks for the initial stock again: the
     # answer carries the new level, so the waiting +5 must not be applied on top of it.
@@ -278,7 +280,7 @@ def test_changes_waiting_to_be_sent_are_dropped_once_merkana_shows_the_level_any
 
     requests.delete(f"{sandbox.url}/_sandbox/faults", timeout=T).raise_for_status()
     sql(conn, "UPDATE staging.outbox SET next_attempt_at = now() WHERE status = 'pending'")
-    counts = jobs.merkana_push_stock(ACCOUNT, "k3", "run-3")
+    counts = run_task("merkana", "push_stock", ACCOUNT, "run-3", key="k3")
     assert counts["sent_claimed"] == 0
     assert state(sandbox)["supplies"] == []
     assert state(sandbox)["merchants"]["297"]["stock"] == ours(conn)

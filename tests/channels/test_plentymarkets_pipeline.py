@@ -13,12 +13,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import requests
 
-from orderbridge import jobs
+from conftest import run_task
 from orderbridge.config import Account
 from orderbridge.errors import AuthError
 from orderbridge.plentymarkets import PlentyClient
-from orderbridge.sandbox.process import start_sandbox
-from orderbridge.sandbox.warehouse import seed_catalogue
+from orderbridge_sandbox.process import start_sandbox
+from orderbridge_sandbox.warehouse import seed_catalogue
 
 SYSTEM, USER, PASSWORD, ORDERS = "demo", "rest-user", "sandbox-secret-pw", 24
 ANCHOR = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
@@ -85,12 +85,12 @@ def rows(conn, sql: str, *args) -> list[tuple]:
 
 def cycle(run_id: str) -> dict:
     return {
-        "extract": jobs.plenty_extract(ACCOUNT, run_id, "scheduled"),
-        "load": jobs.load_staging(ACCOUNT, jobs.plenty_mapper(ACCOUNT), run_id),
-        "returns": jobs.plenty_record_returns(ACCOUNT, run_id),
-        "status": jobs.plenty_send_status(ACCOUNT, run_id),
-        "tracking": jobs.plenty_post_tracking(ACCOUNT, run_id),
-        "stock": jobs.plenty_push_stock(ACCOUNT, f"key-{run_id}", run_id),
+        "extract": run_task("plentymarkets", "extract_orders", ACCOUNT, run_id, "scheduled"),
+        "load": run_task("plentymarkets", "load_staging", ACCOUNT, run_id),
+        "returns": run_task("plentymarkets", "record_returns", ACCOUNT, run_id),
+        "status": run_task("plentymarkets", "send_status", ACCOUNT, run_id),
+        "tracking": run_task("plentymarkets", "post_tracking", ACCOUNT, run_id),
+        "stock": run_task("plentymarkets", "push_stock", ACCOUNT, run_id, key=f"key-{run_id}"),
     }
 
 
@@ -233,8 +233,8 @@ def returned_lines(conn, return_id: int) -> list[tuple]:
 
 
 def test_return_orders_are_read_by_their_own_type_and_linked_per_line_to_their_sales_orders(plenty, warehouse):
-    jobs.plenty_extract(ACCOUNT, "run-1", "scheduled")
-    jobs.load_staging(ACCOUNT, jobs.plenty_mapper(ACCOUNT), "run-1")
+    run_task("plentymarkets", "extract_orders", ACCOUNT, "run-1", "scheduled")
+    run_task("plentymarkets", "load_staging", ACCOUNT, "run-1")
     partial_of, full_of = sorted(e for e, (s, *_) in staged(warehouse).items() if s == "ready")[:2]
     with warehouse.cursor() as cur:  # the warehouse shipped both
         cur.execute("UPDATE staging.orders SET status = 'shipped' WHERE external_order_id IN (%s, %s)",
@@ -247,14 +247,14 @@ def test_return_orders_are_read_by_their_own_type_and_linked_per_line_to_their_s
                       quantities=[{"orderItemId": first["id"], "quantity": 1}])
     full = control(plenty, f"orders/{full_of}/returns", "POST")  # everything comes back
 
-    extract = jobs.plenty_extract(ACCOUNT, "run-2", "scheduled")
+    extract = run_task("plentymarkets", "extract_orders", ACCOUNT, "run-2", "scheduled")
     assert extract["returns"] == 2  # read as return orders (orderType=3), not only as sales orders
     assert rows(warehouse, "SELECT external_id FROM raw.return_orders ORDER BY 1") == sorted(
         [(str(partial["id"]),), (str(full["id"]),)])
     before = staged(warehouse)
-    jobs.load_staging(ACCOUNT, jobs.plenty_mapper(ACCOUNT), "run-2")
+    run_task("plentymarkets", "load_staging", ACCOUNT, "run-2")
     assert staged(warehouse) == before  # a return order never becomes an order to ship
-    recorded = jobs.plenty_record_returns(ACCOUNT, "run-2")
+    recorded = run_task("plentymarkets", "record_returns", ACCOUNT, "run-2")
     assert (recorded["recorded"], recorded["linked"], recorded["waiting"]) == (2, 2, 0)
     assert returns_of(warehouse) == [(str(partial["id"]), partial_of, partial_of, "9"),
                                      (str(full["id"]), full_of, full_of, "9")]
@@ -283,10 +283,11 @@ def test_return_orders_are_read_by_their_own_type_and_linked_per_line_to_their_s
     history = rows(warehouse, "SELECT count(*) FROM staging.order_events")
     again = cycle("run-5")
     mark = rows(warehouse, "SELECT watermark FROM staging.sync_state WHERE stream = 'return_orders_window'")
-    backfill = jobs.plenty_extract(ACCOUNT, "backfill-1", "backfill", ANCHOR - timedelta(days=3), datetime.now(UTC))
+    backfill = run_task("plentymarkets", "extract_orders", ACCOUNT, "backfill-1", "backfill",
+                        ANCHOR - timedelta(days=3), datetime.now(UTC))
     assert backfill["returns"] == 3 and backfill["new_payloads"] == again["extract"]["new_payloads"] == 0
     assert rows(warehouse, "SELECT watermark FROM staging.sync_state WHERE stream = 'return_orders_window'") == mark
-    replay = jobs.plenty_record_returns(ACCOUNT, "backfill-1")
+    replay = run_task("plentymarkets", "record_returns", ACCOUNT, "backfill-1")
     assert again["returns"]["recorded"] == replay["recorded"] == replay["linked"] == 0
     assert len(returns_of(warehouse)) == len(rows(warehouse, "SELECT DISTINCT external_id FROM raw.return_orders")) == 3
     assert rows(warehouse, "SELECT count(*) FROM staging.order_events") == history
@@ -322,7 +323,7 @@ def test_an_expired_token_mid_run_means_one_fresh_login(plenty, warehouse):
 def test_wrong_password_fails_at_once_with_a_resolution(sandbox, monkeypatch, warehouse):
     point_at(monkeypatch, sandbox, password="wrong")
     with pytest.raises(AuthError, match="Resolution") as err:
-        jobs.plenty_extract(ACCOUNT, "run-1", "scheduled")
+        run_task("plentymarkets", "extract_orders", ACCOUNT, "run-1", "scheduled")
     assert "wrong" not in str(err.value)
 
 
@@ -330,7 +331,7 @@ def test_429_waits_retry_after_without_spending_a_retry(plenty, warehouse):
     requests.post(f"{plenty.url}/_sandbox/faults", json={"channel": "plentymarkets", "kind": "429", "times": 2,
                                                          "retry_after": 1, "match": "/rest/orders"},
                   timeout=5).raise_for_status()
-    first = jobs.plenty_extract(ACCOUNT, "run-1", "scheduled")
+    first = run_task("plentymarkets", "extract_orders", ACCOUNT, "run-1", "scheduled")
     assert first["throttled"] == 2 and first["retried"] == 0 and first["payloads"] > 0
 
 
@@ -353,7 +354,7 @@ def test_an_order_told_5_1_keeps_its_stock_when_everything_is_transformed_again(
         cur.execute("UPDATE staging.stock_levels SET on_hand = 0")
         cur.execute("DELETE FROM staging.sync_state WHERE stream = 'transform'")
     warehouse.commit()
-    again = jobs.load_staging(ACCOUNT, jobs.plenty_mapper(ACCOUNT), "run-2")
+    again = run_task("plentymarkets", "load_staging", ACCOUNT, "run-2")
     assert again["updated"] == again["effects"] == 0
     assert staged(warehouse) == before  # promised orders stay ready: no 6.3 after a 5.1
 
@@ -370,7 +371,7 @@ def test_a_held_order_keeps_its_reason_while_other_skus_run_short_too(plenty, wa
         cur.execute("UPDATE staging.stock_levels SET on_hand = 0")
         cur.execute("DELETE FROM staging.sync_state WHERE stream = 'transform'")
     warehouse.commit()
-    again = jobs.load_staging(ACCOUNT, jobs.plenty_mapper(ACCOUNT), "run-2")
+    again = run_task("plentymarkets", "load_staging", ACCOUNT, "run-2")
     assert again["updated"] == again["effects"] == 0  # nothing rewritten, no second 6.3
     assert staged(warehouse) == before
 

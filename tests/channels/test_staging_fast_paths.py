@@ -9,7 +9,7 @@ from decimal import Decimal
 from orderbridge import db, outbox, staging
 from orderbridge.groupon import GrouponMapper, entry_id
 from orderbridge.outbox import Effect
-from orderbridge.sandbox.warehouse import seed_catalogue
+from orderbridge_sandbox.warehouse import seed_catalogue
 
 
 class Text(str):

@@ -2,7 +2,7 @@
 
 from orderbridge import staging
 from orderbridge.groupon import GrouponMapper, entry_id
-from orderbridge.sandbox.warehouse import seed_catalogue
+from orderbridge_sandbox.warehouse import seed_catalogue
 
 
 def _entry(orderid, sku, line_id, zip_="N1 9GU"):

@@ -1,6 +1,6 @@
 """Crashes: a worker SIGKILLed at each step boundary, PostgreSQL stopped mid-run, a backfill racing
 the scheduled run. After the task is run again (as Airflow's retry or an operator's clear does), the
-promise still holds (``orderbridge.chaos.invariants``).
+promise still holds (``orderbridge_chaos.invariants``).
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ import requests
 from chaos_support import FULL, channel_fixture  # noqa: F401 (fixture `channel`)
 
 from conftest import REPO, PgCluster
-from orderbridge.chaos.invariants import check
-from orderbridge.chaos.run import ANCHOR, compress_retries, set_faults
-from orderbridge.chaos.worker import run_step
+from orderbridge_chaos.invariants import check
+from orderbridge_chaos.run import ANCHOR, compress_retries, set_faults
+from orderbridge_chaos.worker import run_step
 
 # (channel, task that crashes, crash point): every boundary on every channel in the full run.
 ALL = [
@@ -125,7 +125,7 @@ def test_a_backfill_racing_the_scheduled_run_duplicates_nothing_and_posts_nothin
 def throwaway_pg(monkeypatch):
     """A PostgreSQL cluster of its own (stopping it must not disturb the session's)."""
     from orderbridge import db
-    from orderbridge.sandbox.process import free_port
+    from orderbridge_sandbox.process import free_port
 
     cluster = PgCluster(port=free_port())
     cluster.sql("CREATE DATABASE staging")

@@ -5,7 +5,7 @@ and in the middle of the body, truncated JSON, orders repeated across pages (spl
 that shift while we read (new orders inserted mid-run), expired tokens (plentymarkets), orders
 and cancels pushed to our endpoints mid-run (Merkana, whose endpoints ``adapter.serving`` runs).
 After the faulted runs the marketplace recovers and the next scheduled runs catch up; then the
-promise is checked from the sandbox's records and from staging (``orderbridge.chaos.invariants``).
+promise is checked from the sandbox's records and from staging (``orderbridge_chaos.invariants``).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import pytest
 from chaos_support import FAULT_CHANNELS, PROFILE, append_json, channel_fixture, results_path  # noqa: F401 (fixture)
 
 from conftest import REPO
-from orderbridge.chaos.run import details, fault_run, plain_table, table_rows
+from orderbridge_chaos.run import details, fault_run, plain_table, table_rows
 
 
 @pytest.fixture(scope="module")

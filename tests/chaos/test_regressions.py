@@ -9,7 +9,7 @@ import sys
 import pytest
 from chaos_support import channel_fixture  # noqa: F401 (fixture `channel`)
 
-from orderbridge.chaos.run import set_faults
+from orderbridge_chaos.run import set_faults
 
 
 @pytest.mark.parametrize("channel", ["groupon"], indirect=True)
@@ -44,7 +44,7 @@ def test_a_lost_answer_to_the_package_post_adds_no_second_package(channel, conn)
 def test_groupon_sandbox_data_is_the_same_in_every_process():
     # Faker's it_IT city() draws from a list built from a set: the order changed with the hash seed.
     code = ("import hashlib; from datetime import datetime, UTC;"
-            "from orderbridge.sandbox.fakedata import GrouponOrderFactory as F;"
+            "from orderbridge_sandbox.fakedata import GrouponOrderFactory as F;"
             "orders = F(7, '1001', datetime(2026, 11, 20, tzinfo=UTC)).generate(300);"
             "print(hashlib.sha256(str([[e.payload for e in o] for o in orders]).encode()).hexdigest())")
     outputs = {subprocess.run([sys.executable, "-c", code], env={**os.environ, "PYTHONHASHSEED": seed},

@@ -12,7 +12,7 @@ import pytest
 from chaos_support import channel_fixture  # noqa: F401 (fixture `channel`)
 
 from conftest import REPO
-from orderbridge.chaos.run import ANCHOR, compress_retries, set_faults
+from orderbridge_chaos.run import ANCHOR, compress_retries, set_faults
 
 SECRET = "s3cr3t-0bvious-Marker-4711"
 

@@ -12,9 +12,9 @@ import requests
 
 from conftest import REPO
 from merkana_support import CONN_ID, OUR_TOKEN, PLATFORM, THEIR_TOKEN
-from orderbridge.sandbox.merkana import demo_connection, demo_run, seed_warehouse, start_inbound, summary_rows
-from orderbridge.sandbox.process import start_sandbox
-from orderbridge.sandbox.warehouse import ship_some
+from orderbridge_sandbox.merkana import demo_connection, demo_run, seed_warehouse, start_inbound, summary_rows
+from orderbridge_sandbox.process import start_sandbox
+from orderbridge_sandbox.warehouse import ship_some
 
 ANCHOR = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 

@@ -9,8 +9,8 @@ import pytest
 import requests
 
 from conftest import REPO
-from orderbridge.sandbox.process import start_sandbox
-from orderbridge.sandbox.warehouse import seed_catalogue
+from orderbridge_sandbox.process import start_sandbox
+from orderbridge_sandbox.warehouse import seed_catalogue
 
 SYSTEM, USER, PASSWORD, ORDERS = "dagrun", "rest-user", "sandbox-pw-dagrun-0123456789", 20
 ANCHOR = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)

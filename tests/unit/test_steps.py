@@ -5,8 +5,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from airflow.sdk.api.datamodels._generated import DagRunType
 
+from orderbridge.channels.base import Run
 from orderbridge.config import Account
-from orderbridge.jobs import extract_window
+from orderbridge.steps import extract_window
 from orderbridge.window import Window
 
 START, END = datetime(2026, 11, 21, 10, 0, tzinfo=UTC), datetime(2026, 11, 21, 10, 10, tzinfo=UTC)
@@ -18,16 +19,16 @@ def account(mode="auto"):
 
 @pytest.mark.parametrize("run_type", [DagRunType.BACKFILL, "backfill"])
 def test_backfill_runs_reread_their_data_interval(run_type):
-    assert extract_window(account(), run_type, START, END, None) == Window(START, END)
+    assert extract_window(account(), Run("r", run_type, START, END), None) == Window(START, END)
 
 
 @pytest.mark.parametrize("run_type", [DagRunType.SCHEDULED, DagRunType.MANUAL, "scheduled", None])
 def test_other_runs_read_the_queue(run_type):
-    assert extract_window(account(), run_type, START, END, None) is None
+    assert extract_window(account(), Run("r", run_type, START, END), None) is None
 
 
 def test_window_mode_without_an_interval_falls_back_to_the_watermark():
-    window = extract_window(account("window"), DagRunType.MANUAL, None, None, END.isoformat())
+    window = extract_window(account("window"), Run("r", DagRunType.MANUAL), END.isoformat())
     assert window.start == END - timedelta(minutes=10)
 
 

@@ -1,0 +1,225 @@
+"""What a channel is: the contract every channel package fills in, and the one registry reads.
+
+A channel provides, in this order of reading:
+
+- ``name``, ``title`` and ``doc`` (the DAG's documentation in the Airflow UI);
+- ``client(account)``: a context manager around its ``ChannelClient`` (login and logout, if any);
+- ``mapper(account)``: its pure mapper (``staging.ChannelMapper``: ``to_order``,
+  ``acknowledgements``, ``checks_stock``);
+- ``streams``: how it extracts, as ``Stream``s read in order (a queue read unless the run is a
+  backfill, or a window from a watermark of its own), each with the external-id key of its payloads
+  and where it lands; an empty tuple for a channel that pushes orders to us;
+- ``writebacks``: each outbox kind its mapper enqueues, with the handler that sends it;
+- ``tracking``: how a shipment becomes tracking effects (``TrackingShape``), or None;
+- ``stock``: ``StockPolicy`` (absolute, delta or report-only) with its handler;
+- ``tasks()``: the DAG's tasks, built from the generic steps by default; a channel whose flow
+  differs (Merkana: orders are pushed to us) returns its own list, still of ``Task``s;
+- optional parts, declared and None when absent: ``inbound_app`` (a FastAPI app the API server
+  serves under ``/<name>``).
+
+Nothing here imports Airflow, a client or a mapper: the registry is read at DAG-parse time, and a
+channel imports its heavy parts inside its methods.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from orderbridge.config import Account
+    from orderbridge.http import ChannelClient
+    from orderbridge.outbox import Handler
+    from orderbridge.staging import ChannelMapper
+    from orderbridge.window import Window
+
+
+@dataclass(frozen=True)
+class Run:
+    """The Airflow run a step works for: what the task context says, nothing Airflow-typed.
+
+    Attributes:
+        run_type: ``scheduled``, ``manual``, ``backfill``, ... (a str enum's value is read).
+        start, end: the run's data interval (None on a manual run without one).
+        key: identifies this run's stock reconciliation (the DAG gives the interval end, or the
+            run's ``run_after``); a rerun rewrites the same drift report. Default: the run id.
+        params: the DAG run's params.
+    """
+
+    run_id: str
+    run_type: Any = None
+    start: datetime | None = None
+    end: datetime | None = None
+    key: str = ""
+    params: dict = field(default_factory=dict)
+
+    @property
+    def kind(self) -> str | None:
+        # The task SDK's DagRunType is a str enum whose str() is "DagRunType.BACKFILL": compare values.
+        return getattr(self.run_type, "value", self.run_type)
+
+    @property
+    def run_key(self) -> str:
+        return self.key or self.run_id
+
+
+@dataclass(frozen=True)
+class Stream:
+    """One read of the channel's orders in the extract step.
+
+    Attributes:
+        name: names its counts in the task's report (``orders`` gives the top-level counts).
+        pages: ``(client, window) -> pages``; window None means "read the queue".
+        external_id: the payload's id in ``raw`` (and the staging order's, for ``raw.orders``).
+        by_watermark: read by a window always, from this stream's own watermark when the run has
+            no window (plentymarkets return orders); otherwise a queue (window only on backfills).
+        land: writes one page ``(cur, account, items, run_id) -> new``; None lands in ``raw.orders``.
+    """
+
+    name: str
+    pages: Callable[[Any, Window | None], Iterable[list[dict]]]
+    external_id: Callable[[dict], str]
+    by_watermark: bool = False
+    land: Callable[[Any, str, list[tuple[str, dict]], str | None], int] | None = None
+    watermark_name: str = ""  # staging.sync_state stream of a by_watermark stream (default <name>_window)
+
+    @property
+    def watermark(self) -> str:
+        if not self.by_watermark:
+            return "orders_window"  # every queue stream shares the backfill window's mark
+        return self.watermark_name or f"{self.name}_window"
+
+
+class StockPolicy(enum.Enum):
+    """What the channel's stock takes: the level (``ABSOLUTE``), the change (``DELTA``), or nothing
+    (``REPORT_ONLY``: the drift report is written, with the reason nothing was pushed)."""
+
+    ABSOLUTE = "absolute"
+    DELTA = "delta"
+    REPORT_ONLY = "report_only"
+
+
+@dataclass(frozen=True)
+class Stock:
+    policy: StockPolicy
+    handler: Callable[[Any, Account], Handler] | None = None  # (client, account) -> Handler
+    not_pushed_reason: str = ""
+
+
+@dataclass(frozen=True)
+class TrackingShape:
+    """How a shipment becomes tracking effects: one per shipped line (every channel so far), with
+    the channel's payload ``(line_id, carrier_code, tracking, quantity) -> dict`` and its handler."""
+
+    payload: Callable[[str, str, str, int], dict]
+    handler: Callable[[Any], Handler]
+    per: str = "line"
+
+
+@dataclass(frozen=True)
+class Task:
+    """One task of a channel account's DAG.
+
+    Attributes:
+        task_id: the Airflow task id (also the chaos suite's step name).
+        run: ``(channel, account, run) -> counts`` (a generic step, or the channel's own).
+        doc: the task's one-line description in the UI.
+        after: task ids it runs after; None means "after the previous task in the list".
+        options: ``@task`` arguments that differ from the DAG's defaults (retries, ...).
+    """
+
+    task_id: str
+    run: Callable[[Channel, Account, Run], dict]
+    doc: str
+    after: tuple[str, ...] | None = None
+    options: dict = field(default_factory=dict)
+
+
+class Channel:
+    """Base of every channel: fill in the attributes, override the methods that differ.
+
+    Attributes:
+        name: the channel's id (connection ids, DAG ids, staging rows, config section).
+        title: a human name for the UI.
+        doc: the DAG's ``doc_md``.
+        tags: what its DAGs do (``import``, ``writeback``, ``stock``).
+        writebacks: outbox kind -> ``client -> Handler``, each sent by its own task.
+        tracking: None for a channel that takes tracking another way.
+        stock: the stock policy.
+        inbound_app: ``() -> FastAPI`` for a channel that calls us; None otherwise.
+        dag_params: ``name -> Param kwargs`` the DAG takes (resend buttons, ...).
+    """
+
+    name: str = ""
+    title: str = ""
+    doc: str = ""
+    tags: tuple[str, ...] = ("import", "writeback", "stock")
+    writebacks: dict[str, Callable[[Any], Handler]] = {}
+    tracking: TrackingShape | None = None
+    stock: Stock = Stock(StockPolicy.REPORT_ONLY, not_pushed_reason="channel takes no stock updates")
+    inbound_app: Callable[[], Any] | None = None
+    dag_params: dict[str, dict] = {}
+
+    def client(self, account: Account) -> AbstractContextManager[ChannelClient]:
+        raise NotImplementedError
+
+    def mapper(self, account: Account) -> ChannelMapper:
+        raise NotImplementedError
+
+    @property
+    def streams(self) -> tuple[Stream, ...]:
+        return ()
+
+    def tasks(self) -> list[Task]:
+        """The DAG: extract, load, one send task per write-back kind, tracking, stock."""
+        from orderbridge import steps
+
+        tasks = []
+        if self.streams:
+            tasks.append(Task("extract_orders", steps.extract, "Land every page of new orders in raw."))
+        tasks.append(Task("load_staging", steps.load, "Transform raw payloads into staging orders "
+                                                      "(re-checks held orders too)."))
+        for kind in self.writebacks:
+            tasks.append(Task(f"send_{kind}" if kind not in SEND_TASK_IDS else SEND_TASK_IDS[kind],
+                              steps.sender(kind), f"Send pending {kind} write-backs."))
+        if self.tracking is not None:
+            tasks.append(Task("post_tracking", steps.post_tracking, "Enqueue tracking for new shipments and "
+                                                                     "send it."))
+        if self.stock.policy is StockPolicy.REPORT_ONLY:
+            tasks.append(Task("reconcile_stock", steps.stock_step, "Drift report for this account's channel SKUs."))
+        else:
+            tasks.append(Task("push_stock", steps.stock_step, "Reconcile stock and push what differs."))
+        return tasks
+
+    def task(self, task_id: str) -> Task:
+        """One of ``tasks()`` by id.
+
+        Raises:
+            KeyError: the channel has no such task.
+        """
+        for task in self.tasks():
+            if task.task_id == task_id:
+                return task
+        raise KeyError(f"channel {self.name} has no task {task_id!r}")
+
+    def run_task(self, task_id: str, account: Account, run: Run) -> dict:
+        """Run one task's step outside Airflow (tests, chaos, demo): what the DAG task runs."""
+        return self.task(task_id).run(self, account, run)
+
+
+# Task ids kept from before the contract (DAG history and the chaos suite name them).
+SEND_TASK_IDS = {"mark_exported": "mark_exported", "status": "send_status"}
+
+
+def iter_tasks(channel: Channel) -> Iterator[tuple[Task, tuple[str, ...]]]:
+    """``(task, upstream task ids)`` in order: ``after`` or, by default, the previous task."""
+    previous: tuple[str, ...] = ()
+    for task in channel.tasks():
+        upstream = task.after if task.after is not None else previous
+        yield task, upstream
+        previous = (task.task_id,)
+

@@ -1,0 +1,1 @@
+"""Groupon Goods (CommerceInterface supplier API, seed 000)."""

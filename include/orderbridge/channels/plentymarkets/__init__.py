@@ -1,0 +1,1 @@
+"""plentymarkets (seed 003)."""

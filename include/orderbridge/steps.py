@@ -1,0 +1,230 @@
+"""The generic steps DAG tasks run, for any channel: each takes ``(channel, account, run)``.
+
+Each step opens what it needs (the staging connection through ``PostgresHook``, the channel
+client through ``channel.client``), does its work as its own transactions, and logs a one-line
+report in counts, so a task log in the Airflow UI reads like a report. Payloads never go to XCom.
+Nothing here names a channel: what differs between channels comes from its ``Channel``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+from collections.abc import Callable, Iterable
+from contextlib import closing
+from dataclasses import asdict
+
+from orderbridge import db, outbox, shipments, staging, stock
+from orderbridge.channels.base import Channel, Run, StockPolicy, Stream
+from orderbridge.config import Account
+from orderbridge.window import Window, resolve_window
+
+log = logging.getLogger("orderbridge")
+
+CRASH_ENV = "ORDERBRIDGE_CRASH_AT"
+
+
+def crash_point(name: str) -> None:
+    """Test hook: SIGKILL this process at step boundary ``name`` if ``ORDERBRIDGE_CRASH_AT`` names it.
+
+    A no-op unless the variable is set. The chaos suite uses it to kill a worker exactly where a
+    real crash hurts most: ``extract.landed`` (a page is committed in ``raw``, nothing
+    acknowledged), ``load.committed`` (orders and their acknowledgement effects committed, nothing
+    sent), ``writeback.<kind>`` such as ``writeback.tracking`` (the channel accepted a batch of that
+    outbox kind, and the outbox has not recorded it yet).
+    """
+    if os.environ.get(CRASH_ENV) == name:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def staging_connection():
+    """A psycopg2 connection to the staging database, from the ``orderbridge_staging`` connection.
+
+    ``PostgresHook.get_conn()`` (provider 7.1) hands out a psycopg 3 connection whenever psycopg 3
+    is installed, and it is; our set-based code is written for psycopg2 (``copy_expert``,
+    ``execute_values``), so the hook only resolves the Airflow connection here.
+    """
+    from airflow.providers.postgres.hooks.postgres import PostgresHook
+
+    conn = PostgresHook.get_connection(db.STAGING_CONN_ID)
+    return db.connect_params(host=conn.host, port=conn.port, user=conn.login, password=conn.password,
+                             dbname=conn.schema)
+
+
+def report(step: str, account: Account, counts: dict) -> dict:
+    log.info("%s %s/%s: %s", step, account.channel, account.name,
+             ", ".join(f"{k}={v}" for k, v in counts.items()))
+    return counts
+
+
+def extract_window(account: Account, run: Run, watermark: str | None) -> Window | None:
+    """None to read the channel's queue of new orders; a Window to re-read a date range.
+
+    ``auto`` reads the queue on scheduled and manual runs (a channel keeps offering an order until
+    it is acknowledged, so the queue cannot miss one) and the run's date window on backfills.
+    """
+    mode = account.extract_mode
+    if mode == "queue" or (mode == "auto" and run.kind != "backfill"):
+        return None
+    return resolve_window(run.start, run.end, watermark)
+
+
+def land_pages(conn, account: Account, pages: Iterable[list[dict]], external_id: Callable[[dict], str],
+               run_id: str | None, land: Callable | None = None) -> dict:
+    """Land each page in its own transaction, before asking for the next one.
+
+    Args:
+        land: ``(cur, account name, items, run_id) -> new`` for one page of ``(external_id,
+            payload)`` pairs; default ``staging.land_raw`` into ``raw.orders``.
+    """
+    counts = {"pages": 0, "payloads": 0, "new_payloads": 0}
+    statistics = staging.raw_statistics()
+    for page in pages:
+        with conn.cursor() as cur:
+            items = [(external_id(p), p) for p in page]
+            if land is None:
+                new = staging.land_raw(cur, account.channel, account.name, items, run_id)
+                statistics.wrote(cur, new)
+            else:
+                new = land(cur, account.name, items, run_id)
+        conn.commit()
+        counts["new_payloads"] += new
+        crash_point("extract.landed")
+        counts["pages"] += 1
+        counts["payloads"] += len(page)
+    return counts
+
+
+def extract(channel: Channel, account: Account, run: Run) -> dict:
+    """Land every stream of the channel in ``raw``, page by page, and move the watermarks.
+
+    Queue streams read the channel's queue, or the run's window on a backfill (``extract_window``);
+    a stream ``by_watermark`` reads from its own watermark, which only scheduled and manual runs
+    move: a backfill's window in the past must not make the next run skip what changed since.
+    """
+    totals: dict = {}
+    with channel.client(account) as client, closing(staging_connection()) as conn:
+        with conn.cursor() as cur:
+            marks = {s.watermark: db.get_state(cur, account.channel, account.name, s.watermark)
+                     for s in channel.streams}
+        window = extract_window(account, run, marks.get("orders_window"))
+        moved: dict[str, str] = {}
+        for stream in channel.streams:
+            piece = _stream_window(stream, window, marks[stream.watermark])
+            counts = land_pages(conn, account, stream.pages(client, piece), stream.external_id, run.run_id,
+                                stream.land)
+            if stream.by_watermark and run.kind != "backfill":
+                moved[stream.watermark] = piece.end.isoformat()
+            elif not stream.by_watermark and piece is not None:
+                moved[stream.watermark] = piece.end.isoformat()
+            if not totals:
+                totals.update(counts)
+            else:
+                totals[stream.name] = counts["payloads"]
+                totals["new_payloads"] += counts["new_payloads"]
+        with conn.cursor() as cur:
+            for name, value in moved.items():
+                db.set_state(cur, account.channel, account.name, name, value)
+        conn.commit()
+    totals["mode"] = "window" if window else "queue"
+    if window:
+        totals.update(window_start=window.start.isoformat(), window_end=window.end.isoformat())
+    totals.update(client.stats)
+    return report("extract", account, totals)
+
+
+def _stream_window(stream: Stream, window: Window | None, watermark: str | None) -> Window | None:
+    if stream.by_watermark:
+        return window or resolve_window(None, None, watermark)
+    return window
+
+
+def load_staging(account: Account, mapper: staging.ChannelMapper, run_id: str) -> dict:
+    """Transform what is new or held in ``raw`` into staging (``staging.transform``)."""
+    with closing(staging_connection()) as conn:
+        counts = staging.transform(conn, mapper, account.name, run_id)
+    crash_point("load.committed")
+    result = asdict(counts)
+    result.update({f"status_{k}": v for k, v in result.pop("by_status").items()})
+    return report("load", account, result)
+
+
+def load(channel: Channel, account: Account, run: Run) -> dict:
+    return load_staging(account, channel.mapper(account), run.run_id)
+
+
+def send_outbox(account: Account, kind: str, handler: outbox.Handler, run_id: str, **options) -> dict:
+    """Send every pending effect of one kind through ``handler``; ``options`` go to ``dispatch``."""
+    def send(rows: list[outbox.OutboxRow]) -> dict[int, outbox.Outcome]:
+        outcomes = handler(rows)
+        crash_point(f"writeback.{kind}")
+        return outcomes
+
+    with closing(staging_connection()) as conn:
+        counts = outbox.dispatch(conn, account.channel, account.name, kind, send, run_id=run_id, **options)
+    return report(f"send {kind}", account, asdict(counts))
+
+
+def sender(kind: str) -> Callable[[Channel, Account, Run], dict]:
+    """The step that sends one write-back kind of a channel."""
+    def send(channel: Channel, account: Account, run: Run) -> dict:
+        with channel.client(account) as client:
+            return send_outbox(account, kind, channel.writebacks[kind](client), run.run_id)
+
+    send.__name__ = f"send_{kind}"
+    return send
+
+
+def enqueue_and_post_tracking(account: Account, run_id: str, payload: Callable[[str, str, str, int], dict],
+                              handler: outbox.Handler) -> dict:
+    """Turn new shipments into tracking effects (one per line), then send them."""
+    with closing(staging_connection()) as conn:
+        with conn.cursor() as cur:
+            enq = shipments.enqueue_tracking(cur, account.channel, account.name, payload, run_id)
+        conn.commit()
+    report("enqueue tracking", account, asdict(enq))
+    sent = send_outbox(account, shipments.TRACKING, handler, run_id)
+    return {**asdict(enq), **{f"sent_{k}": v for k, v in sent.items()}}
+
+
+def post_tracking(channel: Channel, account: Account, run: Run) -> dict:
+    shape = channel.tracking
+    with channel.client(account) as client:
+        return enqueue_and_post_tracking(account, run.run_id, shape.payload, shape.handler(client))
+
+
+def reconcile_stock(account: Account, run_key: str, *, pushes_stock: bool, not_pushed_reason: str = "") -> dict:
+    """Confirm what the channel accepted since the last run, then write the drift report."""
+    with closing(staging_connection()) as conn:
+        with conn.cursor() as cur:
+            # What the channel accepted since the last run is what it shows now: compare with that.
+            stock.confirm_sent(cur, account.channel, account.name)
+            counts = stock.reconcile(cur, account.channel, account.name, run_key, pushes_stock=pushes_stock,
+                                     not_pushed_reason=not_pushed_reason or "channel takes no stock updates")
+        conn.commit()
+    return report("reconcile stock", account, asdict(counts))
+
+
+def push_stock(account: Account, run_key: str, handler: outbox.Handler, run_id: str, **options) -> dict:
+    """Reconcile, send the stock values that changed, and confirm what the channel accepted (also
+    when a later batch failed: what was sent is what the channel shows). ``options`` go to ``dispatch``."""
+    counts = reconcile_stock(account, run_key, pushes_stock=True)
+    try:
+        sent = send_outbox(account, stock.STOCK, handler, run_id, **options)
+    finally:
+        with closing(staging_connection()) as conn:
+            with conn.cursor() as cur:
+                confirmed = stock.confirm_sent(cur, account.channel, account.name)
+            conn.commit()
+    return {**counts, **{f"sent_{k}": v for k, v in sent.items()}, "confirmed": confirmed}
+
+
+def stock_step(channel: Channel, account: Account, run: Run) -> dict:
+    """Report-only channels write the drift report; the others push what differs."""
+    policy = channel.stock
+    if policy.policy is StockPolicy.REPORT_ONLY:
+        return reconcile_stock(account, run.run_key, pushes_stock=False, not_pushed_reason=policy.not_pushed_reason)
+    with channel.client(account) as client:
+        return push_stock(account, run.run_key, policy.handler(client, account), run.run_id)
+
