@@ -79,7 +79,8 @@ class ChannelBench:
 
 
 def _groupon() -> ChannelBench:
-    from orderbridge.groupon import GrouponClient, GrouponMapper, entry_id
+    from orderbridge.channels.groupon.client import GrouponClient
+    from orderbridge.channels.groupon.mapping import GrouponMapper, entry_id
 
     def supplier(n: int) -> str:
         return str(9000 + n // 1000)
@@ -101,7 +102,9 @@ def _groupon() -> ChannelBench:
 
 def _plentymarkets() -> ChannelBench:
     """The second channel: its cycle is measured when its client, mapper and sandbox are there."""
-    from orderbridge.plentymarkets import PlentyClient, PlentyMapper, PlentySettings
+    from orderbridge.channels.plentymarkets.client import PlentyClient
+    from orderbridge.channels.plentymarkets.mapping import PlentyMapper
+    from orderbridge.channels.plentymarkets.settings import PlentySettings
     from orderbridge.staging import payload_id
 
     def pages(account, stack: ExitStack):
@@ -220,6 +223,7 @@ def cycle(channel: str, n: int, dsn: str, profile: bool = False) -> dict:
     import psutil
 
     from orderbridge import db, staging, steps
+    from orderbridge.staging import retransform
     from orderbridge_sandbox.process import start_sandbox
 
     bench = CHANNELS[channel]()
@@ -249,8 +253,9 @@ def cycle(channel: str, n: int, dsn: str, profile: bool = False) -> dict:
             timers["http_wait"] += time.perf_counter() - t
             yield page
 
-    real_land, real_load, real_batches, real_map = (staging.land_raw, staging.load_orders, staging._raw_batches,
-                                                    staging._map_safely)
+    # land_raw is looked up on the package (steps.land_pages), the rest in the module that runs them.
+    real_land, real_load, real_batches, real_map = (staging.land_raw, retransform.load_orders,
+                                                    retransform._raw_batches, retransform._map_safely)
 
     def raw_batches(*a, **k):
         t = time.perf_counter()
@@ -269,8 +274,8 @@ def cycle(channel: str, n: int, dsn: str, profile: bool = False) -> dict:
                 timers[name] += time.perf_counter() - t
         return wrapper
 
-    staging.land_raw, staging.load_orders = timed("land_raw", real_land), timed("load_orders", real_load)
-    staging._raw_batches, staging._map_safely = raw_batches, timed("map", real_map)
+    staging.land_raw, retransform.load_orders = timed("land_raw", real_land), timed("load_orders", real_load)
+    retransform._raw_batches, retransform._map_safely = raw_batches, timed("map", real_map)
     try:
         with closing(db.connect(dsn)) as conn, ExitStack() as stack:
             client, pages = bench.pages(account, stack)  # the client: what a task process has loaded already
@@ -292,7 +297,7 @@ def cycle(channel: str, n: int, dsn: str, profile: bool = False) -> dict:
             out["rss_after_cycle_mb"] = rss_mb()
             stack.close()  # the client's own goodbye (plentymarkets logs out) needs the sandbox
             sandbox.stop()
-            staging.land_raw, staging.load_orders, staging._raw_batches, staging._map_safely = (
+            staging.land_raw, retransform.load_orders, retransform._raw_batches, retransform._map_safely = (
                 real_land, real_load, real_batches, real_map)
 
             # The transform alone (read raw, map, load) on the same raw rows, staging empty.
@@ -329,7 +334,7 @@ def cycle(channel: str, n: int, dsn: str, profile: bool = False) -> dict:
             if profile:
                 out["profile"] = _profiled_load(conn, dsn, mapper, account)
     finally:
-        staging.land_raw, staging.load_orders, staging._raw_batches, staging._map_safely = (
+        staging.land_raw, retransform.load_orders, retransform._raw_batches, retransform._map_safely = (
             real_land, real_load, real_batches, real_map)
         sandbox.stop()
     return out
@@ -347,7 +352,7 @@ def _vm_hwm_mb(pid: int) -> float:
 
 
 def inbound(n: int, dsn: str) -> dict:
-    """The fake Merkana platform replays N order creates on our endpoint (``orderbridge.merkana.inbound``),
+    """The fake Merkana platform replays N order creates on our endpoint (``orderbridge.channels.merkana.inbound``),
     one call each, as the platform does; then the same N again (must store nothing)."""
     import psutil
     import requests
@@ -577,6 +582,10 @@ def dlt_merge(dump: str, dsn: str, dataset: str) -> dict:
 
 if __name__ == "__main__":
     mode = sys.argv[1]
+    if mode in ("cycle", "copyref"):
+        from orderbridge import fastpath
+
+        fastpath.enable()  # what a task process does (dagkit.channel_dag); the inbound mode is the API server's
     if mode == "cycle":
         result = cycle(sys.argv[2], int(sys.argv[3]), sys.argv[4], profile="--profile" in sys.argv)
     elif mode == "inbound":

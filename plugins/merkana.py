@@ -1,13 +1,13 @@
 """Registers the Merkana fulfilment endpoints on the Airflow API server, under ``/merkana``.
 
-Only registration lives here; the app is ``orderbridge.merkana.inbound``. Airflow imports plugins
+Only registration lives here; the app is ``orderbridge.channels.merkana.inbound``. Airflow imports plugins
 in every component, so this import is cheap: nothing connects until a request comes. Airflow does
 not authenticate plugin routes; the app checks each platform's ``api-token`` itself.
 """
 
 from airflow.plugins_manager import AirflowPlugin
 
-from orderbridge.merkana.inbound import create_app
+from orderbridge.channels.merkana.inbound import create_app
 
 URL_PREFIX = "/merkana"
 app = create_app()

@@ -18,8 +18,9 @@ up() {
   airflow db migrate >/dev/null
   for pool in $("$PY" -c "
 import sys; sys.path.insert(0, 'include')
+from orderbridge.channels.registry import CHANNELS
 from orderbridge.config import load_accounts
-print(' '.join(a.pool for c in ('groupon', 'plentymarkets', 'merkana') for a in load_accounts(c)))"); do
+print(' '.join(a.pool for c in CHANNELS for a in load_accounts(c)))"); do
     airflow pools set "$pool" 2 "orderbridge: concurrency cap for $pool" >/dev/null
   done
   if [ -s "$PGID_FILE" ] && kill -0 -- -"$(cat "$PGID_FILE")" 2>/dev/null; then
@@ -36,8 +37,10 @@ print(' '.join(a.pool for c in ('groupon', 'plentymarkets', 'merkana') for a in 
     sleep 2
   done
   # Unpause every orderbridge DAG once the dag-processor has registered it.
+  CHANNEL_NAMES=$("$PY" -c "import sys; sys.path.insert(0, 'include')
+from orderbridge.channels.registry import CHANNELS; print('|'.join(CHANNELS))")
   for _ in $(seq 1 30); do
-    ids=$(airflow dags list -o plain 2>/dev/null | awk 'NR>1 && $1 ~ /^(groupon|plentymarkets|merkana)_/ {print $1}')
+    ids=$(airflow dags list -o plain 2>/dev/null | awk -v re="^($CHANNEL_NAMES)_" 'NR>1 && $1 ~ re {print $1}')
     [ -n "$ids" ] && break
     sleep 2
   done

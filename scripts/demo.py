@@ -32,7 +32,6 @@ LOCAL = REPO / ".local"
 SANDBOX_PORT_FILE, SANDBOX_PID_FILE = LOCAL / "sandbox.port", LOCAL / "sandbox.pid"
 ORDERS_PER_ACCOUNT = 120
 SEED = 20261122
-CHANNELS = ("groupon", "plentymarkets", "merkana")
 # plentymarkets shipping profiles of the sandbox (GET /rest/orders/shipping/presets) for the
 # simulated warehouse's courier services; two are left unmapped, so the demo shows blocked parcels.
 PLENTY_PROFILES = {"DHL Germany": "6", "DPD UK": "7", "GLS": "8", "Hermes": "10"}
@@ -41,6 +40,7 @@ MERKANA_OUR_TOKEN, MERKANA_THEIR_TOKEN, MERKANA_MID = "demo-ff-secret-0001", "de
 
 sys.path.insert(0, str(REPO / "include"))
 from orderbridge import db  # noqa: E402
+from orderbridge.channels.registry import CHANNELS  # noqa: E402
 from orderbridge.config import load_accounts  # noqa: E402
 from orderbridge_sandbox import merkana as mk  # noqa: E402
 from orderbridge_sandbox.warehouse import seed_catalogue, ship_some  # noqa: E402
@@ -146,7 +146,7 @@ def airflow_env(sandbox: str) -> dict[str, str]:
 
 
 def dag_ids() -> list[str]:
-    return [f"{channel}_{a.name}" for channel in CHANNELS for a in load_accounts(channel)]
+    return [f"{channel}_{a.name}" for channel in CHANNELS for a in load_accounts(channel)]  # the registry's
 
 
 def run_cycle(env: dict[str, str], logical_date: datetime) -> None:

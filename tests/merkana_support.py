@@ -100,7 +100,7 @@ def inbound_fixture(staging_dsn, monkeypatch):
     ``inbound(**extra)`` (re)sets the platform connection's extras and returns the platform's base
     URL (``http://127.0.0.1:PORT/merkana/demo``); a fresh app per test, so nothing is cached across.
     """
-    from orderbridge.merkana.inbound import Runtime, create_app
+    from orderbridge.channels.merkana.inbound import Runtime, create_app
 
     root = FastAPI()
     runtime = Runtime(settings_ttl=0)

@@ -7,7 +7,8 @@ The package holds all the logic; the files in ``dags/`` only wire it into Airflo
 - ``staging``: raw landing, SKU resolution and the set-based load into ``staging``;
 - ``outbox``: every write-back to a channel, exactly once, with its history;
 - ``stock``: stock reconciliation shared by every channel;
-- ``groupon`` (and one module per further channel): client, pure mappers, write-back handlers.
+- ``channels``: the contract (``base``), one package per channel, and the ``registry`` of them;
+- ``steps``: the generic steps every DAG task runs; ``dagkit``: the DAG factory and retry policy.
 
 The local fakes of the marketplace APIs (``orderbridge_sandbox``) and the fault-injection suite
 (``orderbridge_chaos``) are packages of their own: they import from this one, never the reverse.

@@ -74,6 +74,9 @@ def channel_dag(channel, account):
         made = {}
         for spec, upstream in iter_tasks(channel):
             def run_step(spec=spec, **context) -> dict:
+                from orderbridge import fastpath
+
+                fastpath.enable()  # a task process, never the API server: the process-wide speed tricks are safe
                 run = context["dag_run"]
                 start, end = context.get("data_interval_start"), context.get("data_interval_end")
                 return spec.run(channel, account, Run(

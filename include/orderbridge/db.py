@@ -13,22 +13,18 @@ are installed, so tasks only take the connection's parameters from the hook: see
 
 from __future__ import annotations
 
-import gc
-import json
-import sys
-import threading
-from collections.abc import Callable, Generator, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from datetime import date, datetime
 from decimal import Decimal
 from importlib import resources
-from json.encoder import c_make_encoder, encode_basestring, encode_basestring_ascii
 from typing import Any
 
 import msgspec
 import psycopg2
 import psycopg2.errors
+
+from orderbridge import fastpath
 
 STAGING_CONN_ID = "orderbridge_staging"
 
@@ -57,48 +53,6 @@ def migrate(dsn: str, revision: str = "head") -> None:
     cfg.set_main_option("script_location", str(resources.files("orderbridge") / "migrations"))
     cfg.set_main_option("sqlalchemy.url", sqlalchemy_url(dsn).replace("%", "%%"))
     command.upgrade(cfg, revision)
-
-
-def json_encoder(*, ensure_ascii: bool = True, separators: tuple[str, str] = (", ", ": "), sort_keys: bool = False,
-                 default: Callable[[Any], Any] | None = None) -> Callable[[Any], str]:
-    """A reusable ``json.dumps`` with fixed options: the same text, without building an encoder per call.
-
-    ``json.dumps`` with any non-default option builds a new encoder on every call, which costs more
-    than encoding a small dict. With CPython's C encoder at hand it is built once here; values must
-    not be self-referencing (nothing checks for cycles).
-    """
-    item_separator, key_separator = separators
-    if c_make_encoder is None:  # pragma: no cover - pure-Python json
-        return json.JSONEncoder(ensure_ascii=ensure_ascii, separators=separators, sort_keys=sort_keys,
-                                default=default).encode
-    encode = c_make_encoder(None, default or json.JSONEncoder().default,
-                            encode_basestring_ascii if ensure_ascii else encode_basestring, None,
-                            key_separator, item_separator, sort_keys, False, True)
-
-    def dumps(value: Any) -> str:
-        return "".join(encode(value, 0))
-
-    return dumps
-
-
-@contextmanager
-def paused_gc() -> Generator[None, None, None]:
-    """Pause Python's cyclic garbage collector for one batch of bulk work (usable as a decorator).
-
-    Decoding payloads and building rows allocates millions of small containers, and every few
-    hundred allocations the collector walks all tracked objects looking for cycles there are none
-    of (measured: a fifth of the staging load's CPU). Reference counting still frees everything;
-    the collector resumes at the end of the batch, so a cycle made meanwhile waits one batch.
-    Nested and concurrent uses are safe: only the outermost one that paused it resumes it.
-    """
-    paused = gc.isenabled()
-    if paused:
-        gc.disable()
-    try:
-        yield
-    finally:
-        if paused:
-            gc.enable()
 
 
 # COPY text format: NULL is \N; backslash, tab, newline and carriage return are escaped.
@@ -235,31 +189,6 @@ class _Text:
     readline = read
 
 
-# While a pipeline runs, Python threads switch every 0.5 ms instead of every 5 ms: the COPY thread
-# needs the GIL for a moment at each step (to hand over the text, to return from a statement), and
-# with the default interval it waits up to 5 ms each time while the caller computes, PostgreSQL
-# idling meanwhile (measured: the 100,000-order load took about 20% longer). Scoped, counted for
-# concurrent pipelines, and restored when the last one ends.
-_FAST_SWITCH = 0.0005
-_switching = threading.Lock()
-_switch_users = 0
-_switch_saved = 0.005
-
-
-def _fast_thread_switching(on: bool) -> None:
-    global _switch_users, _switch_saved
-    with _switching:
-        if on:
-            if _switch_users == 0:
-                _switch_saved = sys.getswitchinterval()
-                sys.setswitchinterval(min(_switch_saved, _FAST_SWITCH))
-            _switch_users += 1
-        else:
-            _switch_users -= 1
-            if _switch_users == 0:
-                sys.setswitchinterval(_switch_saved)
-
-
 class CopyPipeline:
     """COPY rows that should all be new into tables with unique constraints, on a background thread.
 
@@ -293,7 +222,7 @@ class CopyPipeline:
         if self._pool is None:
             self.cur.execute(f"SAVEPOINT {self.savepoint}")
             self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="orderbridge-copy")
-            _fast_thread_switching(True)
+            fastpath.fast_thread_switching(True)
         self._pool.submit(self._send, f"COPY {table} ({', '.join(columns)}) FROM STDIN", text)
 
     def _send(self, statement: str, text: str) -> None:
@@ -336,7 +265,7 @@ class CopyPipeline:
             self._pool.shutdown(wait=True)
         finally:
             self._pool = None
-            _fast_thread_switching(False)
+            fastpath.fast_thread_switching(False)
 
 
 class PlannerStatistics:

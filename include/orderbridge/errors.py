@@ -52,3 +52,11 @@ class EndpointNotFound(Permanent):
     Every row sent there would meet the same answer, so the task fails at once and the rows stay
     pending until the connection is fixed (``outbox.dispatch``).
     """
+
+
+class SettingsError(Permanent):
+    """A connection's extras cannot be read: an unknown extra, or a value of the wrong shape.
+
+    The message names every such extra (never its value: extras hold secrets) and the connection,
+    and its "Resolution:" lists the extras the channel takes. Raised by ``channels.settings``.
+    """

@@ -12,11 +12,14 @@ needs and the hook leaves to callers:
   bodies, then ``Retryable``; at once: 401/403 ``AuthError``, 404/405/410 ``EndpointNotFound`` (a
   wrong path, not a refused row), any other 4xx ``InvalidPayload``;
 - URLs in logs and errors with secrets masked (Groupon sends its token in the query string);
-- no connection extra sent as a header unless the client names it (``header_extras``).
+- no connection extra sent as a header unless the client names it (``header_extras``);
+- the connection's extras read once, into the client's settings class (``settings_class``, a
+  ``channels.settings.ChannelSettings``): an unknown or malformed extra fails the first task with
+  a ``SettingsError`` naming it, instead of being ignored.
 
-Connection extras read here (the rest is for the channel client): ``api_path`` (prefix of every
-path), ``timeout`` (seconds, default 30), ``rate_per_second`` (default: no limit),
-``max_retry_after`` (seconds, default 300).
+Connection extras read here (``ChannelSettings``; the rest is the channel's settings): ``api_path``
+(prefix of every path), ``timeout`` (seconds, default 30), ``rate_per_second`` (default: no
+limit), ``max_retry_after`` (seconds, default 300).
 """
 
 from __future__ import annotations
@@ -33,8 +36,9 @@ import requests
 import tenacity
 from requests.auth import AuthBase
 
-from orderbridge.db import paused_gc
+from orderbridge.channels.settings import ChannelSettings
 from orderbridge.errors import AuthError, EndpointNotFound, InvalidPayload, RateLimited, Retryable
+from orderbridge.fastpath import paused_gc
 
 log = logging.getLogger(__name__)
 
@@ -79,12 +83,18 @@ class RateLimiter:
 class ChannelClient:
     """Base for channel clients: one Airflow connection, one session, classified errors.
 
+    ``settings`` holds the connection's extras, read by ``settings_class`` (header extras aside).
+
     Args:
         conn_id: Airflow connection id (``orderbridge_<channel>_<account>``).
         account: account name, used in error messages.
         max_attempts: tries per request for transient errors before raising ``Retryable``.
         backoff: first backoff in seconds (doubles each try, up to ``backoff_max``); 0 in tests.
-        max_retry_after: most seconds one request may spend waiting on 429s before ``RateLimited``.
+        max_retry_after: most seconds one request may spend waiting on 429s before ``RateLimited``
+            (default: the extra ``max_retry_after``).
+
+    Raises:
+        SettingsError: an extra the settings class does not know, or one it cannot read.
     """
 
     channel = "generic"
@@ -92,8 +102,8 @@ class ChannelClient:
     # extra it does not recognise into the session headers; all others are removed again, so a
     # setting (or a ``client_secret``) is never sent to the channel on every request.
     header_extras: frozenset[str] = frozenset()
-    # Connection extras the client reads, for the reader. Headers are decided by header_extras alone.
-    config_extras: frozenset[str] = frozenset()
+    # The model of the connection's extras (header extras aside): a subclass names its channel's.
+    settings_class: type[ChannelSettings] = ChannelSettings
 
     def __init__(self, conn_id: str, account: str = "", *, max_attempts: int = 4, backoff: float = 1.0,
                  backoff_max: float = 30.0, max_retry_after: float | None = None,
@@ -105,17 +115,26 @@ class ChannelClient:
         self._hook = HttpHook(method="GET", http_conn_id=conn_id, auth_type=_NoAuth)
         self.connection = self._hook.get_connection(conn_id)
         self.extra = self.connection.extra_dejson
-        self.timeout = float(self.extra.get("timeout", 30))
+        self.settings = self.read_settings()
+        self.timeout = self.settings.timeout
         self.max_attempts = max_attempts
         self.backoff, self.backoff_max = backoff, backoff_max
         self.max_retry_after = float(max_retry_after if max_retry_after is not None
-                                     else self.extra.get("max_retry_after", 300))
+                                     else self.settings.max_retry_after)
         self._sleep = sleep
-        self.limiter = RateLimiter(float(self.extra["rate_per_second"]) if self.extra.get("rate_per_second")
-                                   else None, sleep=sleep)
+        self.limiter = RateLimiter(self.settings.rate_per_second, sleep=sleep)
         self._session: requests.Session | None = None
         self.secrets = [s for s in (self.connection.password,) if s]
         self.stats = {"requests": 0, "throttled": 0, "retried": 0}
+
+    def read_settings(self) -> ChannelSettings:
+        """The connection's extras as ``settings_class``; a channel whose settings need more context
+        (Merkana: the platform) overrides this.
+
+        Raises:
+            SettingsError: an unknown or malformed extra, named in the message.
+        """
+        return self.settings_class.from_extra(self.extra, self.conn_id, headers=self.header_extras)
 
     # -- plumbing ---------------------------------------------------------------------------
     @property
@@ -133,7 +152,7 @@ class ChannelClient:
 
     def url(self, path: str) -> str:
         base = self._hook.base_url.rstrip("/")
-        prefix = str(self.extra.get("api_path", "")).strip("/")
+        prefix = self.settings.api_path.strip("/")
         return "/".join(p for p in (base, prefix, path.lstrip("/")) if p)
 
     def mask(self, text: str) -> str:

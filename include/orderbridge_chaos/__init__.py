@@ -6,7 +6,7 @@ holds what the chaos suite needs to say so with figures, for every channel:
 
 - ``adapter``: ``ChannelAdapter``, what the harness needs to know about a channel (its sandbox,
   connection, DAG, job steps, faults, what of ours must serve it during a run, and how to read
-  what the channel received). A new channel is one small module here plus one line in ``ADAPTERS``;
+  what the channel received). A new channel is one small module here, named like the channel, with its ``Adapter``;
   ``groupon``, ``plentymarkets`` and ``merkana`` are the three.
 - ``invariants``: the checks, from the sandbox's own records and from staging (``check``).
 - ``run``: fault-injection runs of the real DAGs (``dag.test()``), the results table.

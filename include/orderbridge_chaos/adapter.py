@@ -7,7 +7,8 @@ is under way (new orders that shift pages, expired tokens, orders pushed to us),
 from the sandbox's own records, what the channel offered and received (``Observed``). The checks
 in ``invariants`` and the runs in ``run`` are written once against this interface.
 
-Adding a channel: a module in this package with a subclass, and one entry in ``ADAPTERS``.
+Adding a channel: a module in this package named like the channel, whose ``Adapter`` is its
+subclass; ``ADAPTERS`` follows the channel registry.
 """
 
 from __future__ import annotations
@@ -21,14 +22,12 @@ from dataclasses import dataclass, field
 
 import requests
 
+from orderbridge.channels.registry import CHANNELS
 from orderbridge.config import Account, load_accounts
 
 # channel -> "module:class"; imported on demand, so a channel under construction breaks only itself.
-ADAPTERS = {
-    "groupon": "orderbridge_chaos.groupon:GrouponAdapter",
-    "plentymarkets": "orderbridge_chaos.plentymarkets:PlentyAdapter",
-    "merkana": "orderbridge_chaos.merkana:MerkanaAdapter",
-}
+# Every registered channel has its adapter in the module of its name, as ``Adapter``.
+ADAPTERS = {name: f"orderbridge_chaos.{name}:Adapter" for name in CHANNELS}
 
 
 @dataclass

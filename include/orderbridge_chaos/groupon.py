@@ -59,3 +59,6 @@ class GrouponAdapter(ChannelAdapter):
 
     def tracking_key(self, payload: dict, external_order_id: str | None) -> str:
         return str(payload["ci_lineitem_id"])
+
+
+Adapter = GrouponAdapter

@@ -1,6 +1,6 @@
 """Merkana under chaos: the platform pushes orders to our endpoints, we post status and stock back.
 
-The fault run serves our inbound app (``python -m orderbridge.merkana.inbound``, see ``serving``)
+The fault run serves our inbound app (``python -m orderbridge.channels.merkana.inbound``, see ``serving``)
 on the test's staging database, and the fake platform replays its calls on it: product sync,
 initial stock and orders first, then new orders (some delivered twice) and a cancel while each
 run is under way. The sandbox's ``merkana`` routes fault our ``ff-orders-status`` and
@@ -36,7 +36,7 @@ class MerkanaAdapter(ChannelAdapter):
 
     @property
     def staging_account(self) -> str:
-        from orderbridge.merkana.settings import account_name
+        from orderbridge.channels.merkana.settings import account_name
 
         return account_name(self.account.name, str(MID))
 
@@ -121,3 +121,6 @@ class MerkanaAdapter(ChannelAdapter):
     @staticmethod
     def _key(idextern: str, status: str, awb: str | None) -> str:
         return f"{idextern}:{status}" + (f":{awb}" if awb else "")
+
+
+Adapter = MerkanaAdapter

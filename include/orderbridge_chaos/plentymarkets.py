@@ -71,3 +71,6 @@ class PlentyAdapter(ChannelAdapter):
 
     def tracking_key(self, payload: dict, external_order_id: str | None) -> str:
         return f"{external_order_id}:{payload['package_number']}"
+
+
+Adapter = PlentyAdapter

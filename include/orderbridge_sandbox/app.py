@@ -15,12 +15,14 @@ from datetime import UTC, datetime
 
 from fastapi import FastAPI
 
+from orderbridge.channels.registry import CHANNELS as REGISTERED
 from orderbridge_sandbox import groupon, merkana, plentymarkets
 from orderbridge_sandbox.fakedata import GrouponOrderFactory
 from orderbridge_sandbox.faults import FaultInjector, FaultMiddleware, fault_router
 from orderbridge_sandbox.plentyfake import PlentyOrderFactory
 
-CHANNELS = (groupon.CHANNEL, plentymarkets.CHANNEL, merkana.CHANNEL)
+# The channels faults can target: every registered channel (each has its fake here).
+CHANNELS = tuple(REGISTERED)
 
 
 @dataclass(frozen=True)

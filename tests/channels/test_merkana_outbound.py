@@ -11,10 +11,10 @@ import requests
 from conftest import run_task
 from merkana_support import OUR_TOKEN, PLATFORM, THEIR_TOKEN, inbound_fixture  # noqa: F401 (fixture `inbound`)
 from orderbridge import stock
+from orderbridge.channels.merkana.client import MerkanaClient
+from orderbridge.channels.merkana.settings import PlatformSettings
 from orderbridge.config import Account
 from orderbridge.errors import Permanent, Retryable
-from orderbridge.merkana.client import MerkanaClient
-from orderbridge.merkana.settings import PlatformSettings
 from orderbridge_sandbox.merkana import UNKNOWN_SKU_TEMPLATE, catalogue, seed_warehouse
 from orderbridge_sandbox.process import start_sandbox
 

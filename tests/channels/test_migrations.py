@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from orderbridge import db, staging
-from orderbridge.groupon import GrouponMapper
+from orderbridge.channels.groupon.mapping import GrouponMapper
 
 
 def _entry(first_line: int, name: str, city: str) -> dict:

@@ -14,9 +14,9 @@ import pytest
 import requests
 
 from conftest import run_task
+from orderbridge.channels.plentymarkets.client import PlentyClient
 from orderbridge.config import Account
 from orderbridge.errors import AuthError
-from orderbridge.plentymarkets import PlentyClient
 from orderbridge_sandbox.process import start_sandbox
 from orderbridge_sandbox.warehouse import seed_catalogue
 
@@ -377,7 +377,8 @@ def test_a_held_order_keeps_its_reason_while_other_skus_run_short_too(plenty, wa
 
 
 def test_an_unreadable_return_is_kept_visible_and_a_readable_version_replaces_it(plenty, warehouse):
-    from orderbridge.plentymarkets import PlentyMapper, returns
+    from orderbridge.channels.plentymarkets import returns
+    from orderbridge.channels.plentymarkets.mapping import PlentyMapper
 
     cycle("run-1")
     sale = sorted(staged(warehouse))[0]

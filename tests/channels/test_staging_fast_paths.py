@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from orderbridge import db, outbox, staging
-from orderbridge.groupon import GrouponMapper, entry_id
+from orderbridge.channels.groupon.mapping import GrouponMapper, entry_id
 from orderbridge.outbox import Effect
 from orderbridge_sandbox.warehouse import seed_catalogue
 
@@ -30,16 +30,6 @@ def test_copy_rows_round_trips_text_that_needs_escaping(conn):
         assert db.copy_rows(cur, "t", ("id", "s", "j", "n", "at"), iter(rows)) == len(rows)
         cur.execute("SELECT id, s, j, n, at FROM t ORDER BY id")
         assert cur.fetchall() == [(r[0], None if r[1] is None else str(r[1]), r[2], r[3], r[4]) for r in rows]
-
-
-def test_json_encoder_writes_what_json_dumps_writes():
-    import json
-
-    value = [{"b": Decimal("1.20"), "a": [None, 1.5, "Zoë \"x\" \\"]}, datetime(2026, 1, 1, tzinfo=UTC), True]
-    assert db.json_encoder(sort_keys=True, default=str)(value) == json.dumps(value, sort_keys=True, default=str)
-    plain = json.loads(json.dumps(value, default=str))
-    assert db.json_encoder(ensure_ascii=False, separators=(",", ":"))(plain) == json.dumps(
-        plain, ensure_ascii=False, separators=(",", ":"))
 
 
 def _entry(orderid, line_id, sku="WH-1001"):
@@ -125,24 +115,6 @@ def _land(conn, page) -> int:
         n = staging.land_raw(cur, "groupon", "acct", page, "run-1")
     conn.commit()
     return n
-
-
-def test_bulk_work_pauses_the_garbage_collector_and_resumes_it():
-    import gc
-
-    assert gc.isenabled()
-    with db.paused_gc():
-        assert not gc.isenabled()
-        with db.paused_gc():
-            assert not gc.isenabled()
-        assert not gc.isenabled()  # only the outermost resumes
-    assert gc.isenabled()
-    try:
-        with db.paused_gc():
-            raise ValueError("a failing batch")
-    except ValueError:
-        pass
-    assert gc.isenabled()
 
 
 def test_a_big_load_refreshes_the_planner_statistics_it_relies_on(conn):

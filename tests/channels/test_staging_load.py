@@ -1,7 +1,7 @@
 """raw -> staging on a real PostgreSQL: idempotent loads, held orders, re-transform without refetch."""
 
 from orderbridge import staging
-from orderbridge.groupon import GrouponMapper, entry_id
+from orderbridge.channels.groupon.mapping import GrouponMapper, entry_id
 from orderbridge_sandbox.warehouse import seed_catalogue
 
 

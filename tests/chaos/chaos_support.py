@@ -14,12 +14,13 @@ from pathlib import Path
 
 import pytest
 
+from orderbridge.channels.registry import CHANNELS
 from orderbridge_chaos import adapter_for
 from orderbridge_sandbox.process import start_sandbox
 
 FULL = os.environ.get("ORDERBRIDGE_CHAOS") == "full"
 RESULTS = os.environ.get("ORDERBRIDGE_CHAOS_RESULTS")
-FAULT_CHANNELS = ("groupon", "plentymarkets", "merkana")
+FAULT_CHANNELS = tuple(CHANNELS)  # every registered channel gets a fault run
 
 
 @dataclass(frozen=True)

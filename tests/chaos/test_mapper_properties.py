@@ -18,9 +18,9 @@ from hypothesis import strategies as st
 
 from merkana_support import collection_bodies
 from orderbridge import staging
-from orderbridge.groupon import GrouponMapper, entry_id
+from orderbridge.channels.groupon.mapping import GrouponMapper, entry_id
+from orderbridge.channels.plentymarkets.mapping import PlentyMapper
 from orderbridge.orders import SkuMap, StagedOrder, decide_status, line_rows
-from orderbridge.plentymarkets import PlentyMapper
 from orderbridge_sandbox.fakedata import GrouponOrderFactory
 from orderbridge_sandbox.plentyfake import PlentyOrderFactory
 
@@ -30,8 +30,8 @@ PLENTY_SAMPLES = [{**o.body, "id": o.id, "statusId": 5.0} for o in PlentyOrderFa
 
 
 def merkana_mapper():
-    from orderbridge.merkana.mapping import MerkanaMapper
-    from orderbridge.merkana.settings import PlatformSettings
+    from orderbridge.channels.merkana.mapping import MerkanaMapper
+    from orderbridge.channels.merkana.settings import PlatformSettings
 
     return MerkanaMapper(PlatformSettings.from_extra("demo", "orderbridge_merkana_demo", {}))
 

@@ -57,7 +57,7 @@ def test_one_plenty_order_with_a_nonsense_status_is_quarantined_and_the_load_goe
     from test_mapper_properties import PLENTY_SAMPLES
 
     from orderbridge import staging
-    from orderbridge.plentymarkets import PlentyMapper
+    from orderbridge.channels.plentymarkets.mapping import PlentyMapper
 
     good, bad = PLENTY_SAMPLES[0], {**PLENTY_SAMPLES[1], "statusId": "9.0.1"}
     with conn.cursor() as cur:

@@ -37,6 +37,7 @@ class ToyClient:
 
 class ToyMapper:
     channel = "toy"
+    checks_stock = False
 
     def to_order(self, rows):
         raw_id, order = rows[-1]

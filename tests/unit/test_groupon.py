@@ -5,8 +5,8 @@ from decimal import Decimal
 
 import pytest
 
+from orderbridge.channels.groupon.mapping import GrouponMapper, entry_id, parse_order_date
 from orderbridge.errors import InvalidPayload
-from orderbridge.groupon import GrouponMapper, entry_id, parse_order_date
 from orderbridge.orders import SkuMap, decide_status, line_rows, stock_shortage
 
 

@@ -43,7 +43,7 @@ def test_kit_specs_parse_in_every_separator_and_refuse_anything_else():
 
 
 def test_a_held_kit_names_the_component_to_map_not_the_kit():
-    from orderbridge.groupon import GrouponMapper
+    from orderbridge.channels.groupon.mapping import GrouponMapper
 
     entry = {"orderid": "K-1", "customer": {"address1": "1 St", "city": "London", "zip": "N1", "country": "UK"},
              "line_items": [{"ci_lineitemid": 1, "sku": "GG-KIT", "quantity": 1, "bom_sku": "3xGG-9013,1xWH-1"}]}

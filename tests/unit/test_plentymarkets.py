@@ -9,10 +9,11 @@ from decimal import Decimal
 
 import pytest
 
+from orderbridge.channels.plentymarkets.client import PlentyClient
+from orderbridge.channels.plentymarkets.mapping import PlentyMapper, ReturnLine
+from orderbridge.channels.plentymarkets.settings import PlentySettings, parse_status
 from orderbridge.errors import InvalidPayload, Permanent
 from orderbridge.orders import CANCEL_REQUESTED, OPEN, SkuMap, decide_status, line_rows
-from orderbridge.plentymarkets import PlentyClient, PlentyMapper, PlentySettings, parse_status
-from orderbridge.plentymarkets.mapping import ReturnLine
 from orderbridge.staging import _map_safely
 from orderbridge.window import Window
 
@@ -237,7 +238,7 @@ def test_only_a_deleted_order_refuses_just_its_write_back(body, row_only):
 
     import requests
 
-    from orderbridge.plentymarkets.client import PlentyClient
+    from orderbridge.channels.plentymarkets.client import PlentyClient
 
     response = requests.Response()
     response.status_code = 404

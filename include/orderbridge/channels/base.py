@@ -24,6 +24,7 @@ channel imports its heavy parts inside its methods.
 from __future__ import annotations
 
 import enum
+import importlib
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -92,6 +93,16 @@ class Stream:
         if not self.by_watermark:
             return "orders_window"  # every queue stream shares the backfill window's mark
         return self.watermark_name or f"{self.name}_window"
+
+
+def lazy(module: str, name: str) -> Callable[..., Any]:
+    """``module.name``, imported on the first call: a channel's definition names its client, mapper
+    and handlers without importing them when the registry is read (DAG-parse time)."""
+    def call(*args: Any, **kwargs: Any) -> Any:
+        return getattr(importlib.import_module(module), name)(*args, **kwargs)
+
+    call.__name__ = call.__qualname__ = name
+    return call
 
 
 class StockPolicy(enum.Enum):

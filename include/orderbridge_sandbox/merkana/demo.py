@@ -49,7 +49,7 @@ def seed_warehouse(cur, mids: tuple[int, ...] = (293,)) -> None:
 
 def start_inbound(env: dict[str, str], port: int | None = None, log_path: str | Path | None = None,
                   host: str = "127.0.0.1", timeout: float = 30.0) -> SandboxProcess:
-    """Serve our Merkana endpoints alone, ``python -m orderbridge.merkana.inbound``, in a child process
+    """Serve our Merkana endpoints alone, ``python -m orderbridge.channels.merkana.inbound``, in a child process
     (its own session: stop it with ``.stop()``), as ``make demo`` needs without an API server.
 
     Args:
@@ -66,8 +66,8 @@ def start_inbound(env: dict[str, str], port: int | None = None, log_path: str | 
     own_log = log_path is None
     path = Path(tempfile.mkstemp(prefix="orderbridge-merkana-", suffix=".log")[1]) if own_log else Path(log_path)
     with open(path, "ab") as log:
-        popen = subprocess.Popen([sys.executable, "-m", "orderbridge.merkana.inbound", "--host", host, "--port",
-                                  str(port)], stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        popen = subprocess.Popen([sys.executable, "-m", "orderbridge.channels.merkana.inbound", "--host", host,
+                                  "--port", str(port)], stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                  env={**os.environ, **env}, start_new_session=True)
     proc = SandboxProcess(popen, host, port, path, own_log)
     deadline = time.monotonic() + timeout
@@ -89,7 +89,7 @@ def demo_run(sandbox_url: str, our_base_url: str, platform: str = "demo", mid: i
 
     Args:
         our_base_url: where our app is mounted, e.g. ``http://127.0.0.1:8080/merkana`` (API server) or
-            ``http://127.0.0.1:8766/merkana`` (``python -m orderbridge.merkana.inbound``).
+            ``http://127.0.0.1:8766/merkana`` (``python -m orderbridge.channels.merkana.inbound``).
         from_start: send the same orders on every call (a second demo run then re-sends them and
             staging stores nothing new); False continues with new orders.
 

@@ -1,11 +1,11 @@
 """Groupon Goods as a ``Channel``: one stream (the unexported queue), mark exported, tracking per
-line, and "infinite" stock (report only). The wire, mapper and handlers: ``orderbridge.groupon``."""
+line, and "infinite" stock (report only). The wire, mapper and handlers: ``client``, ``mapping``, ``writeback``."""
 
 from __future__ import annotations
 
 from contextlib import nullcontext
 
-from orderbridge.channels.base import Channel, Stock, StockPolicy, Stream, TrackingShape
+from orderbridge.channels.base import Channel, Stock, StockPolicy, Stream, TrackingShape, lazy
 
 DOC = """
 ### Groupon Goods orders, one DAG per account
@@ -29,48 +29,27 @@ def _pages(client, window):
     return client.iter_orders(window)
 
 
-def _entry_id(entry: dict) -> str:
-    from orderbridge.groupon import entry_id
-
-    return entry_id(entry)
-
-
-def _mark_exported(client):
-    from orderbridge.groupon import mark_exported_handler
-
-    return mark_exported_handler(client)
-
-
-def _tracking_payload(line_id: str, carrier_code: str, tracking: str, quantity: int) -> dict:
-    from orderbridge.groupon import tracking_payload
-
-    return tracking_payload(line_id, carrier_code, tracking, quantity)
-
-
-def _tracking(client):
-    from orderbridge.groupon import tracking_handler
-
-    return tracking_handler(client)
+WRITEBACK = "orderbridge.channels.groupon.writeback"
 
 
 class GrouponChannel(Channel):
     name = "groupon"
     title = "Groupon Goods"
     doc = DOC
-    writebacks = {"mark_exported": _mark_exported}
-    tracking = TrackingShape(payload=_tracking_payload, handler=_tracking)
+    writebacks = {"mark_exported": lazy(WRITEBACK, "mark_exported_handler")}
+    tracking = TrackingShape(payload=lazy(WRITEBACK, "tracking_payload"), handler=lazy(WRITEBACK, "tracking_handler"))
     stock = Stock(StockPolicy.REPORT_ONLY, not_pushed_reason="Groupon stock is infinite (seed 000)")
 
     @property
     def streams(self) -> tuple[Stream, ...]:
-        return (Stream("orders", _pages, _entry_id),)
+        return (Stream("orders", _pages, lazy("orderbridge.channels.groupon.mapping", "entry_id")),)
 
     def client(self, account):
-        from orderbridge.groupon import GrouponClient
+        from orderbridge.channels.groupon.client import GrouponClient
 
         return nullcontext(GrouponClient(account.conn_id, account.name))
 
     def mapper(self, account):
-        from orderbridge.groupon import GrouponMapper
+        from orderbridge.channels.groupon.mapping import GrouponMapper
 
         return GrouponMapper(account.currency)

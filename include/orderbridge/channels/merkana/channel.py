@@ -2,7 +2,7 @@
 the Airflow API server), so its DAG has no extract; it re-checks held orders, posts status updates
 and pushes stock, for every merchant of a platform. The platform is the configured account; each
 merchant is a staging account ``<platform>/<mid>`` (``merkana.settings``). The wire, mapper,
-inbound app and handlers: ``orderbridge.merkana``."""
+inbound app and handlers: ``orderbridge.channels.merkana``."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ Scheduled rather than triggered by an Asset event: the endpoints run in the API 
 task, and have no supported way to emit asset events there; 10 minutes is the seed's own retry step.
 """
 
-# The seed's policy for a failed job: 5 retries at 10-minute intervals (orderbridge.merkana.client).
+# The seed's policy for a failed job: 5 retries at 10-minute intervals (orderbridge.channels.merkana.client).
 SEND_RETRIES = {"retries": 5, "retry_delay": timedelta(minutes=10), "retry_exponential_backoff": 0,
                 "max_retry_delay": timedelta(minutes=10)}
 
@@ -52,8 +52,8 @@ def for_each_merchant(account, client, step: Callable) -> dict:
     """Run ``step`` for every merchant of ``client``'s platform; one merchant's failure does not stop
     the others. Raises the most serious of their errors after all ran."""
     from orderbridge import steps
+    from orderbridge.channels.merkana.client import merchant_accounts
     from orderbridge.errors import OrderbridgeError
-    from orderbridge.merkana.client import merchant_accounts
 
     with closing(steps.staging_connection()) as conn, conn.cursor() as cur:
         names = merchant_accounts(cur, client.settings)
@@ -88,7 +88,7 @@ def post_status_updates(channel: Channel, account, run: Run) -> dict:
     """Enqueue status updates (shipped, in progress, cancelled, ...) and post them, batched; with the
     DAG param ``resend_failed``, failed ones are queued again first."""
     from orderbridge import outbox, steps
-    from orderbridge.merkana import client as merkana
+    from orderbridge.channels.merkana import client as merkana
 
     resend_failed = bool(run.params.get("resend_failed"))
     with channel.client(account) as client:
@@ -100,7 +100,7 @@ def post_status_updates(channel: Channel, account, run: Run) -> dict:
                     counts = merkana.enqueue_status_updates(cur, client.settings, merchant.name, run.run_id)
                 conn.commit()
                 sent = steps.send_outbox(merchant, merkana.ORDER_STATUS, merkana.status_handler(client), run.run_id,
-                                         batch_size=int(client.extra.get("status_batch_size", 100)),
+                                         batch_size=client.settings.status_batch_size,
                                          max_attempts=merkana.MAX_ATTEMPTS, retry_delay=client.settings.retry_delay)
                 with conn.cursor() as cur:
                     outbox.raise_if_waiting(cur, merchant.channel, merchant.name, merkana.ORDER_STATUS,
@@ -114,12 +114,12 @@ def push_stock(channel: Channel, account, run: Run) -> dict:
     """Reconcile each merchant's stock and post what changed to ff-supplies (deltas by default)."""
     from orderbridge import outbox, steps
     from orderbridge import stock as stock_levels
-    from orderbridge.merkana import client as merkana
+    from orderbridge.channels.merkana import client as merkana
 
     with channel.client(account) as client:
         def step(merchant) -> dict:
             counts = steps.push_stock(merchant, run.run_key, merkana.stock_handler(client, merchant.name), run.run_id,
-                                      batch_size=int(client.extra.get("stock_batch_size", 500)),
+                                      batch_size=client.settings.stock_batch_size,
                                       max_attempts=merkana.MAX_ATTEMPTS, retry_delay=client.settings.retry_delay)
             with closing(steps.staging_connection()) as conn, conn.cursor() as cur:
                 outbox.raise_if_waiting(cur, merchant.channel, merchant.name, stock_levels.STOCK,
@@ -130,7 +130,7 @@ def push_stock(channel: Channel, account, run: Run) -> dict:
 
 
 def _inbound_app():
-    from orderbridge.merkana.inbound import create_app
+    from orderbridge.channels.merkana.inbound import create_app
 
     return create_app()
 
@@ -147,13 +147,13 @@ class MerkanaChannel(Channel):
                                     "description": "queue failed status updates again (a person fixed the cause)"}}
 
     def client(self, account):
-        from orderbridge.merkana.client import MerkanaClient
+        from orderbridge.channels.merkana.client import MerkanaClient
 
         return nullcontext(MerkanaClient(account.conn_id, account.name))
 
     def mapper(self, account):
-        from orderbridge.merkana.client import MerkanaClient
-        from orderbridge.merkana.mapping import MerkanaMapper
+        from orderbridge.channels.merkana.client import MerkanaClient
+        from orderbridge.channels.merkana.mapping import MerkanaMapper
 
         return MerkanaMapper(MerkanaClient(account.conn_id, account.name).settings)
 

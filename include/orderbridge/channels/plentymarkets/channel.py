@@ -1,11 +1,11 @@
 """plentymarkets as a ``Channel``: three streams (the fetch status and the cancellation status as
 queues, return orders by their own watermark), the status machine through the outbox, a package
 per shipment, absolute stock, and one task of its own, ``record_returns``. The wire, mapper and
-handlers: ``orderbridge.plentymarkets``."""
+handlers: ``orderbridge.channels.plentymarkets``."""
 
 from __future__ import annotations
 
-from orderbridge.channels.base import Channel, Stock, StockPolicy, Stream, Task, TrackingShape
+from orderbridge.channels.base import Channel, Stock, StockPolicy, Stream, Task, TrackingShape, lazy
 
 DOC = """
 ### plentymarkets orders, one DAG per system
@@ -43,38 +43,17 @@ def _returns(client, window):
     return client.iter_returns(window)
 
 
+WRITEBACK = "orderbridge.channels.plentymarkets.writeback"
+
+
 def _order_id(entry: dict) -> str:
     from orderbridge.staging import payload_id
 
     return payload_id(entry, "id")
 
 
-def _land_returns(cur, account: str, items, run_id):
-    from orderbridge.plentymarkets import returns
-
-    return returns.land(cur, account, items, run_id)
-
-
-def _status(client):
-    from orderbridge.plentymarkets.writeback import status_handler
-
-    return status_handler(client)
-
-
-def _tracking_payload(line_id: str, carrier_code: str, tracking: str, quantity: int) -> dict:
-    from orderbridge.plentymarkets.writeback import tracking_payload
-
-    return tracking_payload(line_id, carrier_code, tracking, quantity)
-
-
-def _tracking(client):
-    from orderbridge.plentymarkets.writeback import tracking_handler
-
-    return tracking_handler(client)
-
-
 def _stock(client, account):
-    from orderbridge.plentymarkets.writeback import stock_handler
+    from orderbridge.channels.plentymarkets.writeback import stock_handler
 
     return stock_handler(client)
 
@@ -85,7 +64,7 @@ def record_returns(channel: Channel, account, run) -> dict:
     from contextlib import closing
 
     from orderbridge import steps
-    from orderbridge.plentymarkets import returns
+    from orderbridge.channels.plentymarkets import returns
 
     with closing(steps.staging_connection()) as conn:
         counts = returns.record(conn, channel.mapper(account), account.name, run.run_id)
@@ -96,18 +75,19 @@ class PlentymarketsChannel(Channel):
     name = "plentymarkets"
     title = "plentymarkets"
     doc = DOC
-    writebacks = {"status": _status}
-    tracking = TrackingShape(payload=_tracking_payload, handler=_tracking)
+    writebacks = {"status": lazy(WRITEBACK, "status_handler")}
+    tracking = TrackingShape(payload=lazy(WRITEBACK, "tracking_payload"), handler=lazy(WRITEBACK, "tracking_handler"))
     stock = Stock(StockPolicy.ABSOLUTE, handler=_stock)
 
     @property
     def streams(self) -> tuple[Stream, ...]:
         return (Stream("orders", _orders, _order_id), Stream("cancellations", _cancellations, _order_id),
-                Stream("returns", _returns, _order_id, by_watermark=True, land=_land_returns,
+                Stream("returns", _returns, _order_id, by_watermark=True,
+                       land=lazy("orderbridge.channels.plentymarkets.returns", "land"),
                        watermark_name="return_orders_window"))
 
     def client(self, account):
-        from orderbridge.plentymarkets import PlentyClient
+        from orderbridge.channels.plentymarkets.client import PlentyClient
 
         return PlentyClient(account.conn_id, account.name)  # logs in lazily, out on exit
 
@@ -115,9 +95,11 @@ class PlentymarketsChannel(Channel):
         """The mapper with this system's status ids (from its connection's extras)."""
         from airflow.providers.http.hooks.http import HttpHook
 
-        from orderbridge.plentymarkets import PlentyMapper, PlentySettings
+        from orderbridge.channels.plentymarkets.mapping import PlentyMapper
+        from orderbridge.channels.plentymarkets.settings import PlentySettings
 
-        return PlentyMapper(PlentySettings.from_extra(HttpHook.get_connection(account.conn_id).extra_dejson))
+        return PlentyMapper(PlentySettings.from_extra(HttpHook.get_connection(account.conn_id).extra_dejson,
+                                                       account.conn_id))
 
     def tasks(self) -> list[Task]:
         tasks = super().tasks()

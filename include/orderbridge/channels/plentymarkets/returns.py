@@ -26,8 +26,8 @@ from collections.abc import Iterable
 from psycopg2.extras import Json, execute_values
 
 from orderbridge import db, staging
+from orderbridge.channels.plentymarkets.mapping import CHANNEL, PlentyMapper, ReturnOrder, parent_order_id
 from orderbridge.errors import InvalidPayload
-from orderbridge.plentymarkets.mapping import CHANNEL, PlentyMapper, ReturnOrder, parent_order_id
 
 STREAM = "return_orders_transform"  # staging.sync_state: the last raw.return_orders id recorded
 RAW_COLUMNS = ("channel", "account", "external_id", "payload", "payload_hash", "run_id")

@@ -1,40 +1,21 @@
-"""Staging: land raw payloads, resolve SKUs, and load canonical orders set-based.
+"""The load: mapped orders upserted set-based with their lines, history and acknowledgement effects.
 
-The flow every channel shares:
-
-1. ``land_raw`` appends each extracted page to ``raw.orders`` (one transaction a page; a payload
-   seen before is skipped by its hash, so reruns and backfills add nothing).
-2. ``transform`` picks what needs (re)transforming from ``raw`` -- payloads newer than the last
-   transform, plus orders still waiting for a mapping or an address fix -- and hands each batch to
-   the channel's pure mapper, then to ``load_orders``. Fixing a SKU mapping therefore re-processes
-   from ``raw`` without fetching again.
-3. ``load_orders`` writes orders new to staging, their lines, history and outbox rows with plain
-   ``COPY`` (ids drawn from the sequence first, so nothing is joined back), on a background thread
-   while the next orders are mapped; orders that changed go through a temp table and one
-   ``INSERT ... ON CONFLICT DO UPDATE ... WHERE changed``. Lines, events, first-seen channel
-   products and the channel's acknowledgement effects (outbox) go in the same transaction, so an
-   order is never acknowledged before it is committed here.
-
-An order the warehouse cannot take is stored anyway, with a status and a reason
-(``awaiting_mapping``, ``invalid_address``, ``invalid_payload``), and re-checked on every run.
+Also ``cancel_order``, the synchronous cancellation a channel that calls us (Merkana) needs.
 """
+
 
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
-from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
 import msgspec
 
-from orderbridge import db
-from orderbridge.errors import InvalidPayload
+from orderbridge import db, fastpath
 from orderbridge.orders import (
     CANCEL_REQUESTED,
-    RECHECK_STATUSES,
     WAREHOUSE_STATUSES,
     SkuMap,
     StagedOrder,
@@ -45,6 +26,7 @@ from orderbridge.orders import (
     take_stock,
 )
 from orderbridge.outbox import OUTBOX_COLUMNS, Effect, enqueue, outbox_rows
+from orderbridge.staging.history import EVENT_COLUMNS, _events, record_event
 from orderbridge.stock import available as available_stock
 
 log = logging.getLogger(__name__)
@@ -53,11 +35,12 @@ log = logging.getLogger(__name__)
 class ChannelMapper(Protocol):
     """What ``transform`` needs from a channel module: a pure mapper and its acknowledgements.
 
-    A mapper may also set ``checks_stock = True``: its orders then wait as ``awaiting_stock``
-    while the shelf cannot cover them (plentymarkets answers those with 6.3).
+    ``checks_stock``: True when the channel's orders wait as ``awaiting_stock`` while the shelf
+    cannot cover them (a channel that answers such orders, e.g. with a status of its own).
     """
 
     channel: str
+    checks_stock: bool
 
     def to_order(self, rows: list[tuple[int, dict]]) -> StagedOrder:
         """Map every raw payload of one external order (oldest first) to one ``StagedOrder``."""
@@ -88,66 +71,6 @@ class LoadCounts:
             self.by_status[status] = self.by_status.get(status, 0) + n
 
 
-# The canonical text of a payload: ``json.dumps(payload, sort_keys=True, separators=(",", ":"))``.
-_PAYLOAD_JSON = db.json_encoder(sort_keys=True, separators=(",", ":"))
-
-
-def payload_hash(payload: dict) -> str:
-    return hashlib.sha256(_PAYLOAD_JSON(payload).encode()).hexdigest()
-
-
-def payload_id(payload: dict, key: str) -> str:
-    """The channel's id of a payload; one without it is still landed (and later quarantined), never dropped."""
-    value = payload.get(key) if isinstance(payload, dict) else None
-    return str(value) if value not in (None, "") else f"missing-{key}:{payload_hash(payload)[:16]}"
-
-
-RAW_COLUMNS = ("channel", "account", "external_id", "payload", "payload_hash", "run_id")
-
-
-def raw_statistics() -> db.PlannerStatistics:
-    """What keeps ``raw.orders``' lookups by external id fast during a big load (``PlannerStatistics``)."""
-    return db.PlannerStatistics("raw.orders", ("channel", "account", "external_id"))
-
-
-@db.paused_gc()
-def land_raw(cur, channel: str, account: str, items: Iterable[tuple[str, dict]], run_id: str | None) -> int:
-    """Append one page of payloads to ``raw.orders``; returns how many were new.
-
-    Args:
-        cur: cursor in the caller's transaction (commit it to make the page durable).
-        items: ``(external_id, payload)`` pairs as the channel sent them.
-    """
-    rows: dict[tuple[str, str], tuple] = {}
-    for ext_id, payload in items:
-        # One encoding serves the hash and the COPY: jsonb reads it back to the same value.
-        text = _PAYLOAD_JSON(payload)
-        digest = hashlib.sha256(text.encode()).hexdigest()
-        rows.setdefault((ext_id, digest), (channel, account, ext_id, text, digest, run_id))
-    if not rows:
-        return 0
-    # Payloads landed before (reruns, backfills, an entry split over two pages) are left out here,
-    # so the rest can go in by plain COPY; a concurrent run landing the same ones meanwhile sends
-    # the page the conflict-proof way.
-    cur.execute("SELECT external_id, payload_hash FROM raw.orders WHERE channel = %s AND account = %s"
-                " AND external_id = ANY(%s)", (channel, account, list({ext for ext, _ in rows})))
-    for key in cur.fetchall():
-        rows.pop(key, None)
-    if not rows or db.copy_if_new(cur, "raw.orders", RAW_COLUMNS, rows.values()):
-        return len(rows)
-    cur.execute(
-        """CREATE TEMP TABLE IF NOT EXISTS tmp_raw (ord serial, channel text, account text, external_id text,
-           payload jsonb, payload_hash text, run_id text) ON COMMIT DELETE ROWS"""
-    )
-    db.copy_rows(cur, "tmp_raw", RAW_COLUMNS, rows.values())
-    cur.execute(
-        """INSERT INTO raw.orders (channel, account, external_id, payload, payload_hash, run_id)
-           SELECT channel, account, external_id, payload, payload_hash, run_id FROM tmp_raw ORDER BY ord
-           ON CONFLICT (channel, account, external_id, payload_hash) DO NOTHING"""
-    )
-    return cur.rowcount
-
-
 ORDER_COLUMNS = (
     "external_order_id", "status", "status_reason", "channel_status", "customer_name", "customer_email",
     "customer_phone", "ship_name", "ship_address1", "ship_address2", "ship_city", "ship_state", "ship_postcode",
@@ -174,7 +97,7 @@ def _order_row(order: StagedOrder, status: str, reason: str | None, lines: list[
             order.raw_id, digest)
 
 
-@db.paused_gc()
+@fastpath.paused_gc()
 def load_orders(cur, mapper: ChannelMapper, account: str, orders: list[StagedOrder], skus: SkuMap,
                 run_id: str | None) -> LoadCounts:
     """Upsert a batch of mapped orders, their lines, events and acknowledgement effects.
@@ -205,7 +128,7 @@ def load_orders(cur, mapper: ChannelMapper, account: str, orders: list[StagedOrd
         if status == "awaiting_stock":
             held_for[ext] = reason
     # Stock free for this batch: on hand minus what every other open order already reserves.
-    free = available_stock(cur, exclude=(channel, account, ids)) if getattr(mapper, "checks_stock", False) else None
+    free = available_stock(cur, exclude=(channel, account, ids)) if mapper.checks_stock else None
     new = _NewOrders(cur, channel, account, run_id, sum(1 for ext in ids if ext not in existing))
     changed_rows, lines_by_order, events, effects, changed, owned = [], {}, [], [], {}, []
     mapped = [(order, *line_rows(order, skus)) for order in orders]
@@ -384,7 +307,6 @@ def _flag_cancel_refused(cur, channel: str, account: str, external_order_id: str
 
 ORDER_TABLE_COLUMNS = ("id", "channel", "account", *ORDER_COLUMNS)
 LINE_TABLE_COLUMNS = ("order_id", *LINE_COLUMNS[1:])
-EVENT_COLUMNS = ("order_id", "channel", "account", "external_order_id", "event", "message", "detail", "run_id")
 
 
 def _upsert(cur, channel: str, account: str, rows: list[tuple], lines_by_order: dict[str, list[tuple]],
@@ -419,31 +341,6 @@ def _upsert(cur, channel: str, account: str, rows: list[tuple], lines_by_order: 
                  ((written[ext], *line) for ext, lines in lines_by_order.items() if ext in written for line in lines))
 
 
-def _events(cur, channel: str, account: str, events: list[tuple], run_id: str | None,
-            order_ids: dict[str, int]) -> None:
-    """Append ``(external_order_id, event, message, detail)`` entries to the history, with ``COPY``."""
-    if not events:
-        return
-    missing = sorted({ext for ext, *_ in events if ext not in order_ids})
-    if missing:
-        cur.execute("SELECT external_order_id, id FROM staging.orders"
-                    " WHERE channel = %s AND account = %s AND external_order_id = ANY(%s)", (channel, account, missing))
-        order_ids.update(cur.fetchall())
-    db.copy_rows(cur, "staging.order_events", EVENT_COLUMNS,
-                 ((order_ids[ext], channel, account, ext, event, message, detail, run_id)
-                  for ext, event, message, detail in events if ext in order_ids))
-
-
-def record_event(cur, channel: str, account: str, event: str, message: str, *, order_id: int | None = None,
-                 external_order_id: str | None = None, detail: dict | None = None, run_id: str | None = None) -> None:
-    """Append one entry to ``staging.order_events`` (the history an operator reads)."""
-    cur.execute(
-        """INSERT INTO staging.order_events (order_id, channel, account, external_order_id, event, message, detail,
-           run_id) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)""",
-        (order_id, channel, account, external_order_id, event, message, json.dumps(detail or {}), run_id),
-    )
-
-
 def _remember_channel_products(cur, channel: str, account: str, orders: list[StagedOrder]) -> None:
     seen = {}
     for order in orders:
@@ -462,82 +359,6 @@ def _remember_channel_products(cur, channel: str, account: str, orders: list[Sta
                VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING""",
             (channel, account, sku, name, kit_spec, product_id),
         )
-
-
-def _candidates(cur, channel: str, account: str, since_raw_id: int) -> list[str]:
-    cur.execute(
-        """SELECT external_id FROM raw.orders WHERE channel = %(c)s AND account = %(a)s AND id > %(since)s
-           UNION
-           SELECT external_order_id FROM staging.orders WHERE channel = %(c)s AND account = %(a)s
-             AND status IN %(recheck)s
-           ORDER BY 1""",
-        {"c": channel, "a": account, "since": since_raw_id, "recheck": RECHECK_STATUSES},
-    )
-    return [r[0] for r in cur.fetchall()]
-
-
-def _raw_batches(cur, channel: str, account: str, ids: list[str], size: int) -> Iterator[dict[str, list]]:
-    for start in range(0, len(ids), size):
-        chunk = ids[start:start + size]
-        cur.execute(
-            "SELECT external_id, id, payload FROM raw.orders WHERE channel = %s AND account = %s"
-            " AND external_id = ANY(%s) ORDER BY external_id, id",
-            (channel, account, chunk),
-        )
-        with db.paused_gc():  # decoding a batch of jsonb payloads
-            grouped: dict[str, list] = {}
-            for ext, raw_id, payload in cur.fetchall():
-                grouped.setdefault(ext, []).append((raw_id, payload))
-        yield grouped
-
-
-def transform(conn, mapper: ChannelMapper, account: str, run_id: str | None, batch_size: int = 2000,
-              on_batch: Callable[[LoadCounts], None] | None = None) -> LoadCounts:
-    """Re-transform from ``raw`` everything new or still held, one committed batch at a time.
-
-    Returns the summed counts. A payload the mapper rejects becomes an ``invalid_payload`` order
-    naming the field, so one bad order never stops its channel.
-    """
-    channel = mapper.channel
-    total = LoadCounts()
-    with conn.cursor() as cur:
-        since = int(db.get_state(cur, channel, account, "transform") or 0)
-        cur.execute("SELECT coalesce(max(id), 0) FROM raw.orders WHERE channel = %s AND account = %s",
-                    (channel, account))
-        upto = cur.fetchone()[0]
-        ids = _candidates(cur, channel, account, since)
-        skus = SkuMap.load(cur, channel, account)
-        raw, staged = raw_statistics(), db.PlannerStatistics("staging.orders", ("channel", "account",
-                                                                                  "external_order_id", "status"))
-        if len(ids) >= raw.every:  # the extract just landed many rows: autovacuum may not know yet
-            raw.refresh(cur)
-        conn.commit()
-        for grouped in _raw_batches(cur, channel, account, ids, batch_size):
-            with db.paused_gc():
-                orders = [_map_safely(mapper, ext, rows) for ext, rows in grouped.items()]
-                counts = load_orders(cur, mapper, account, orders, skus, run_id)
-            staged.wrote(cur, counts.inserted)
-            conn.commit()
-            total.add(counts)
-            if on_batch:
-                on_batch(counts)
-        db.set_state(cur, channel, account, "transform", str(upto))
-        conn.commit()
-    return total
-
-
-def _map_safely(mapper: ChannelMapper, external_id: str, rows: list[tuple[int, dict]]) -> StagedOrder:
-    """Map one order, or quarantine it when the channel sent something the mapper refuses.
-
-    Only ``InvalidPayload`` is quarantined: it is what the channel got wrong, with the field named.
-    Mappers check every shape they rely on, so any other exception (``KeyError``, ``TypeError``, ...)
-    is a bug in our mapper and fails the task: quarantining on it would hide the bug behind a
-    green task while every order piles up as ``invalid_payload``.
-    """
-    try:
-        return mapper.to_order(rows)
-    except InvalidPayload as err:
-        return StagedOrder(external_order_id=external_id, raw_id=rows[-1][0], lines=[], invalid_reason=str(err))
 
 
 def cancel_order(cur, channel: str, account: str, external_order_id: str, reason: str,

@@ -15,10 +15,10 @@ from typing import Annotated, Any, TypeVar
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
+from orderbridge.channels.merkana import CHANNEL
+from orderbridge.channels.merkana.fields import Fields
+from orderbridge.channels.merkana.settings import PlatformSettings
 from orderbridge.errors import InvalidPayload
-from orderbridge.merkana import CHANNEL
-from orderbridge.merkana.fields import Fields
-from orderbridge.merkana.settings import PlatformSettings
 from orderbridge.orders import StagedLine, StagedOrder
 from orderbridge.outbox import Effect
 
@@ -232,6 +232,7 @@ class MerkanaMapper:
     """
 
     channel = CHANNEL
+    checks_stock = False  # orders are taken as they come; stock is the warehouse's to chase
 
     def __init__(self, settings: PlatformSettings):
         self.settings = settings

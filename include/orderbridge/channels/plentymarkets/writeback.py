@@ -13,10 +13,10 @@
 
 from __future__ import annotations
 
+from orderbridge.channels.plentymarkets.client import PlentyClient
+from orderbridge.channels.plentymarkets.mapping import SHIPPING_PROFILE
 from orderbridge.errors import InvalidPayload
 from orderbridge.outbox import Handler, OutboxRow, Outcome
-from orderbridge.plentymarkets.client import PlentyClient
-from orderbridge.plentymarkets.mapping import SHIPPING_PROFILE
 
 
 def tracking_payload(line_id: str, carrier_code: str, tracking_number: str, quantity: int) -> dict:

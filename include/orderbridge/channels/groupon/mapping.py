@@ -1,89 +1,16 @@
-"""Groupon Goods (CommerceInterface supplier API): client, pure mapper, write-back handlers.
+"""Groupon's pure mapper: ``get_orders`` entries -> ``StagedOrder`` (one per entry, ``entry_id``)."""
 
-API facts, with their evidence, are in the project README's Groupon section; the surprising ones:
-``supplier_id`` and ``token`` travel as ordinary parameters (query string or form body), JSON
-arrays travel as form-field *text*, a default ``get_orders`` returns only orders with unexported
-lines (so we read every page before marking anything exported, or the pages would shift under
-us), a date window (at most 24 h) returns exported orders too, and one ``orderid`` may come in
-several ``data`` entries, even on different pages.
-
-The connection: host/port/schema give the server, ``api_path`` (extra) the version prefix such as
-``/api/v2``, login is the supplier id and password the token.
-"""
 
 from __future__ import annotations
 
-import json
 import re
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
-from orderbridge.errors import AuthError, InvalidPayload
-from orderbridge.http import ChannelClient
+from orderbridge.channels.groupon.client import CHANNEL, MARK_EXPORTED, ORDER_DATE_FORMAT
+from orderbridge.errors import InvalidPayload
 from orderbridge.orders import MAX_QUANTITY, StagedLine, StagedOrder, parse_decimal, refuse, text_field
-from orderbridge.outbox import Effect, Handler, OutboxRow, Outcome
+from orderbridge.outbox import Effect
 from orderbridge.staging import payload_id
-from orderbridge.window import Window
-
-CHANNEL = "groupon"
-MAX_WINDOW = timedelta(hours=24)  # longest start/end window get_orders accepts
-REQUEST_DATE_FORMAT = "%m/%d/%Y %H:%M"  # 24-hour clock, UTC
-ORDER_DATE_FORMAT = "%m/%d/%Y %I:%M%p UTC"  # what orders carry: 12-hour clock and a literal " UTC"
-MARK_EXPORTED, TRACKING = "mark_exported", "tracking"
-
-
-class GrouponClient(ChannelClient):
-    """The wire only: ``get_orders`` pages, ``mark_exported`` and ``tracking_notification``."""
-
-    channel = CHANNEL
-
-    @property
-    def _auth(self) -> dict[str, str]:
-        return {"supplier_id": self.connection.login or "", "token": self.connection.password or ""}
-
-    def _call(self, method: str, path: str, fields: dict) -> dict:
-        params = {**self._auth, **fields}
-        kwargs = {"params": params} if method == "GET" else {"data": params}
-        body = self.request_json(method, path, **kwargs)
-        if not isinstance(body, dict):
-            raise self._error(InvalidPayload, f"{path}: expected a JSON object, got {type(body).__name__}")
-        if body.get("success") is not True:
-            reason = self.mask(str(body.get("reason") or "no reason given"))
-            if any(word in reason.lower() for word in ("token", "supplier", "auth")):
-                raise self._error(AuthError, f"{path}: Groupon refused the credentials ({reason}). Resolution: "
-                                  f"generate a new token in CommerceInterface and update connection {self.conn_id}.")
-            raise self._error(InvalidPayload, f"{path}: Groupon answered success=false ({reason})")
-        return body
-
-    def iter_orders(self, window: Window | None = None) -> Iterator[list[dict]]:
-        """Yield ``get_orders`` pages one at a time.
-
-        Without a window: the unexported queue, page 1 to ``meta.no_of_pages``. With a window: the
-        window cut into slices of at most 24 h, each read with ``start_datetime``/``end_datetime``
-        (which also returns orders already exported).
-        """
-        slices = window.slices(MAX_WINDOW) if window else [None]
-        for piece in slices:
-            fields = {}
-            if piece:
-                fields = {"start_datetime": piece.start.strftime(REQUEST_DATE_FORMAT),
-                          "end_datetime": piece.end.strftime(REQUEST_DATE_FORMAT)}
-            page = 1
-            while True:
-                body = self._call("GET", "get_orders", {**fields, "page": page})
-                data = body.get("data") or []
-                yield data
-                pages = int((body.get("meta") or {}).get("no_of_pages") or 0)
-                if page >= pages or not data:
-                    break
-                page += 1
-
-    def mark_exported(self, line_ids: list[int]) -> dict:
-        return self._call("POST", "mark_exported", {"ci_lineitem_ids": json.dumps(line_ids)})
-
-    def tracking_notification(self, items: list[dict]) -> dict:
-        return self._call("POST", "tracking_notification", {"tracking_info": json.dumps(items)})
-
 
 # -- pure mapping ---------------------------------------------------------------------------------
 # ORDER_DATE_FORMAT as Groupon writes it. ``strptime`` looks up the locale on every call, which
@@ -187,6 +114,7 @@ class GrouponMapper:
     """
 
     channel = CHANNEL
+    checks_stock = False  # orders are taken as they come; stock is the warehouse's to chase
 
     def __init__(self, currency: str | None = None):
         self.currency = currency
@@ -235,50 +163,3 @@ class GrouponMapper:
         return [Effect(MARK_EXPORTED, line.channel_line_id, {"ci_lineitem_id": int(line.channel_line_id)},
                        order.external_order_id)
                 for line in order.lines]
-
-
-def tracking_payload(line_id: str, carrier_code: str, tracking_number: str, quantity: int) -> dict:
-    return {"carrier": carrier_code, "ci_lineitem_id": int(line_id), "tracking": tracking_number,
-            "quantity": quantity}
-
-
-# -- write-back handlers --------------------------------------------------------------------------
-def mark_exported_handler(client: GrouponClient) -> Handler:
-    """One ``mark_exported`` call per batch; re-marking is harmless on Groupon."""
-
-    def send(rows: list[OutboxRow]) -> dict[int, Outcome]:
-        body = client.mark_exported([row.payload["ci_lineitem_id"] for row in rows])
-        unknown = {int(i) for i in ((body.get("data") or {}).get("unknown_ids") or [])}
-        return {row.id: (Outcome("rejected", "Groupon does not know this line id")
-                         if row.payload["ci_lineitem_id"] in unknown else Outcome("sent", "marked exported"))
-                for row in rows}
-
-    return send
-
-
-def tracking_handler(client: GrouponClient) -> Handler:
-    """One ``tracking_notification`` call per batch.
-
-    A line Groupon reports in ``non_open_ids`` did not take the tracking: it was cancelled,
-    refunded or shipped there. That needs a person (a parcel may be on its way for a cancelled
-    line), so the row is refused and the order flagged, never counted as sent.
-    """
-
-    def send(rows: list[OutboxRow]) -> dict[int, Outcome]:
-        body = client.tracking_notification([row.payload for row in rows])
-        non_open = {int(i) for i in ((body.get("data") or {}).get("non_open_ids") or [])}
-        outcomes = {}
-        for row in rows:
-            line, tracking = row.payload["ci_lineitem_id"], row.payload["tracking"]
-            if line in non_open:
-                outcomes[row.id] = Outcome(
-                    "rejected", f"Groupon did not take tracking {tracking} for line {line}: the line is not open "
-                    "there (cancelled, refunded or already shipped). Resolution: look the line up in "
-                    "CommerceInterface; if it was cancelled, stop the parcel or book it as a return; if an earlier "
-                    "attempt of this task was cut off after Groupon took the tracking, nothing is wrong. Then "
-                    "clear staging.orders.attention.", {"non_open": True}, attention=True)
-            else:
-                outcomes[row.id] = Outcome("sent", f"tracking {tracking} ({row.payload['carrier']}) posted")
-        return outcomes
-
-    return send

@@ -18,10 +18,10 @@ again on the next attempt, so delta mode may count such a change twice; ``absolu
 
 from __future__ import annotations
 
+from orderbridge.channels.merkana import CHANNEL
+from orderbridge.channels.merkana.settings import PlatformSettings, merchant_of
 from orderbridge.errors import InvalidPayload
 from orderbridge.http import ChannelClient
-from orderbridge.merkana import CHANNEL
-from orderbridge.merkana.settings import PlatformSettings, merchant_of
 from orderbridge.outbox import Effect, Handler, OutboxRow, Outcome, enqueue
 from orderbridge.shipments import mark_shipped, record_blocked
 
@@ -36,16 +36,23 @@ class MerkanaClient(ChannelClient):
     ``PlatformSettings``."""
 
     channel = CHANNEL
-    config_extras = frozenset({"inbound_token", "merchants", "unknown_product_sku", "stock_mode", "field_names",
-                               "status_values", "max_body_bytes", "status_batch_size", "stock_batch_size",
-                               "retry_delay_seconds", "unmapped_courier"})
+    settings_class = PlatformSettings
+    settings: PlatformSettings
 
     def __init__(self, conn_id: str, account: str = "", **kwargs):
         kwargs.setdefault("max_attempts", 1)
-        super().__init__(conn_id, account, **kwargs)
-        self.settings = PlatformSettings.from_extra(account.split("/")[0], conn_id, self.extra)
+        super().__init__(conn_id, account, **kwargs)  # reads self.settings (PlatformSettings)
         # The inbound secret is a secret too: never in a log line or an error.
         self.secrets += [s for s in (self.settings.inbound_token,) if s]
+
+    def read_settings(self) -> PlatformSettings:
+        """The platform's settings: the platform is the first part of the account (``<platform>/<mid>``).
+
+        Raises:
+            SettingsError: an unknown or malformed extra, named in the message.
+        """
+        return PlatformSettings.from_extra(self.account.split("/")[0], self.conn_id, self.extra,
+                                           headers=self.header_extras)
 
     def post(self, path: str, body: dict) -> dict:
         """POST a JSON body with our ``api-token``; Merkana's ``status: false`` becomes ``InvalidPayload``.

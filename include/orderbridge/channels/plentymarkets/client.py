@@ -27,9 +27,9 @@ from datetime import datetime, timedelta
 
 import requests
 
+from orderbridge.channels.plentymarkets.settings import PlentySettings, status_json
 from orderbridge.errors import AuthError, InvalidPayload, OrderbridgeError, Retryable
 from orderbridge.http import ChannelClient
-from orderbridge.plentymarkets.settings import CONFIG_EXTRAS, PlentySettings, status_json
 from orderbridge.window import Window
 
 log = logging.getLogger(__name__)
@@ -75,7 +75,8 @@ class PlentyClient(ChannelClient):
     """
 
     channel = CHANNEL
-    config_extras = CONFIG_EXTRAS
+    settings_class = PlentySettings
+    settings: PlentySettings
 
     def _unknown_record(self, response: requests.Response) -> bool:
         # An order deleted in plenty refuses that one write-back; any other 404 (a wrong warehouse
@@ -88,8 +89,7 @@ class PlentyClient(ChannelClient):
         return bool(_ORDER_NOT_FOUND.match(message))
 
     def __init__(self, conn_id: str, account: str = "", **kwargs):
-        super().__init__(conn_id, account, **kwargs)
-        self.settings = PlentySettings.from_extra(self.extra)
+        super().__init__(conn_id, account, **kwargs)  # reads self.settings (PlentySettings)
         self._token: str | None = None
         self.stats.update(logins=0, relogins=0, budget_waits=0)
 

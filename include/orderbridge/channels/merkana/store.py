@@ -12,9 +12,9 @@ import logging
 from psycopg2.extras import execute_values
 
 from orderbridge import staging, stock
-from orderbridge.merkana import CHANNEL
-from orderbridge.merkana.mapping import MerkanaMapper, OrderCreate, ProductSync, to_staged
-from orderbridge.merkana.settings import PlatformSettings
+from orderbridge.channels.merkana import CHANNEL
+from orderbridge.channels.merkana.mapping import MerkanaMapper, OrderCreate, ProductSync, to_staged
+from orderbridge.channels.merkana.settings import PlatformSettings
 from orderbridge.orders import SkuMap
 
 log = logging.getLogger(__name__)

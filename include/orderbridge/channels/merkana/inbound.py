@@ -1,7 +1,7 @@
 """The endpoints Merkana calls on us, the fulfilment centre: a FastAPI app.
 
 Airflow's API server mounts it under ``/merkana`` (``plugins/merkana.py``); ``python -m
-orderbridge.merkana.inbound --port N`` serves the same app alone (the demo and tests do). Airflow
+orderbridge.channels.merkana.inbound --port N`` serves the same app alone (the demo and tests do). Airflow
 does not authenticate plugin routes, so the app does. Each configured platform
 (``config/accounts.yaml``, section ``merkana``) has four routes, named after the seed's:
 
@@ -44,10 +44,10 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from orderbridge.channels.merkana import CHANNEL, store
+from orderbridge.channels.merkana.mapping import Cancel, OrderCreate, StockRequest, parse, parse_product_sync
+from orderbridge.channels.merkana.settings import PlatformSettings
 from orderbridge.errors import InvalidPayload, Permanent
-from orderbridge.merkana import CHANNEL, store
-from orderbridge.merkana.mapping import Cancel, OrderCreate, StockRequest, parse, parse_product_sync
-from orderbridge.merkana.settings import PlatformSettings
 
 log = logging.getLogger(__name__)
 
@@ -283,7 +283,7 @@ def main(argv: list[str] | None = None) -> None:
     """Serve the app alone with uvicorn (connections from ``AIRFLOW_CONN_*`` environment variables)."""
     import uvicorn
 
-    parser = argparse.ArgumentParser(prog="python -m orderbridge.merkana.inbound", description=main.__doc__)
+    parser = argparse.ArgumentParser(prog="python -m orderbridge.channels.merkana.inbound", description=main.__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8766)
     parser.add_argument("--prefix", default="/merkana", help="mount path, as under the Airflow API server")

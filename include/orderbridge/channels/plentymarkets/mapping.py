@@ -29,6 +29,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
+from orderbridge.channels.plentymarkets.settings import PlentySettings, parse_status, status_json
 from orderbridge.errors import InvalidPayload, Permanent
 from orderbridge.orders import (
     CANCEL_REQUESTED,
@@ -41,7 +42,6 @@ from orderbridge.orders import (
     text_field,
 )
 from orderbridge.outbox import Effect
-from orderbridge.plentymarkets.settings import PlentySettings, parse_status, status_json
 
 CHANNEL = "plentymarkets"
 STATUS, SHIPMENT, STOCK = "status", "tracking", "stock"

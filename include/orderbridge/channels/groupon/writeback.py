@@ -1,0 +1,54 @@
+"""Groupon write-backs: one handler per outbox kind (mark exported, tracking per line)."""
+
+
+from __future__ import annotations
+
+from orderbridge.channels.groupon.client import GrouponClient
+from orderbridge.outbox import Handler, OutboxRow, Outcome
+
+
+def tracking_payload(line_id: str, carrier_code: str, tracking_number: str, quantity: int) -> dict:
+    return {"carrier": carrier_code, "ci_lineitem_id": int(line_id), "tracking": tracking_number,
+            "quantity": quantity}
+
+
+# -- write-back handlers --------------------------------------------------------------------------
+def mark_exported_handler(client: GrouponClient) -> Handler:
+    """One ``mark_exported`` call per batch; re-marking is harmless on Groupon."""
+
+    def send(rows: list[OutboxRow]) -> dict[int, Outcome]:
+        body = client.mark_exported([row.payload["ci_lineitem_id"] for row in rows])
+        unknown = {int(i) for i in ((body.get("data") or {}).get("unknown_ids") or [])}
+        return {row.id: (Outcome("rejected", "Groupon does not know this line id")
+                         if row.payload["ci_lineitem_id"] in unknown else Outcome("sent", "marked exported"))
+                for row in rows}
+
+    return send
+
+
+def tracking_handler(client: GrouponClient) -> Handler:
+    """One ``tracking_notification`` call per batch.
+
+    A line Groupon reports in ``non_open_ids`` did not take the tracking: it was cancelled,
+    refunded or shipped there. That needs a person (a parcel may be on its way for a cancelled
+    line), so the row is refused and the order flagged, never counted as sent.
+    """
+
+    def send(rows: list[OutboxRow]) -> dict[int, Outcome]:
+        body = client.tracking_notification([row.payload for row in rows])
+        non_open = {int(i) for i in ((body.get("data") or {}).get("non_open_ids") or [])}
+        outcomes = {}
+        for row in rows:
+            line, tracking = row.payload["ci_lineitem_id"], row.payload["tracking"]
+            if line in non_open:
+                outcomes[row.id] = Outcome(
+                    "rejected", f"Groupon did not take tracking {tracking} for line {line}: the line is not open "
+                    "there (cancelled, refunded or already shipped). Resolution: look the line up in "
+                    "CommerceInterface; if it was cancelled, stop the parcel or book it as a return; if an earlier "
+                    "attempt of this task was cut off after Groupon took the tracking, nothing is wrong. Then "
+                    "clear staging.orders.attention.", {"non_open": True}, attention=True)
+            else:
+                outcomes[row.id] = Outcome("sent", f"tracking {tracking} ({row.payload['carrier']}) posted")
+        return outcomes
+
+    return send
