@@ -157,23 +157,17 @@ def copy_rows(cur, table: str, columns: Sequence[str], rows: Iterable[Sequence[A
 
 
 def copy_if_new(cur, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> bool:
-    """``COPY`` rows that should all be new straight into ``table`` (the cheapest way in).
+    """``COPY`` rows that should all be new straight into ``table``, in the caller's thread.
 
-    Under a savepoint: if one of them broke a unique constraint after all (a concurrent
-    transaction wrote it), nothing is kept and False is returned, for the caller to take its
-    ``INSERT ... ON CONFLICT`` path. Outside a transaction (autocommit) there is no savepoint, so
-    it returns False without trying.
+    The same write path as the load's (``CopyPipeline``: a savepoint, plain ``COPY``, and False
+    when a row existed after all, for the caller's ``INSERT ... ON CONFLICT`` path), without a
+    background thread: a page of raw payloads is too small to overlap with anything.
     """
-    if cur.connection.autocommit:
+    pipeline = CopyPipeline(cur, "copy_if_new", background=False)
+    if not pipeline.usable:
         return False
-    cur.execute("SAVEPOINT copy_if_new")
-    try:
-        copy_rows(cur, table, columns, rows)
-    except psycopg2.errors.UniqueViolation:
-        cur.execute("ROLLBACK TO SAVEPOINT copy_if_new")
-        return False
-    cur.execute("RELEASE SAVEPOINT copy_if_new")
-    return True
+    pipeline.copy(table, columns, rows)
+    return pipeline.finish()
 
 
 class _Text:
@@ -206,12 +200,14 @@ class CopyPipeline:
     Args:
         cur: cursor in the caller's transaction.
         savepoint: name of the savepoint the pipeline works under.
+        background: send on a background thread (bulk loads); False sends in the caller's thread.
     """
 
-    def __init__(self, cur, savepoint: str):
-        self.cur, self.savepoint = cur, savepoint
+    def __init__(self, cur, savepoint: str, background: bool = True):
+        self.cur, self.savepoint, self.background = cur, savepoint, background
         self.usable = not cur.connection.autocommit  # no savepoints outside a transaction
         self._pool: ThreadPoolExecutor | None = None
+        self._started = False
         self._error: BaseException | None = None
 
     def copy(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
@@ -219,11 +215,17 @@ class CopyPipeline:
         text = "".join([_copy_line(row) + "\n" for row in rows])
         if not text:
             return
-        if self._pool is None:
+        statement = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
+        if not self._started:
             self.cur.execute(f"SAVEPOINT {self.savepoint}")
-            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="orderbridge-copy")
-            fastpath.fast_thread_switching(True)
-        self._pool.submit(self._send, f"COPY {table} ({', '.join(columns)}) FROM STDIN", text)
+            self._started = True
+            if self.background:
+                self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="orderbridge-copy")
+                fastpath.fast_thread_switching(True)
+        if self._pool is None:
+            self._send(statement, text)
+        else:
+            self._pool.submit(self._send, statement, text)
 
     def _send(self, statement: str, text: str) -> None:
         if self._error is None:  # after a failure the transaction is aborted: skip the rest
@@ -242,7 +244,7 @@ class CopyPipeline:
         Raises:
             Any other error a ``COPY`` raised.
         """
-        if self._pool is None:
+        if not self._started:
             return True
         self._stop()
         if self._error is None:
@@ -257,10 +259,13 @@ class CopyPipeline:
     def abandon(self) -> None:
         """Wait for the background thread, ignoring its outcome: the caller is failing anyway and
         must not roll back while a ``COPY`` still uses the connection."""
-        if self._pool is not None:
+        if self._started:
             self._stop()
 
     def _stop(self) -> None:
+        self._started = False
+        if self._pool is None:
+            return
         try:
             self._pool.shutdown(wait=True)
         finally:
