@@ -162,3 +162,15 @@ def run_task(channel: str, task_id: str, account, run_id: str, run_type=None, st
     from orderbridge.channels.registry import get
 
     return get(channel).run_task(task_id, account, Run(run_id, run_type, start, end, key=key, params=params))
+
+
+@pytest.fixture
+def warehouse(conn):
+    """The staging database with the sandbox merchant's products, stock and Groupon mappings (a
+    channel's test module may define its own)."""
+    from orderbridge_sandbox.warehouse import seed_catalogue
+
+    with conn.cursor() as cur:
+        seed_catalogue(cur)
+    conn.commit()
+    return conn

@@ -171,5 +171,8 @@ class ChannelAdapter:
 
 
 def adapter_for(channel: str, **kwargs) -> ChannelAdapter:
-    module, _, name = ADAPTERS[channel].partition(":")
+    """The chaos adapter of a registered channel: ``orderbridge_chaos.<channel>``'s ``Adapter``."""
+    if channel not in CHANNELS:
+        raise KeyError(f"no channel {channel!r} in the registry ({', '.join(CHANNELS)})")
+    module, _, name = ADAPTERS.get(channel, f"orderbridge_chaos.{channel}:Adapter").partition(":")
     return getattr(importlib.import_module(module), name)(**kwargs)

@@ -7,39 +7,26 @@ the real jobs against it over HTTP with a real PostgreSQL.
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 
 import pytest
 import requests
 
 from conftest import run_task
+from groupon_support import ACCOUNT, SUPPLIER, TOKEN, use_sandbox
 from orderbridge import stock
-from orderbridge.config import Account
 from orderbridge_sandbox.process import start_sandbox
-from orderbridge_sandbox.warehouse import seed_catalogue, ship_some
+from orderbridge_sandbox.warehouse import ship_some
 
-SUPPLIER, TOKEN = "1001", "sandbox-secret-token-1001"
 ANCHOR = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
-ACCOUNT = Account(channel="groupon", name="demo_uk", conn_id="orderbridge_groupon_demo_uk", currency="GBP")
 PAGE = 4
 
 
 def _start(monkeypatch, orders: int, *extra: str):
     proc = start_sandbox(["--seed", "11", "--groupon", f"{SUPPLIER}:{TOKEN}:{orders}", "--groupon-page-size",
                           str(PAGE), "--anchor", ANCHOR.isoformat(), "--days", "2", *extra])
-    monkeypatch.setenv("AIRFLOW_CONN_ORDERBRIDGE_GROUPON_DEMO_UK", json.dumps({
-        "conn_type": "http", "host": "127.0.0.1", "port": proc.port, "schema": "http",
-        "login": SUPPLIER, "password": TOKEN, "extra": {"api_path": "/groupon/api/v4", "timeout": 5}}))
+    use_sandbox(monkeypatch, proc.port)
     return proc
-
-
-@pytest.fixture
-def warehouse(conn):
-    with conn.cursor() as cur:
-        seed_catalogue(cur)
-    conn.commit()
-    return conn
 
 
 def control(sandbox, path: str, body: dict | None = None) -> dict:

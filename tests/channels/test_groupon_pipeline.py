@@ -17,16 +17,15 @@ import pytest
 import requests
 
 from conftest import run_task
+from groupon_support import ACCOUNT, SUPPLIER, TOKEN, use_sandbox
 from orderbridge import db
-from orderbridge.config import Account
 from orderbridge.errors import AuthError, Retryable
 from orderbridge_sandbox.catalogue import GROUPON_OFFERS
 from orderbridge_sandbox.process import start_sandbox
-from orderbridge_sandbox.warehouse import UNMAPPED_COURIER, seed_catalogue, ship_some
+from orderbridge_sandbox.warehouse import UNMAPPED_COURIER, ship_some
 
-SUPPLIER, TOKEN, ORDERS = "1001", "sandbox-secret-token-1001", 30
+ORDERS = 30
 ANCHOR = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
-ACCOUNT = Account(channel="groupon", name="demo_uk", conn_id="orderbridge_groupon_demo_uk", currency="GBP")
 
 
 @pytest.fixture
@@ -39,19 +38,9 @@ def sandbox():
 @pytest.fixture
 def groupon_conn(sandbox, monkeypatch):
     def use(token: str = TOKEN) -> None:
-        monkeypatch.setenv("AIRFLOW_CONN_ORDERBRIDGE_GROUPON_DEMO_UK", json.dumps({
-            "conn_type": "http", "host": "127.0.0.1", "port": sandbox.port, "schema": "http",
-            "login": SUPPLIER, "password": token, "extra": {"api_path": "/groupon/api/v4", "timeout": 5}}))
+        use_sandbox(monkeypatch, sandbox.port, token)
     use()
     return use
-
-
-@pytest.fixture
-def warehouse(conn):
-    with conn.cursor() as cur:
-        seed_catalogue(cur)
-    conn.commit()
-    return conn
 
 
 def state(sandbox) -> dict:

@@ -2,12 +2,16 @@
 
 A toy channel, defined here and nowhere else, is added to the registry and to the accounts file;
 nothing in the product names it. It must get one DAG per account from the factory, and its generic
-steps must land, load and acknowledge its orders in a real staging database.
+steps must land, load and acknowledge its orders in a real staging database. A toy fake and a toy
+chaos adapter, modules put where the convention looks (``orderbridge_sandbox.toy``,
+``orderbridge_chaos.toy``), must plug into the sandbox app, its command line and the chaos harness.
 """
 
 from __future__ import annotations
 
 import json
+import sys
+import types
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 
@@ -132,6 +136,116 @@ def test_its_generic_steps_land_load_and_acknowledge_in_staging(toy, conn):
         assert cur.fetchone() == (5, 5)
         cur.execute("SELECT detail FROM staging.order_events WHERE channel = 'toy' AND event = 'ack_sent' LIMIT 1")
         assert json.loads(json.dumps(cur.fetchone()[0]))["kind"] == "ack"
+
+
+def toy_fake_module() -> types.ModuleType:
+    """``orderbridge_sandbox.toy``: a fake serving ``ORDERS`` per ``--toy SHOP``, with a control route."""
+    from fastapi import APIRouter, FastAPI
+
+    from orderbridge_sandbox.plugin import Fake
+
+    def add_arguments(parser):
+        parser.add_argument("--toy", action="append", default=[], metavar="SHOP", help="a toy shop (repeatable)")
+        parser.add_argument("--toy-page-size", type=int, default=2, help="orders per page")
+
+    def build(app: FastAPI, options, seed, anchor, days):
+        state = {"shops": {shop: {"seed": seed, "reads": 0} for shop in options.toy},
+                 "page_size": options.toy_page_size}
+        api, control = APIRouter(prefix="/toy"), APIRouter(prefix="/_sandbox/toy")
+
+        @api.get("/{shop}/orders")
+        async def orders(shop: str, page: int = 1) -> dict:
+            state["shops"][shop]["reads"] += 1
+            size = state["page_size"]
+            return {"orders": ORDERS[(page - 1) * size:page * size]}
+
+        @control.get("/{shop}/state")
+        async def shop_state(shop: str) -> dict:
+            return state["shops"][shop]
+
+        app.include_router(control)
+        app.include_router(api)
+        return state
+
+    module = types.ModuleType("orderbridge_sandbox.toy")
+    module.FAKE = Fake("toy", add_arguments, build, rate_limit_body={"toy": "slow down"},
+                       keywords={"toy_shops": ("toy", list)})
+    return module
+
+
+def toy_adapter_module() -> types.ModuleType:
+    """``orderbridge_chaos.toy``: the toy's chaos adapter (its sandbox arguments only)."""
+    from orderbridge_chaos.adapter import ChannelAdapter
+
+    class Adapter(ChannelAdapter):
+        channel = "toy"
+        orders_route = "/orders"
+
+        def sandbox_args(self) -> list[str]:
+            return ["--seed", str(self.seed), "--toy", self.account.name]
+
+    module = types.ModuleType("orderbridge_chaos.toy")
+    module.Adapter = Adapter
+    return module
+
+
+@pytest.fixture
+def toy_fake(toy, monkeypatch):
+    monkeypatch.setitem(sys.modules, "orderbridge_sandbox.toy", toy_fake_module())
+    monkeypatch.setitem(sys.modules, "orderbridge_chaos.toy", toy_adapter_module())
+    return toy
+
+
+def test_a_toy_fake_plugs_into_the_sandbox_app_and_its_command_line(toy_fake):
+    from fastapi.testclient import TestClient
+
+    from orderbridge_sandbox.__main__ import build_parser
+    from orderbridge_sandbox.app import create_app
+
+    assert "--toy-page-size" in build_parser().format_help()
+    args = build_parser().parse_args(["--seed", "5", "--toy", "a1", "--toy-page-size", "3", "--groupon", "1001:t:2"])
+    app = create_app(seed=args.seed, options=args)
+    client = TestClient(app)
+    assert client.get("/toy/a1/orders").json() == {"orders": ORDERS[:3]}
+    assert client.get("/_sandbox/toy/a1/state").json() == {"seed": 5, "reads": 1}
+    assert app.state.toy["page_size"] == 3 and set(app.state.groupon.accounts) == {"1001"}
+    # Faults reach it like any channel, answering with its own 429 body; control routes are never faulted.
+    assert client.post("/_sandbox/faults", json={"channel": "toy", "kind": "429", "times": 1}).status_code == 200
+    limited = client.get("/toy/a1/orders")
+    assert (limited.status_code, limited.json(), limited.headers["retry-after"]) == (429, {"toy": "slow down"}, "1")
+    assert client.get("/toy/a1/orders").status_code == 200
+    # create_app's keywords: an option's dest, or the fake's older name; defaults for the rest.
+    app = create_app(toy_shops=("x", "y"))
+    assert set(app.state.toy["shops"]) == {"x", "y"} and app.state.toy["page_size"] == 2
+    with pytest.raises(TypeError, match="toy_colour"):
+        create_app(toy_colour="red")
+
+
+def test_a_registered_channel_without_a_fake_is_refused_naming_it(toy_fake, monkeypatch):
+    from orderbridge_sandbox.app import create_app
+    from orderbridge_sandbox.plugin import FakeNotFound
+
+    monkeypatch.setitem(registry.CHANNELS, "toyless", ToyChannel())
+    with pytest.raises(FakeNotFound, match="'toyless'.*orderbridge_sandbox.toyless"):
+        create_app()
+
+
+def test_the_chaos_adapter_of_a_toy_is_found_by_name_and_runs_its_contract(toy_fake, monkeypatch):
+    from orderbridge_chaos import adapter as chaos
+    from orderbridge_sandbox.__main__ import build_parser
+
+    adapter = chaos.adapter_for("toy", seed=3)
+    assert type(adapter) is sys.modules["orderbridge_chaos.toy"].Adapter
+    assert adapter.dag_id == "toy_a1"
+    assert adapter.task_ids == tuple(t.task_id for t in toy_fake.tasks()) == (
+        "extract_orders", "load_staging", "send_ack", "reconcile_stock")
+    calls = []
+    monkeypatch.setattr(toy_fake, "run_task", lambda task_id, account, run: calls.append((task_id, account, run)) or {})
+    steps = adapter.steps()
+    assert list(steps) == list(adapter.task_ids)
+    steps["send_ack"]("run-7", "scheduled")
+    assert [(t, a.name, r.run_id, r.run_type) for t, a, r in calls] == [("send_ack", "a1", "run-7", "scheduled")]
+    assert build_parser().parse_args(adapter.sandbox_args()).toy == ["a1"]
 
 
 def test_an_unknown_channel_is_refused_naming_the_ones_there_are():
