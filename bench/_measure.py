@@ -595,14 +595,20 @@ if __name__ == "__main__":
     elif mode == "dlt":
         result = dlt_merge(sys.argv[2], sys.argv[3], sys.argv[4])
     elif mode == "available":
+        from orderbridge.channels.registry import CHANNELS as REGISTERED
+
         result = {}
-        for name, make in CHANNELS.items():
-            try:
-                bench = make()
-                result[name] = {"why": None, "max_n": bench.max_n, "max_n_reason": bench.max_n_reason}
-            except Exception as err:  # noqa: BLE001 - a channel not there yet is reported, not fatal
-                result[name] = {"why": f"{type(err).__name__}: {err}"}
-        result["merkana"] = {"why": None, "max_n": MERKANA_MAX_N, "max_n_reason": MERKANA_WHY, "mode": "inbound"}
+        for name in REGISTERED:  # every registered channel is reported, measured or not
+            if name == "merkana":  # it pushes to us: its figure is our endpoint's (``inbound``)
+                result[name] = {"why": None, "max_n": MERKANA_MAX_N, "max_n_reason": MERKANA_WHY, "mode": "inbound"}
+            elif name not in CHANNELS:
+                result[name] = {"why": "no benchmark yet: add its ChannelBench to bench/_measure.py CHANNELS"}
+            else:
+                try:
+                    bench = CHANNELS[name]()
+                    result[name] = {"why": None, "max_n": bench.max_n, "max_n_reason": bench.max_n_reason}
+                except Exception as err:  # noqa: BLE001 - a channel not there yet is reported, not fatal
+                    result[name] = {"why": f"{type(err).__name__}: {err}"}
     else:
         raise SystemExit(f"unknown mode {mode}")
     result["child_peak_rss_mb"] = rss_mb()

@@ -25,7 +25,7 @@ OUR_TOKEN, THEIR_TOKEN = "chaos-merkana-inbound-3e8b1d", "chaos-merkana-token-a9
 
 class MerkanaAdapter(ChannelAdapter):
     channel = "merkana"
-    tracking_kinds = ("order_status",)  # merkana.client.ORDER_STATUS
+    tracking_kinds = ("order_status",)  # merkana.writeback.ORDER_STATUS
     idempotent_writebacks = True
 
     def __init__(self, *args, **kwargs):

@@ -20,6 +20,7 @@ from merkana_support import collection_bodies
 from orderbridge import staging
 from orderbridge.channels.groupon.mapping import GrouponMapper, entry_id
 from orderbridge.channels.plentymarkets.mapping import PlentyMapper
+from orderbridge.channels.registry import CHANNELS
 from orderbridge.orders import SkuMap, StagedOrder, decide_status, line_rows
 from orderbridge_sandbox.fakedata import GrouponOrderFactory
 from orderbridge_sandbox.plentyfake import PlentyOrderFactory
@@ -41,6 +42,12 @@ MAPPERS = {
     "plentymarkets": (PlentyMapper, PLENTY_SAMPLES),
     "merkana": (merkana_mapper, [collection_bodies()["order_create"]]),
 }
+
+
+def test_every_registered_channel_has_its_mapper_under_these_properties():
+    """The properties run over the registry: a new channel's mapper and samples belong here."""
+    assert set(MAPPERS) == set(CHANNELS)
+
 
 # Text from many scripts, control characters and astral planes included (no NUL: PostgreSQL text has none).
 TEXT = st.text(st.characters(exclude_characters="\x00", exclude_categories=("Cs",)), max_size=40)
@@ -113,7 +120,7 @@ class BrokenAt:
         return (self.path, mutate(sample, self.path, "replace", self.value)) if label == self.channel else ((), sample)
 
 
-@pytest.mark.parametrize("channel", list(MAPPERS))
+@pytest.mark.parametrize("channel", list(CHANNELS))
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 # Found by Hypothesis: a number where plentymarkets sends a list was "TypeError: 'int' object is not iterable".
@@ -134,7 +141,7 @@ def test_any_broken_payload_is_staged_or_quarantined_naming_the_field(channel, d
     assert_valid_or_quarantined(order, path, mapper)
 
 
-@pytest.mark.parametrize("channel", list(MAPPERS))
+@pytest.mark.parametrize("channel", list(CHANNELS))
 @settings(max_examples=100, deadline=None)
 @given(data=st.data())
 def test_any_json_at_all_never_crashes_the_mapper(channel, data):

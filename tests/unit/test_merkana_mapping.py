@@ -9,10 +9,10 @@ from decimal import Decimal
 import pytest
 
 from merkana_support import collection_bodies, collection_texts, strip_comments
-from orderbridge.channels.merkana.client import stock_handler
 from orderbridge.channels.merkana.fields import Fields
 from orderbridge.channels.merkana.mapping import MerkanaMapper, OrderCreate, parse, parse_product_sync
 from orderbridge.channels.merkana.settings import PlatformSettings, account_name, merchant_of
+from orderbridge.channels.merkana.writeback import stock_handler
 from orderbridge.errors import InvalidPayload, Permanent
 from orderbridge.orders import SkuMap, decide_status, line_rows
 from orderbridge.outbox import OutboxRow

@@ -88,7 +88,8 @@ def post_status_updates(channel: Channel, account, run: Run) -> dict:
     """Enqueue status updates (shipped, in progress, cancelled, ...) and post them, batched; with the
     DAG param ``resend_failed``, failed ones are queued again first."""
     from orderbridge import outbox, steps
-    from orderbridge.channels.merkana import client as merkana
+    from orderbridge.channels.merkana import writeback as merkana
+    from orderbridge.channels.merkana.client import MAX_ATTEMPTS
 
     resend_failed = bool(run.params.get("resend_failed"))
     with channel.client(account) as client:
@@ -101,10 +102,10 @@ def post_status_updates(channel: Channel, account, run: Run) -> dict:
                 conn.commit()
                 sent = steps.send_outbox(merchant, merkana.ORDER_STATUS, merkana.status_handler(client), run.run_id,
                                          batch_size=client.settings.status_batch_size,
-                                         max_attempts=merkana.MAX_ATTEMPTS, retry_delay=client.settings.retry_delay)
+                                         max_attempts=MAX_ATTEMPTS, retry_delay=client.settings.retry_delay)
                 with conn.cursor() as cur:
                     outbox.raise_if_waiting(cur, merchant.channel, merchant.name, merkana.ORDER_STATUS,
-                                            merkana.MAX_ATTEMPTS)
+                                            MAX_ATTEMPTS)
             return {**counts, "requeued": requeued, **{f"sent_{k}": v for k, v in sent.items()}}
 
         return for_each_merchant(account, client, step)
@@ -114,16 +115,17 @@ def push_stock(channel: Channel, account, run: Run) -> dict:
     """Reconcile each merchant's stock and post what changed to ff-supplies (deltas by default)."""
     from orderbridge import outbox, steps
     from orderbridge import stock as stock_levels
-    from orderbridge.channels.merkana import client as merkana
+    from orderbridge.channels.merkana import writeback as merkana
+    from orderbridge.channels.merkana.client import MAX_ATTEMPTS
 
     with channel.client(account) as client:
         def step(merchant) -> dict:
             counts = steps.push_stock(merchant, run.run_key, merkana.stock_handler(client, merchant.name), run.run_id,
                                       batch_size=client.settings.stock_batch_size,
-                                      max_attempts=merkana.MAX_ATTEMPTS, retry_delay=client.settings.retry_delay)
+                                      max_attempts=MAX_ATTEMPTS, retry_delay=client.settings.retry_delay)
             with closing(steps.staging_connection()) as conn, conn.cursor() as cur:
                 outbox.raise_if_waiting(cur, merchant.channel, merchant.name, stock_levels.STOCK,
-                                        merkana.MAX_ATTEMPTS)
+                                        MAX_ATTEMPTS)
             return counts
 
         return for_each_merchant(account, client, step)
