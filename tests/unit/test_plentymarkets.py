@@ -10,7 +10,8 @@ from decimal import Decimal
 import pytest
 
 from orderbridge.channels.plentymarkets.client import PlentyClient
-from orderbridge.channels.plentymarkets.mapping import PlentyMapper, ReturnLine
+from orderbridge.channels.plentymarkets.mapping import PlentyMapper
+from orderbridge.channels.plentymarkets.return_mapping import ReturnLine
 from orderbridge.channels.plentymarkets.settings import PlentySettings, parse_status
 from orderbridge.errors import InvalidPayload, Permanent
 from orderbridge.orders import CANCEL_REQUESTED, OPEN, SkuMap, decide_status, line_rows

@@ -26,7 +26,8 @@ from collections.abc import Iterable
 from psycopg2.extras import Json, execute_values
 
 from orderbridge import db, staging
-from orderbridge.channels.plentymarkets.mapping import CHANNEL, PlentyMapper, ReturnOrder, parent_order_id
+from orderbridge.channels.plentymarkets.mapping import CHANNEL, PlentyMapper
+from orderbridge.channels.plentymarkets.return_mapping import ReturnOrder, parent_order_id
 from orderbridge.errors import InvalidPayload
 
 STREAM = "return_orders_transform"  # staging.sync_state: the last raw.return_orders id recorded
