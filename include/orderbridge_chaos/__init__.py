@@ -19,6 +19,6 @@ holds what the chaos suite needs to say so with figures, for every channel:
 
 from __future__ import annotations
 
-from orderbridge_chaos.adapter import ADAPTERS, ChannelAdapter, Observed, adapter_for
+from orderbridge_chaos.adapter import ChannelAdapter, Observed, adapter_for
 
-__all__ = ["ADAPTERS", "ChannelAdapter", "Observed", "adapter_for"]
+__all__ = ["ChannelAdapter", "Observed", "adapter_for"]

@@ -8,7 +8,7 @@ from the sandbox's own records, what the channel offered and received (``Observe
 in ``invariants`` and the runs in ``run`` are written once against this interface.
 
 Adding a channel: a module in this package named like the channel, whose ``Adapter`` is its
-subclass; ``ADAPTERS`` follows the channel registry.
+subclass; ``adapter_for`` finds it for every registered channel.
 """
 
 from __future__ import annotations
@@ -26,8 +26,6 @@ from orderbridge.channels.registry import CHANNELS
 from orderbridge.config import Account, load_accounts
 
 # channel -> "module:class"; imported on demand, so a channel under construction breaks only itself.
-# Every registered channel has its adapter in the module of its name, as ``Adapter``.
-ADAPTERS = {name: f"orderbridge_chaos.{name}:Adapter" for name in CHANNELS}
 
 
 @dataclass
@@ -174,5 +172,4 @@ def adapter_for(channel: str, **kwargs) -> ChannelAdapter:
     """The chaos adapter of a registered channel: ``orderbridge_chaos.<channel>``'s ``Adapter``."""
     if channel not in CHANNELS:
         raise KeyError(f"no channel {channel!r} in the registry ({', '.join(CHANNELS)})")
-    module, _, name = ADAPTERS.get(channel, f"orderbridge_chaos.{channel}:Adapter").partition(":")
-    return getattr(importlib.import_module(module), name)(**kwargs)
+    return importlib.import_module(f"orderbridge_chaos.{channel}").Adapter(**kwargs)

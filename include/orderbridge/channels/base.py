@@ -98,8 +98,12 @@ class Stream:
 def lazy(module: str, name: str) -> Callable[..., Any]:
     """``module.name``, imported on the first call: a channel's definition names its client, mapper
     and handlers without importing them when the registry is read (DAG-parse time)."""
+    resolved: list[Callable[..., Any]] = []
+
     def call(*args: Any, **kwargs: Any) -> Any:
-        return getattr(importlib.import_module(module), name)(*args, **kwargs)
+        if not resolved:  # some are called once per payload: import and look up only once
+            resolved.append(getattr(importlib.import_module(module), name))
+        return resolved[0](*args, **kwargs)
 
     call.__name__ = call.__qualname__ = name
     return call
@@ -195,8 +199,8 @@ class Channel:
         tasks.append(Task("load_staging", steps.load, "Transform raw payloads into staging orders "
                                                       "(re-checks held orders too)."))
         for kind in self.writebacks:
-            tasks.append(Task(f"send_{kind}" if kind not in SEND_TASK_IDS else SEND_TASK_IDS[kind],
-                              steps.sender(kind), f"Send pending {kind} write-backs."))
+            tasks.append(Task(SEND_TASK_IDS.get(kind, f"send_{kind}"), steps.sender(kind),
+                              f"Send pending {kind} write-backs."))
         if self.tracking is not None:
             tasks.append(Task("post_tracking", steps.post_tracking, "Enqueue tracking for new shipments and "
                                                                      "send it."))

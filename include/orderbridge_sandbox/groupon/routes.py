@@ -127,7 +127,9 @@ class GrouponSandbox:
             line.export_calls += 1
             if not line.exported:
                 account.exports += 1
-            line.exported = True  # already exported lines are skipped silently (doc sample comment)
+            # Already exported lines are skipped silently (doc sample comment); a cancelled or refunded
+            # line is accepted like any known one (a guess: nothing documents a refusal).
+            line.exported = True
         return {"success": True, "data": {"unknown_ids": unknown}} if unknown else {"success": True}
 
     def tracking(self, account: GrouponAccount, params: dict[str, str], by_fli: bool) -> dict:

@@ -12,7 +12,6 @@ from orderbridge.orders import MAX_QUANTITY, StagedLine, StagedOrder, parse_deci
 from orderbridge.outbox import Effect
 from orderbridge.staging import payload_id
 
-# -- pure mapping ---------------------------------------------------------------------------------
 # ORDER_DATE_FORMAT as Groupon writes it. ``strptime`` looks up the locale on every call, which
 # made it the mapper's most expensive step; this reads the usual spelling and leaves any other
 # spelling ``strptime`` accepts (lower-case am/pm, one-digit minutes, ...) to ``strptime``.

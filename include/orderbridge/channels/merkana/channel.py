@@ -78,9 +78,10 @@ def for_each_merchant(account, client, step: Callable) -> dict:
 def recheck_orders(channel: Channel, account, run: Run) -> dict:
     """Re-check held orders of every merchant (an address fixed, a mapping added) from ``raw``."""
     from orderbridge import steps
+    from orderbridge.channels.merkana.mapping import MerkanaMapper
 
     with channel.client(account) as client:
-        mapper = channel.mapper(account)
+        mapper = MerkanaMapper(client.settings)  # the client's settings: one connection read per task
         return for_each_merchant(account, client, lambda merchant: steps.load_staging(merchant, mapper, run.run_id))
 
 
