@@ -174,3 +174,22 @@ def warehouse(conn):
         seed_catalogue(cur)
     conn.commit()
     return conn
+
+
+@pytest.fixture
+def toy_plugin(monkeypatch, tmp_path):
+    """The toy marketplace of ``tests/toy_channel`` plugged in as a channel, with accounts a1 and a2:
+    here (the registry's dicts) and for child processes (``ORDERBRIDGE_CHANNEL_PLUGINS``, ``PYTHONPATH``)."""
+    from orderbridge.channels import registry
+    from toy_channel.channel import CHANNEL
+
+    monkeypatch.setitem(registry.CHANNELS, CHANNEL.name, CHANNEL)
+    monkeypatch.setitem(registry.PLUGINS, CHANNEL.name, "toy_channel")
+    monkeypatch.setenv(registry.PLUGINS_ENV, "toy_channel")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(p for p in (str(REPO / "tests"), os.environ.get("PYTHONPATH"))
+                                                     if p))
+    accounts = tmp_path / "accounts.yaml"
+    accounts.write_text("toy:\n  - name: a1\n    conn_id: orderbridge_toy_a1\n  - name: a2\n"
+                        "    conn_id: orderbridge_toy_a2\n")
+    monkeypatch.setenv("ORDERBRIDGE_ACCOUNTS", str(accounts))
+    return CHANNEL

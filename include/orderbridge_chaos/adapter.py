@@ -22,10 +22,8 @@ from dataclasses import dataclass, field
 
 import requests
 
-from orderbridge.channels.registry import CHANNELS
+from orderbridge.channels.registry import CHANNELS, part_module
 from orderbridge.config import Account, load_accounts
-
-# channel -> "module:class"; imported on demand, so a channel under construction breaks only itself.
 
 
 @dataclass
@@ -169,7 +167,8 @@ class ChannelAdapter:
 
 
 def adapter_for(channel: str, **kwargs) -> ChannelAdapter:
-    """The chaos adapter of a registered channel: ``orderbridge_chaos.<channel>``'s ``Adapter``."""
+    """The chaos adapter of a registered channel: ``orderbridge_chaos.<channel>``'s ``Adapter``
+    (``<package>.chaos``'s for a plug-in channel)."""
     if channel not in CHANNELS:
         raise KeyError(f"no channel {channel!r} in the registry ({', '.join(CHANNELS)})")
-    return importlib.import_module(f"orderbridge_chaos.{channel}").Adapter(**kwargs)
+    return importlib.import_module(part_module(channel, "chaos")).Adapter(**kwargs)

@@ -63,13 +63,15 @@ class Fake:
 
 
 def fake_for(channel: str) -> Fake:
-    """The ``FAKE`` of ``orderbridge_sandbox.<channel>``.
+    """The ``FAKE`` of ``orderbridge_sandbox.<channel>`` (of ``<package>.sandbox`` for a plug-in channel).
 
     Raises:
         FakeNotFound: no such module, or it has no ``Fake`` called ``FAKE``; the message names the
             channel. An error inside the fake's own imports is raised as it is.
     """
-    module_name = f"{__package__}.{channel}"
+    from orderbridge.channels.registry import part_module
+
+    module_name = part_module(channel, "sandbox")
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as err:

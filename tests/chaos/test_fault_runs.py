@@ -42,3 +42,27 @@ def test_faults_lose_nothing_duplicate_nothing_and_send_nothing_twice(channel, d
     assert f.offered > 0 and f.staged >= f.offered
     # within each task's own retries: 3 in dagkit.default_args, 5 on Merkana's send tasks (the seed's policy)
     assert result.max_tries <= 1 + max(task.retries for task in dag.tasks)
+
+
+@pytest.mark.slow
+def test_a_plugged_in_channel_gets_the_same_fault_run(toy_plugin, airflow_db, conn, staging_dsn, monkeypatch):
+    """The toy of ``tests/toy_channel`` (a plug-in nothing in ``include/`` names) under the same faults."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    from orderbridge_chaos import adapter_for
+    from orderbridge_sandbox.process import start_sandbox
+
+    adapter = adapter_for("toy", orders=PROFILE.orders)
+    with start_sandbox(adapter.sandbox_args()) as sandbox:  # a child process: it finds the toy's fake by the plug-in
+        for name, value in adapter.env(sandbox).items():
+            monkeypatch.setenv(name, value)
+        dag = DagBag(dag_folder=str(REPO / "dags")).get_dag(adapter.dag_id)
+        result = fault_run(adapter, dag, sandbox, conn, runs=3, clean_runs=1, intensity=2.0)
+        seen = adapter.observe(sandbox)
+    print(plain_table([result]))
+    print(details([result]))
+    f = result.findings
+    fired = {kind for kind, n in result.faults.items() if n}
+    assert {"429", "5xx"} <= fired and fired & {"reset", "cut", "malformed", "slow"} and result.problems == []
+    assert f.offered >= PROFILE.orders and f.staged == f.offered and f.acked_uncommitted == []
+    assert seen.acknowledged == seen.offered  # after the recovery run every order is acknowledged, once
