@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from datetime import date, datetime
 from decimal import Decimal
 from importlib import resources
@@ -207,6 +208,7 @@ class CopyPipeline:
         self.cur, self.savepoint, self.background = cur, savepoint, background
         self.usable = not cur.connection.autocommit  # no savepoints outside a transaction
         self._pool: ThreadPoolExecutor | None = None
+        self._fast_switching = ExitStack()  # held while the background thread runs
         self._started = False
         self._error: BaseException | None = None
 
@@ -221,7 +223,7 @@ class CopyPipeline:
             self._started = True
             if self.background:
                 self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="orderbridge-copy")
-                fastpath.fast_thread_switching(True)
+                self._fast_switching.enter_context(fastpath.fast_thread_switching())
         if self._pool is None:
             self._send(statement, text)
         else:
@@ -270,7 +272,7 @@ class CopyPipeline:
             self._pool.shutdown(wait=True)
         finally:
             self._pool = None
-            fastpath.fast_thread_switching(False)
+            self._fast_switching.close()
 
 
 class PlannerStatistics:

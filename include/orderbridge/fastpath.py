@@ -59,26 +59,29 @@ def paused_gc() -> Generator[None, None, None]:
 # thread needs the GIL for a moment at each step (to hand over the text, to return from a
 # statement), and with the default interval it waits up to 5 ms each time while the caller
 # computes, PostgreSQL idling meanwhile (measured: the 100,000-order load took about 20% longer).
-# Scoped, counted for concurrent pipelines, and restored when the last one ends.
+# Counted for concurrent pipelines, and restored when the last one ends.
 _FAST_SWITCH = 0.0005
 _switching = threading.Lock()
 _switch_users = 0
 _switch_saved = 0.005
 
 
-def fast_thread_switching(on: bool) -> None:
-    """Start (``on``) or end one user of fast thread switching; a no-op unless enabled when started.
-
-    Every ``True`` must be matched by one ``False``, also when disabled meanwhile.
-    """
+@contextmanager
+def fast_thread_switching() -> Generator[None, None, None]:
+    """Fast thread switching while the block runs; a no-op unless enabled when it starts."""
     global _switch_users, _switch_saved
+    if not _enabled:
+        yield
+        return
     with _switching:
-        if on:
-            if _switch_users == 0 and _enabled:
-                _switch_saved = sys.getswitchinterval()
-                sys.setswitchinterval(min(_switch_saved, _FAST_SWITCH))
-            _switch_users += 1 if _enabled or _switch_users else 0
-        elif _switch_users:
+        if _switch_users == 0:
+            _switch_saved = sys.getswitchinterval()
+            sys.setswitchinterval(min(_switch_saved, _FAST_SWITCH))
+        _switch_users += 1
+    try:
+        yield
+    finally:
+        with _switching:
             _switch_users -= 1
             if _switch_users == 0:
                 sys.setswitchinterval(_switch_saved)

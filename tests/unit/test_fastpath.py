@@ -46,12 +46,13 @@ def test_bulk_work_pauses_the_garbage_collector_only_when_enabled(mode):
 
 def test_thread_switching_is_fast_only_while_enabled_pipelines_run(mode):
     before = sys.getswitchinterval()
-    fastpath.fast_thread_switching(True)
-    fastpath.fast_thread_switching(True)
-    assert (sys.getswitchinterval() < before) is mode
-    fastpath.fast_thread_switching(False)
-    assert (sys.getswitchinterval() < before) is mode  # one pipeline still runs
-    fastpath.fast_thread_switching(False)
+    with fastpath.fast_thread_switching():
+        with fastpath.fast_thread_switching():
+            assert (sys.getswitchinterval() < before) is mode
+        assert (sys.getswitchinterval() < before) is mode  # one pipeline still runs
+    assert sys.getswitchinterval() == before
+    with pytest.raises(ValueError), fastpath.fast_thread_switching():
+        raise ValueError("a failing pipeline")
     assert sys.getswitchinterval() == before
 
 
