@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+import requests
 import uvicorn
 from fastapi import FastAPI
 
@@ -60,6 +61,28 @@ def collection_texts() -> dict[str, str]:
 def collection_bodies() -> dict[str, dict]:
     """``collection_texts``, parsed."""
     return {name: json.loads(text) for name, text in collection_texts().items()}
+
+
+def replayer(sandbox_url: str, target: str):
+    """``replay(mid, **spec)``: has the fake platform at ``sandbox_url`` send its calls to ``target``
+    (our platform's base URL); returns the replay's answer."""
+
+    def replay(mid: int, **spec) -> dict:
+        answer = requests.post(f"{sandbox_url}/_sandbox/merkana/{PLATFORM}/replay", timeout=30,
+                               json={"target": target, "mid": mid, **spec})
+        answer.raise_for_status()
+        return answer.json()
+
+    return replay
+
+
+def sql(conn, statement: str, *args) -> list[tuple]:
+    """Run one statement and commit; its rows, if any."""
+    with conn.cursor() as cur:
+        cur.execute(statement, args)
+        result = cur.fetchall() if cur.description else []
+    conn.commit()
+    return result
 
 
 def connection(sandbox_port: int = 9, **extra) -> str:

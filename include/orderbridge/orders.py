@@ -166,8 +166,13 @@ class SkuMap:
 
     @classmethod
     def load(cls, cur, channel: str, account: str) -> SkuMap:
-        """Read the mapping tables; account-specific rows win over the channel-wide ``'*'`` ones."""
-        cur.execute("SELECT sku FROM staging.products")
+        """Read the mapping tables; account-specific rows win over the channel-wide ``'*'`` ones.
+        Warehouse SKUs are those of the account's stock owner (``staging.stock_owners``, else ``''``)."""
+        cur.execute(
+            "SELECT sku FROM staging.products WHERE owner = coalesce((SELECT owner FROM staging.stock_owners"
+            " WHERE channel = %s AND account = %s), '')",
+            (channel, account),
+        )
         products = frozenset(r[0] for r in cur.fetchall())
         cur.execute(
             "SELECT channel_sku, warehouse_sku FROM staging.sku_aliases"

@@ -1,6 +1,9 @@
 """Stock reconciliation, one mechanism for every channel.
 
-Available per warehouse SKU = on hand (all warehouses) minus what open orders in staging reserve.
+Available per warehouse SKU = on hand (all warehouses) minus what open orders in staging reserve,
+per stock owner: a channel account sells and reserves the stock of its owner
+(``staging.stock_owners``; ``''``, the warehouse's own, for an account without a row), so two
+merchants of a 3PL using the same SKU code never share a figure.
 An order with a shipment reserves nothing, even before a channel's task marks it ``shipped``: the
 warehouse took its goods off ``on_hand`` when it wrote the shipment.
 Each channel SKU the channel has shown us is mapped back through the same ``SkuMap`` the orders
@@ -35,25 +38,49 @@ class DriftCounts:
     unmapped: int = 0
 
 
-def available(cur, exclude: tuple[str, str, list[str]] | None = None) -> dict[str, int]:
-    """Warehouse SKU -> sellable units (never below zero).
+def owner_of(cur, channel: str, account: str) -> str:
+    """Whose stock ``account`` sells: its ``staging.stock_owners`` row, else the warehouse's own (``''``)."""
+    cur.execute("SELECT owner FROM staging.stock_owners WHERE channel = %s AND account = %s", (channel, account))
+    row = cur.fetchone()
+    return row[0] if row else ""
+
+
+def set_owners(cur, channel: str, owners: dict[str, str]) -> None:
+    """Record whose stock each account (``account -> owner``) sells; idempotent, writes only changes."""
+    if owners:
+        execute_values(
+            cur,
+            """INSERT INTO staging.stock_owners AS so (channel, account, owner) VALUES %s
+               ON CONFLICT (channel, account) DO UPDATE SET owner = EXCLUDED.owner, updated_at = now()
+               WHERE so.owner IS DISTINCT FROM EXCLUDED.owner""",
+            [(channel, account, owner) for account, owner in sorted(owners.items())],
+        )
+
+
+def available(cur, exclude: tuple[str, str, list[str]] | None = None, owner: str = "") -> dict[str, int]:
+    """Warehouse SKU -> sellable units of ``owner`` (never below zero).
 
     Args:
+        owner: whose stock (``owner_of``); only orders of accounts with that owner reserve it.
         exclude: ``(channel, account, external_order_ids)`` whose reservations do not count (the
             orders being re-checked themselves, so they do not compete with their own stock).
     """
     channel, account, ids = exclude or ("", "", [])
     cur.execute(
-        """WITH on_hand AS (SELECT sku, sum(on_hand) AS q FROM staging.stock_levels GROUP BY sku),
+        """WITH on_hand AS (SELECT sku, sum(on_hand) AS q FROM staging.stock_levels WHERE owner = %(owner)s
+                            GROUP BY sku),
                 reserved AS (SELECT l.warehouse_sku AS sku, sum(l.quantity) AS q FROM staging.order_lines l
                              JOIN staging.orders o ON o.id = l.order_id
-                             WHERE o.status IN %s AND l.warehouse_sku IS NOT NULL AND l.status = 'open'
+                             LEFT JOIN staging.stock_owners so ON so.channel = o.channel AND so.account = o.account
+                             WHERE o.status IN %(open)s AND l.warehouse_sku IS NOT NULL AND l.status = 'open'
+                               AND coalesce(so.owner, '') = %(owner)s
                                AND NOT EXISTS (SELECT 1 FROM staging.shipments s WHERE s.order_id = o.id)
-                               AND NOT (o.channel = %s AND o.account = %s AND o.external_order_id = ANY(%s))
+                               AND NOT (o.channel = %(channel)s AND o.account = %(account)s
+                                        AND o.external_order_id = ANY(%(ids)s))
                              GROUP BY 1)
            SELECT p.sku, greatest(coalesce(h.q, 0) - coalesce(r.q, 0), 0)::int FROM staging.products p
-           LEFT JOIN on_hand h USING (sku) LEFT JOIN reserved r USING (sku)""",
-        (OPEN_STATUSES, channel, account, list(ids)),
+           LEFT JOIN on_hand h USING (sku) LEFT JOIN reserved r USING (sku) WHERE p.owner = %(owner)s""",
+        {"open": OPEN_STATUSES, "channel": channel, "account": account, "ids": list(ids), "owner": owner},
     )
     return dict(cur.fetchall())
 
@@ -73,7 +100,7 @@ def reconcile(cur, channel: str, account: str, run_key: str, *, pushes_stock: bo
         pushes_stock: False for channels with infinite stock: report only.
     """
     counts = DriftCounts()
-    avail = available(cur)
+    avail = available(cur, owner=owner_of(cur, channel, account))
     skus = SkuMap.load(cur, channel, account)
     cur.execute(
         "SELECT channel_sku, kit_spec, confirmed_stock, external_product_id FROM staging.channel_products"

@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from orderbridge.orders import SkuMap
-from orderbridge.stock import available, offer
+from orderbridge.stock import available, offer, owner_of
 from orderbridge_chaos.adapter import ChannelAdapter, Observed
 
 
@@ -60,7 +60,7 @@ def _rows(cur, sql: str, *args) -> list[tuple]:
 
 def expected_stock(cur, channel: str, account: str) -> dict[str, int]:
     """Channel SKU -> what the warehouse can sell now (the reconciliation's own rule)."""
-    avail, skus = available(cur), SkuMap.load(cur, channel, account)
+    avail, skus = available(cur, owner=owner_of(cur, channel, account)), SkuMap.load(cur, channel, account)
     out = {}
     for channel_sku, kit_spec in _rows(cur, "SELECT channel_sku, kit_spec FROM staging.channel_products"
                                             " WHERE channel = %s AND account = %s AND external_product_id IS NOT NULL",

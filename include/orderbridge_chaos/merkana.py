@@ -9,7 +9,9 @@ run is under way. The sandbox's ``merkana`` routes fault our ``ff-orders-status`
 What the platform sent and what we answered come from the replay's own answers (the fake's state
 keeps counts, not ids); what it received comes from its state. Every status update is a tracking
 effect here (the shipped one carries the parcel, ``awb``): Merkana sets a status, so one received
-again after a lost answer is a harmless resend (``idempotent_writebacks``).
+again after a lost answer is a harmless resend (``idempotent_writebacks``). Stock goes as levels
+(the connection's default ``stock_mode``, which the sandbox's default applies), so a stock post
+received again after a lost answer changes nothing either: its faults lose answers too.
 """
 
 from __future__ import annotations
@@ -97,10 +99,12 @@ class MerkanaAdapter(ChannelAdapter):
             {"channel": ch, "kind": "503", "rate": 0.10 * r},
             {"channel": ch, "kind": "reset", "rate": 0.04 * r},
             {"channel": ch, "kind": "malformed", "rate": 0.04 * r},
-            # Answers lost after Merkana applied the post. Only on status updates: a stock delta
-            # applied twice is delta mode's documented limit (merkana.client), not a finding.
-            {"channel": ch, "kind": "slow", "match": "ff-orders-status", "delay": self.timeout + 0.5, "rate": 0.04 * r},
-            {"channel": ch, "kind": "cut", "match": "ff-orders-status", "rate": 0.04 * r},
+            # Answers lost after Merkana applied the post, on both write-backs as on every channel:
+            # a status set again and a stock level posted again (the default stock_mode) change nothing.
+            *({"channel": ch, "kind": "slow", "match": path, "delay": self.timeout + 0.5, "rate": 0.04 * r}
+              for path in ("ff-orders-status", "ff-supplies")),
+            *({"channel": ch, "kind": "cut", "match": path, "rate": 0.04 * r}
+              for path in ("ff-orders-status", "ff-supplies")),
         ]
 
     def disturb(self, sandbox, run: int) -> str | None:

@@ -12,6 +12,7 @@ import hashlib
 
 from psycopg2.extras import execute_values
 
+from orderbridge.stock import owner_of
 from orderbridge_sandbox.catalogue import GROUPON_OFFERS, PLENTY_OFFERS, WAREHOUSE_PRODUCTS
 
 COURIER_SERVICES = ("Royal Mail Tracked", "DPD UK", "Hermes", "DHL Germany", "GLS", "Local Van Courier")
@@ -59,13 +60,13 @@ def ship_some(cur, channel: str, account: str, share: float = 0.5) -> int:
     execute_values(cur, "INSERT INTO staging.shipments (order_id, courier_service, tracking_number) VALUES %s"
                         " ON CONFLICT DO NOTHING", rows)
     shipped = cur.rowcount
-    # What left the shelf: the order's lines, by warehouse SKU.
+    # What left the shelf: the order's lines, by warehouse SKU, from the stock of the account's owner.
     cur.execute(
         """UPDATE staging.stock_levels s SET on_hand = s.on_hand - q.qty, updated_at = now()
            FROM (SELECT l.warehouse_sku, sum(l.quantity) AS qty FROM staging.order_lines l
                  WHERE l.order_id = ANY(%s) AND l.warehouse_sku IS NOT NULL AND l.status = 'open'
                  GROUP BY 1) q
-           WHERE s.sku = q.warehouse_sku AND s.warehouse = 'main'""",
-        ([oid for oid, _ in chosen],),
+           WHERE s.sku = q.warehouse_sku AND s.warehouse = 'main' AND s.owner = %s""",
+        ([oid for oid, _ in chosen], owner_of(cur, channel, account)),
     )
     return shipped

@@ -38,12 +38,14 @@ def scalar(conn, sql: str, *args):
 
 @pytest.fixture
 def warehouse(conn):
-    """Warehouse products for the collection's order (7563 and 9047; 41705 is unknown), the merchant
-    4755's unknown product, and SKU-123 of merchant 293 mapped by an alias."""
+    """Warehouse products of merchant 4755 for the collection's order (7563 and 9047; 41705 is
+    unknown) and its unknown product, and SKU-123 of merchant 293 mapped by an alias; each merchant's
+    stock is its own (owner = mid, the default ``stock_owner``)."""
     with conn.cursor() as cur:
-        cur.execute("""INSERT INTO staging.products (sku, name) VALUES ('7563', 'a'), ('9047', 'b'), ('WH-1', 'c'),
-                              ('UNKNOWN-4755', 'unknown product of 4755');
-                       INSERT INTO staging.stock_levels (sku, on_hand) VALUES ('7563', 5), ('9047', 5), ('WH-1', 7);
+        cur.execute("""INSERT INTO staging.products (owner, sku, name) VALUES ('4755', '7563', 'a'),
+                              ('4755', '9047', 'b'), ('293', 'WH-1', 'c'), ('4755', 'UNKNOWN-4755', 'unknown product');
+                       INSERT INTO staging.stock_levels (owner, sku, on_hand) VALUES ('4755', '7563', 5),
+                              ('4755', '9047', 5), ('293', 'WH-1', 7);
                        INSERT INTO staging.sku_aliases (channel, account, channel_sku, warehouse_sku)
                               VALUES ('merkana', 'demo/293', 'SKU-123', 'WH-1')""")
     conn.commit()
@@ -221,11 +223,11 @@ def test_a_platform_that_renamed_fields_is_read_and_answered_in_its_own_names(in
                                                         "products_stock": [{"sku": "SKU-123", "qty": 7}]}
 
 
-def available(conn, sku: str) -> int:
+def available(conn, sku: str, owner: str = "4755") -> int:
     from orderbridge import stock
 
     with conn.cursor() as cur:
-        value = stock.available(cur)[sku]
+        value = stock.available(cur, owner=owner)[sku]
     conn.commit()
     return value
 

@@ -9,7 +9,7 @@ import pytest
 import requests
 
 from conftest import run_task
-from merkana_support import OUR_TOKEN, PLATFORM, THEIR_TOKEN, inbound_fixture  # noqa: F401 (fixture `inbound`)
+from merkana_support import OUR_TOKEN, PLATFORM, THEIR_TOKEN, inbound_fixture, replayer, sql  # noqa: F401
 from orderbridge import stock
 from orderbridge.channels.merkana.client import MerkanaClient
 from orderbridge.channels.merkana.settings import PlatformSettings
@@ -23,27 +23,27 @@ T = 30
 
 
 @pytest.fixture
-def sandbox():
-    with start_sandbox(["--seed", "5", "--merkana", f"{PLATFORM}:{OUR_TOKEN}:{THEIR_TOKEN}"]) as proc:
+def sandbox(request):
+    """The fake platform; ``@pytest.mark.parametrize("sandbox", ["delta"], indirect=True)`` makes it
+    apply ``br`` as a change (default: as the level, as orderbridge assumes)."""
+    mode = getattr(request, "param", None)
+    with start_sandbox(["--seed", "5", "--merkana", f"{PLATFORM}:{OUR_TOKEN}:{THEIR_TOKEN}"]
+                       + (["--merkana-stock-mode", mode] if mode else [])) as proc:
         yield proc
 
 
 @pytest.fixture
 def platform(sandbox, inbound, conn):
     """Our endpoints and the fake platform wired both ways; the demo warehouse seeded. Returns a
-    replay function: ``replay(mid, **spec)`` sends the platform's calls to us."""
-    url = inbound(sandbox.port, unknown_product_sku=UNKNOWN_SKU_TEMPLATE)
+    replay function: ``replay(mid, **spec)`` sends the platform's calls to us. Our connection's
+    ``stock_mode`` is the one the fake applies only when the fake was started with one."""
+    mode = requests.get(f"{sandbox.url}/_sandbox/merkana", timeout=T).json()["stock_mode"]
+    url = inbound(sandbox.port, unknown_product_sku=UNKNOWN_SKU_TEMPLATE,
+                  **({"stock_mode": mode} if mode != PlatformSettings.model_fields["stock_mode"].default else {}))
     with conn.cursor() as cur:
         seed_warehouse(cur, mids=(293, 294, 295, 296, 297))
     conn.commit()
-
-    def replay(mid: int, **spec) -> dict:
-        answer = requests.post(f"{sandbox.url}/_sandbox/merkana/{PLATFORM}/replay", timeout=T,
-                               json={"target": url, "mid": mid, **spec})
-        answer.raise_for_status()
-        return answer.json()
-
-    return replay
+    return replayer(sandbox.url, url)
 
 
 def state(sandbox) -> dict:
@@ -56,14 +56,6 @@ def fault(sandbox, **rule) -> None:
 
 def fired(sandbox) -> int:
     return sum(r["fired"] for r in requests.get(f"{sandbox.url}/_sandbox/faults", timeout=T).json()["rules"])
-
-
-def sql(conn, statement: str, *args) -> list[tuple]:
-    with conn.cursor() as cur:
-        cur.execute(statement, args)
-        result = cur.fetchall() if cur.description else []
-    conn.commit()
-    return result
 
 
 def ship(conn, ext: str, courier: str, tracking: str) -> None:
@@ -207,18 +199,19 @@ def test_a_failing_platform_gets_six_attempts_then_rows_fail_visibly_and_a_rerun
     assert state(sandbox)["posted_twice"] == 0
 
 
-def ours(conn) -> dict[str, int]:
-    """What the warehouse can offer per Merkana SKU of the demo catalogue."""
+def ours(conn, mid: int) -> dict[str, int]:
+    """What the warehouse can offer merchant ``mid`` per Merkana SKU of the demo catalogue."""
     with conn.cursor() as cur:
-        avail = stock.available(cur)
+        avail = stock.available(cur, owner=str(mid))
     conn.commit()
     return {p.sku: avail[p.warehouse_sku] for p in catalogue()}
 
 
+@pytest.mark.parametrize("sandbox", ["delta"], indirect=True)
 def test_stock_changes_post_deltas_and_an_audit_posts_a_negative_one(sandbox, platform, conn):
     answer = platform(295, steps=["products", "stock"])
     baseline = {s["sku"]: s["br"] for s in answer["stock"][1]["stock"]}
-    assert baseline == ours(conn)
+    assert baseline == ours(conn, 295)
     assert state(sandbox)["merchants"]["295"]["stock"] == baseline
     platform(295, steps=["orders"], orders=5, duplicates=1, unknown_rate=0)
 
@@ -226,20 +219,21 @@ def test_stock_changes_post_deltas_and_an_audit_posts_a_negative_one(sandbox, pl
     assert counts["sent_batches"] == 1 and counts["sent_sent"] == counts["pushed"] > 0
     st = state(sandbox)
     assert all(p["br"] < 0 for p in st["supplies"][0]["products"])  # orders reserve stock: deltas down
-    assert st["merchants"]["295"]["stock"] == ours(conn)
-    assert dict(sql(conn, "SELECT channel_sku, confirmed_stock FROM staging.channel_products")) == ours(conn)
+    assert st["merchants"]["295"]["stock"] == ours(conn, 295)
+    assert dict(sql(conn, "SELECT channel_sku, confirmed_stock FROM staging.channel_products")) == ours(conn, 295)
 
     sql(conn, "UPDATE staging.stock_levels SET on_hand = on_hand - 3 WHERE sku = 'WH-1012'")  # audit: 3 missing
     run_task("merkana", "push_stock", ACCOUNT, "run-2", key="k2")
     st = state(sandbox)
     assert st["supplies"][-1] == {"mid": 295, "products": [{"sku": "MK-2002", "br": -3}]}
-    assert st["merchants"]["295"]["stock"] == ours(conn)
+    assert st["merchants"]["295"]["stock"] == ours(conn, 295)
 
     run_task("merkana", "push_stock", ACCOUNT, "run-2-rerun", key="k2")
     run_task("merkana", "push_stock", ACCOUNT, "run-3", key="k3")
     assert len(state(sandbox)["supplies"]) == 2  # nothing changed: nothing posted
 
 
+@pytest.mark.parametrize("sandbox", ["delta"], indirect=True)
 def test_a_refused_stock_post_is_not_confirmed_and_the_retry_applies_it_once(sandbox, platform, conn):
     platform(296, steps=["products", "stock"])
     before = dict(sql(conn, "SELECT channel_sku, confirmed_stock FROM staging.channel_products"))
@@ -255,11 +249,12 @@ def test_a_refused_stock_post_is_not_confirmed_and_the_retry_applies_it_once(san
     assert counts["sent_sent"] == 1
     st = state(sandbox)
     assert st["supplies"] == [{"mid": 296, "products": [{"sku": "WH-1001", "br": 10}]}]
-    assert st["merchants"]["296"]["stock"] == ours(conn)
+    assert st["merchants"]["296"]["stock"] == ours(conn, 296)
     assert dict(sql(conn, "SELECT channel_sku, confirmed_stock FROM staging.channel_products"))["WH-1001"] \
         == before["WH-1001"] + 10
 
 
+@pytest.mark.parametrize("sandbox", ["delta"], indirect=True)
 def test_changes_waiting_to_be_sent_are_dropped_once_merkana_shows_the_level_anyway(sandbox, platform, conn):
     platform(297, steps=["products", "stock"])
     fault(sandbox, match="ff-supplies", kind="500")
@@ -283,5 +278,5 @@ def test_changes_waiting_to_be_sent_are_dropped_once_merkana_shows_the_level_any
     counts = run_task("merkana", "push_stock", ACCOUNT, "run-3", key="k3")
     assert counts["sent_claimed"] == 0
     assert state(sandbox)["supplies"] == []
-    assert state(sandbox)["merchants"]["297"]["stock"] == ours(conn)
+    assert state(sandbox)["merchants"]["297"]["stock"] == ours(conn, 297)
     assert {r[0] for r in sql(conn, "SELECT status FROM staging.outbox")} == {"superseded"}

@@ -8,6 +8,15 @@ from orderbridge import db, staging
 from orderbridge.channels.groupon.mapping import GrouponMapper
 
 
+def _database_at(pg, name: str, revision: str) -> str:
+    """A fresh database ``name`` migrated to ``revision``; its DSN."""
+    pg.sql(f"DROP DATABASE IF EXISTS {name}")
+    pg.sql(f"CREATE DATABASE {name}")
+    dsn = pg.url(name)
+    db.migrate(dsn, revision)
+    return dsn
+
+
 def _entry(first_line: int, name: str, city: str) -> dict:
     return {"orderid": "GG-SPLIT-1", "parent_orderid": "77", "date": "11/19/2026 09:56AM UTC",
             "amount": {"total": 10, "shipping": 0},
@@ -18,10 +27,7 @@ def _entry(first_line: int, name: str, city: str) -> dict:
 
 def test_0004_gives_each_groupon_entry_its_own_order_and_flags_taken_merged_orders(pg):
     name = "t_migrate_0004"
-    pg.sql(f"DROP DATABASE IF EXISTS {name}")
-    pg.sql(f"CREATE DATABASE {name}")
-    dsn = pg.url(name)
-    db.migrate(dsn, "0003")
+    dsn = _database_at(pg, name, "0003")
     conn = db.connect(dsn)
     try:
         with conn.cursor() as cur:
@@ -72,6 +78,61 @@ def test_0004_gives_each_groupon_entry_its_own_order_and_flags_taken_merged_orde
                 ("GG-SPLIT-1#100", "ready", "Budapest", ["100", "101"]),
                 ("GG-SPLIT-1#200", "ready", "Saint-Etienne", ["200", "201"]),
             ]
+    finally:
+        conn.close()
+        pg.sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def _downgrade(dsn: str, revision: str) -> None:
+    from importlib import resources
+
+    from alembic import command
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(resources.files("orderbridge") / "migrations"))
+    cfg.set_main_option("sqlalchemy.url", db.sqlalchemy_url(dsn).replace("%", "%%"))
+    command.downgrade(cfg, revision)
+
+
+def test_0007_makes_existing_stock_the_warehouses_own_and_goes_back_while_no_owner_has_rows(pg):
+    import psycopg2
+    import pytest
+
+    from orderbridge import stock
+
+    name = "t_migrate_0007"
+    dsn = _database_at(pg, name, "0005")
+    conn = db.connect(dsn)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("INSERT INTO staging.products (sku, name) VALUES ('WH-1001', 'Mug');"
+                        " INSERT INTO staging.stock_levels (sku, on_hand) VALUES ('WH-1001', 8)")
+        conn.commit()
+
+        db.migrate(dsn)
+
+        with conn.cursor() as cur:
+            assert stock.available(cur) == {"WH-1001": 8}  # the warehouse's own, as every account sells
+            assert stock.owner_of(cur, "groupon", "uk") == ""
+            # Another owner's rows of the same SKU are a figure of their own.
+            cur.execute("INSERT INTO staging.products (owner, sku, name) VALUES ('293', 'WH-1001', 'Mug');"
+                        " INSERT INTO staging.stock_levels (owner, sku, on_hand) VALUES ('293', 'WH-1001', 3)")
+            assert (stock.available(cur), stock.available(cur, owner="293")) == ({"WH-1001": 8}, {"WH-1001": 3})
+        conn.commit()
+        with pytest.raises(Exception, match="owners other than the warehouse"):
+            _downgrade(dsn, "0005")
+        with conn.cursor() as cur:
+            cur.execute("DELETE FROM staging.stock_levels WHERE owner <> '';"
+                        " DELETE FROM staging.products WHERE owner <> ''")
+        conn.commit()
+        _downgrade(dsn, "0005")
+        with conn.cursor() as cur:
+            cur.execute("SELECT sku, on_hand FROM staging.stock_levels")
+            assert cur.fetchall() == [("WH-1001", 8)]
+            with pytest.raises(psycopg2.errors.UndefinedTable):
+                cur.execute("SELECT 1 FROM staging.merkana_order_extras")
+        conn.rollback()
     finally:
         conn.close()
         pg.sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")

@@ -55,14 +55,22 @@ def test_status_updates_are_recorded_per_platform_and_repeats_counted(sandbox):
     assert bad.status_code == 422 and "idextern" in bad.json()["message"]
 
 
-def test_supplies_are_applied_as_deltas_per_merchant(sandbox):
-    body = collection_bodies()["supplies"]  # mid 293: BS20950 +2, CW11006 +1
+@pytest.mark.parametrize(("mode", "expected"), [(None, {"BS20950": -3, "CW11006": 1}),
+                                                ("delta", {"BS20950": -1, "CW11006": 1})])
+def test_supplies_are_applied_as_levels_or_as_deltas_per_merchant(mode, expected):
+    body = collection_bodies()["supplies"]  # mid 293: BS20950 2, CW11006 1
     headers = {"api-token": "theirs-2"}
-    for products in (body["products"], [{"sku": "BS20950", "br": -3}]):
-        answer = requests.post(f"{sandbox.url}/merkana/v1/ff-supplies", json={"mid": 293, "products": products},
-                               headers=headers, timeout=T)
-        assert answer.json() == {"status": True}
-    assert state(sandbox, "two")["merchants"]["293"]["stock"] == {"BS20950": -1, "CW11006": 1}
+    with start_sandbox(["--seed", "3", "--merkana", "two:ours-2:theirs-2"]
+                       + (["--merkana-stock-mode", mode] if mode else [])) as sandbox:
+        for products in (body["products"], [{"sku": "BS20950", "br": -3}]):
+            answer = requests.post(f"{sandbox.url}/merkana/v1/ff-supplies", json={"mid": 293, "products": products},
+                                   headers=headers, timeout=T)
+            assert answer.json() == {"status": True}
+        assert state(sandbox, "two")["merchants"]["293"]["stock"] == expected
+
+
+def test_supplies_refuse_a_br_that_is_not_a_number(sandbox):
+    headers = {"api-token": "theirs-2"}
     bad = requests.post(f"{sandbox.url}/merkana/v1/ff-supplies", json={"mid": 293, "products": [{"sku": "A",
                         "br": "many"}]}, headers=headers, timeout=T)
     assert bad.status_code == 422 and "br" in bad.json()["message"]

@@ -131,6 +131,16 @@ def test_settings_from_the_connection():
             settings(**bad)
 
 
+def test_whose_stock_a_merchant_sells_and_how_held_orders_are_reported():
+    assert settings().stock_mode == "absolute"  # a post sent again after a lost answer changes nothing
+    assert (settings().owner("293"), settings().problem_status) == ("293", "problem")
+    s = settings(stock_owner="", problem_status="", merchants={"293": {"stock_owner": "acme-{mid}"}, "4755": {}})
+    assert (s.owner("293"), s.owner("4755"), s.problem_status) == ("acme-293", "", None)
+    for bad in ({"stock_owner": "{sku}"}, {"merchants": {"293": {"stock_owner": "{unknownproductid}"}}}):
+        with pytest.raises(Permanent, match="stock_owner may only use"):
+            settings(**bad)
+
+
 def test_product_sync_needs_unique_skus():
     sync = parse_product_sync(collection_bodies()["product_sync"], Fields())
     assert (sync.mid, sync.products[0].id, sync.products[0].sku) == ("293", "123", "SKU-123")

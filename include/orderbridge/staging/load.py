@@ -28,6 +28,7 @@ from orderbridge.orders import (
 from orderbridge.outbox import OUTBOX_COLUMNS, Effect, enqueue, outbox_rows
 from orderbridge.staging.history import EVENT_COLUMNS, _events, record_event
 from orderbridge.stock import available as available_stock
+from orderbridge.stock import owner_of as stock_owner
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +129,8 @@ def load_orders(cur, mapper: ChannelMapper, account: str, orders: list[StagedOrd
         if status == "awaiting_stock":
             held_for[ext] = reason
     # Stock free for this batch: on hand minus what every other open order already reserves.
-    free = available_stock(cur, exclude=(channel, account, ids)) if mapper.checks_stock else None
+    free = (available_stock(cur, exclude=(channel, account, ids), owner=stock_owner(cur, channel, account))
+            if mapper.checks_stock else None)
     new = _NewOrders(cur, channel, account, run_id, sum(1 for ext in ids if ext not in existing))
     changed_rows, lines_by_order, events, effects, changed, owned = [], {}, [], [], {}, []
     mapped = [(order, *line_rows(order, skus)) for order in orders]

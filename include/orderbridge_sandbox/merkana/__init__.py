@@ -6,8 +6,8 @@ roles (seed 004):
 - the API we post to: ``POST /merkana/v1/ff-orders-status`` and ``/merkana/v1/ff-supplies``,
   checking ``api-token`` (401 with the seed's ``{"status": false, "message"}`` otherwise),
   recording every update, and applying supply ``br`` values to its per-merchant stock view
-  (as deltas, or as levels with ``--merkana-stock-mode absolute``). Faults (``/_sandbox/faults``,
-  channel ``merkana``) make it fail like any channel;
+  (as levels, the reading orderbridge assumes, or as changes with ``--merkana-stock-mode delta``).
+  Faults (``/_sandbox/faults``, channel ``merkana``) make it fail like any channel;
 - the caller: ``POST /_sandbox/merkana/<platform>/replay`` sends the collection's four calls to
   our endpoints -- product sync, initial stock, generated orders (Bulgarian in Cyrillic and
   Romanian, mostly cash on delivery, some SKUs the merchant never synced, some sent twice as the
@@ -49,7 +49,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         metavar="PLATFORM:OUR_TOKEN:THEIR_TOKEN",
                         help="a fake Merkana platform: it sends OUR_TOKEN when it calls our endpoints and requires "
                              "THEIR_TOKEN on our ff-orders-status / ff-supplies posts (repeatable)")
-    parser.add_argument("--merkana-stock-mode", choices=("delta", "absolute"), default="delta",
+    parser.add_argument("--merkana-stock-mode", choices=("delta", "absolute"), default="absolute",
                         help="how the fake applies ff-supplies br: added to its stock (delta) or as the level")
 
 

@@ -26,19 +26,19 @@ def demo_connection(sandbox_url: str, our_token: str, their_token: str, mids: tu
     host, _, port = sandbox_url.split("://", 1)[1].partition(":")
     return {"conn_type": "http", "host": host, "port": int(port or 80), "schema": "http", "password": their_token,
             "extra": {"api_path": "/merkana/v1", "timeout": 10, "inbound_token": our_token,
-                      "merchants": {str(m): {} for m in mids}, "unknown_product_sku": UNKNOWN_SKU_TEMPLATE,
-                      "stock_mode": "delta"}}
+                      "merchants": {str(m): {} for m in mids}, "unknown_product_sku": UNKNOWN_SKU_TEMPLATE}}
 
 
 def seed_warehouse(cur, mids: tuple[int, ...] = (293,)) -> None:
-    """What the demo warehouse sets up for its Merkana merchants: the products (idempotent), each
-    merchant's unknown product (with no stock), the merchants' own SKU codes as aliases, and
-    Merkana's courier names for the simulator's courier services."""
-    execute_values(cur, "INSERT INTO staging.products (sku, name) VALUES %s ON CONFLICT DO NOTHING",
-                   [(p.sku, p.name) for p in WAREHOUSE_PRODUCTS]
-                   + [(UNKNOWN_SKU_TEMPLATE.format(mid=m), f"Unknown product of merchant {m}") for m in mids])
-    execute_values(cur, "INSERT INTO staging.stock_levels (sku, on_hand) VALUES %s ON CONFLICT DO NOTHING",
-                   [(p.sku, p.on_hand) for p in WAREHOUSE_PRODUCTS])
+    """What the demo warehouse sets up for its Merkana merchants: each merchant's own products and
+    stock (owner = its mid, the connection's default ``stock_owner``; idempotent), its unknown product
+    (with no stock), the merchants' own SKU codes as aliases, and Merkana's courier names for the
+    simulator's courier services."""
+    execute_values(cur, "INSERT INTO staging.products (owner, sku, name) VALUES %s ON CONFLICT DO NOTHING",
+                   [(str(m), p.sku, p.name) for m in mids for p in WAREHOUSE_PRODUCTS]
+                   + [(str(m), UNKNOWN_SKU_TEMPLATE.format(mid=m), f"Unknown product of merchant {m}") for m in mids])
+    execute_values(cur, "INSERT INTO staging.stock_levels (owner, sku, on_hand) VALUES %s ON CONFLICT DO NOTHING",
+                   [(str(m), p.sku, p.on_hand) for m in mids for p in WAREHOUSE_PRODUCTS])
     execute_values(cur, "INSERT INTO staging.sku_aliases (channel, channel_sku, warehouse_sku) VALUES %s"
                         " ON CONFLICT DO NOTHING",
                    [(CHANNEL, p.sku, p.warehouse_sku) for p in catalogue() if p.sku != p.warehouse_sku])

@@ -206,7 +206,7 @@ class MerkanaSandbox:
         stock_mode: how ff-supplies ``br`` is applied: ``delta`` (added) or ``absolute`` (the level).
     """
 
-    def __init__(self, seed: int = 42, stock_mode: str = "delta"):
+    def __init__(self, seed: int = 42, stock_mode: str = "absolute"):
         if stock_mode not in STOCK_MODES:
             raise ValueError(f"stock mode must be one of {STOCK_MODES}")
         self.seed, self.stock_mode = seed, stock_mode

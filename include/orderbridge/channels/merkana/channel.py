@@ -24,7 +24,8 @@ every merchant (`mid`) of one platform (listed in `config/accounts.yaml`):
 1. **recheck_orders**: re-check held orders from `raw` (an address or a mapping fixed since).
 2. **post_status_updates**: orders that moved (in progress, shipped with their parcel, cancelled)
    become status updates, posted to `ff-orders-status` in batches through the outbox.
-3. **push_stock**: reconcile stock and post what changed to `ff-supplies` (deltas by default).
+3. **push_stock**: reconcile each merchant's own stock and post what changed to `ff-supplies`
+   (levels by default: a post sent again after a lost answer changes nothing).
 
 Write-backs follow the seed's retry policy: 6 attempts 10 minutes apart, then `failed` and left
 for a person (`staging.outbox`). The send tasks retry on the same rhythm and stay red while
@@ -53,10 +54,15 @@ def for_each_merchant(account, client, step: Callable) -> dict:
     the others. Raises the most serious of their errors after all ran."""
     from orderbridge import steps
     from orderbridge.channels.merkana.client import merchant_accounts
+    from orderbridge.channels.merkana.settings import merchant_of
+    from orderbridge.channels.merkana.store import record_owners
     from orderbridge.errors import OrderbridgeError
 
     with closing(steps.staging_connection()) as conn, conn.cursor() as cur:
         names = merchant_accounts(cur, client.settings)
+        # Owners may have changed in the connection since the endpoints last wrote them.
+        record_owners(cur, client.settings, [merchant_of(name) for name in names])
+        conn.commit()
     totals: dict = {"merchants": 0}
     errors: list[OrderbridgeError] = []
     for merchant in (replace(account, name=name) for name in names):
@@ -113,7 +119,7 @@ def post_status_updates(channel: Channel, account, run: Run) -> dict:
 
 
 def push_stock(channel: Channel, account, run: Run) -> dict:
-    """Reconcile each merchant's stock and post what changed to ff-supplies (deltas by default)."""
+    """Reconcile each merchant's stock and post what changed to ff-supplies (levels by default)."""
     from orderbridge import outbox, steps
     from orderbridge import stock as stock_levels
     from orderbridge.channels.merkana import writeback as merkana
@@ -143,8 +149,8 @@ class MerkanaChannel(Channel):
     title = "Merkana fulfilment"
     doc = DOC
     tags = ("writeback", "stock")
-    # Stock goes as deltas by default, absolute with the extra stock_mode (a guess: README).
-    stock = Stock(StockPolicy.DELTA)
+    # Stock goes as levels by default, deltas with the extra stock_mode (a guess: README).
+    stock = Stock(StockPolicy.ABSOLUTE)
     inbound_app = staticmethod(_inbound_app)
     dag_params = {"resend_failed": {"default": False, "type": "boolean",
                                     "description": "queue failed status updates again (a person fixed the cause)"}}

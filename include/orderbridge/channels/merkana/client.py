@@ -12,10 +12,11 @@ Retries follow the seed's own policy for its jobs: 6 attempts (1 + 5 retries) 10
 visible (``staging.outbox``, ``staging.order_events``) for a person. Each attempt is one HTTP request
 (no quick in-client retries): the outbox counts them.
 
-``stock_mode`` ``delta`` (default) posts ``br`` = new level minus the level Merkana last
-accepted (the seed: "new stock reported", negative after an audit); ``absolute`` posts the level.
-Delivery is at-least-once: a delta Merkana applied but whose answer was lost (timeout) is sent
-again on the next attempt, so delta mode may count such a change twice; ``absolute`` cannot.
+``stock_mode`` ``absolute`` (default) posts ``br`` = the level the merchant can sell; ``delta``
+posts the new level minus the level Merkana last accepted (negative after an audit). Delivery is
+at-least-once: a post Merkana applied but whose answer was lost (timeout, connection cut) is sent
+again on the next attempt. The seed gives ff-supplies no idempotency key Merkana would ignore on a
+repeat, so only levels make that resend harmless; a delta would count twice (README, guesses).
 """
 
 from __future__ import annotations

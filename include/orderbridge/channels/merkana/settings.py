@@ -13,8 +13,17 @@ One connection per platform, ``orderbridge_merkana_<platform>`` (named in ``conf
   template with ``{mid}`` and ``{unknownproductid}``; default ``{unknownproductid}``, i.e. the id
   Merkana sends is our warehouse SKU of the merchant's "unknown product"; a merchant entry may
   override it;
-- extra ``stock_mode``: ``delta`` (default: ``br`` is the change since what Merkana last
-  accepted, negative after an audit) or ``absolute`` (``br`` is the new level);
+- extra ``stock_mode``: ``absolute`` (default: ``br`` is the new level, so a post sent again after
+  its answer was lost changes nothing) or ``delta`` (``br`` is the change since what Merkana last
+  accepted, negative after an audit; the seed has no idempotency key, so a delta whose answer was
+  lost counts twice when it is sent again: only for a platform that applies ``br`` as a change);
+- extra ``stock_owner``: whose stock a merchant sells (``staging.products``/``stock_levels``
+  ``owner``), a template with ``{mid}``; default ``{mid}``: the FF's merchant id, as the seed
+  defines ``mid``. ``""`` sells the warehouse's own stock (one figure for every merchant). A
+  merchant entry may override it (``{"293": {"stock_owner": "acme"}}``);
+- extra ``problem_status``: the status sent on ``ff-orders-status`` once for an order held for a
+  person (``awaiting_mapping``, ``invalid_address``, ``awaiting_stock``), default ``problem``;
+  ``""`` sends none;
 - extras ``field_names`` and ``status_values``: see ``fields``; ``max_body_bytes`` (default 2 MiB);
 - extras ``status_batch_size`` and ``stock_batch_size``: most outbox rows one ff-orders-status or
   ff-supplies post carries (default 100 and 500);
@@ -52,6 +61,8 @@ UNMAPPED_COURIER_MODES = ("block", "service_name")
 DEFAULT_MAX_BODY = 2 * 1024 * 1024
 DEFAULT_UNKNOWN_SKU = "{unknownproductid}"
 DEFAULT_RETRY_DELAY = 600  # seconds: the seed's 10 minutes between attempts
+DEFAULT_STOCK_OWNER = "{mid}"  # the seed: mid is the "unique merchant id in FF system"
+DEFAULT_PROBLEM_STATUS = "problem"  # a guess: the seed names no status for a held order
 
 
 def account_name(platform: str, mid: str) -> str:
@@ -77,7 +88,9 @@ class PlatformSettings(ChannelSettings):
     fields: Fields = Field(default_factory=Fields, alias="field_names")
     merchants: dict[str, dict[str, Any]] | None = None
     unknown_product_sku: str = DEFAULT_UNKNOWN_SKU
-    stock_mode: Literal["delta", "absolute"] = "delta"
+    stock_mode: Literal["delta", "absolute"] = "absolute"
+    stock_owner: str = DEFAULT_STOCK_OWNER
+    problem_status: str | None = DEFAULT_PROBLEM_STATUS
     unmapped_courier: Literal["block", "service_name"] = "block"
     status_values: dict[str, str] = Field(default_factory=lambda: dict(STATUS_VALUES))
     max_body_bytes: int = Field(DEFAULT_MAX_BODY, ge=1)
@@ -131,6 +144,16 @@ class PlatformSettings(ChannelSettings):
     def _template(cls, value: Any) -> str:
         return str(value or DEFAULT_UNKNOWN_SKU)
 
+    @field_validator("stock_owner", mode="before")
+    @classmethod
+    def _owner(cls, value: Any) -> str:
+        return DEFAULT_STOCK_OWNER if value is None else str(value)
+
+    @field_validator("problem_status", mode="before")
+    @classmethod
+    def _problem(cls, value: Any) -> str | None:
+        return str(value) if value else None
+
     @field_validator("status_values", mode="before")
     @classmethod
     def _statuses(cls, value: Any) -> Any:
@@ -155,14 +178,17 @@ class PlatformSettings(ChannelSettings):
 
     @model_validator(mode="after")
     def _templates(self) -> PlatformSettings:
-        for name, template in [("unknown_product_sku", self.unknown_product_sku)] + [
-                (f"merchants.{m}.unknown_product_sku", str(v["unknown_product_sku"]))
-                for m, v in (self.merchants or {}).items() if v.get("unknown_product_sku")]:
+        merchants = (self.merchants or {}).items()
+        checks = [("unknown_product_sku", self.unknown_product_sku, "{mid} and {unknownproductid}"),
+                  ("stock_owner", self.stock_owner, "{mid}")]
+        checks += [(f"merchants.{m}.{key}", str(v[key]), allowed) for m, v in merchants
+                   for key, allowed in (("unknown_product_sku", "{mid} and {unknownproductid}"),
+                                        ("stock_owner", "{mid}")) if v.get(key) is not None]
+        for name, template, allowed in checks:
             try:
-                template.format(mid="1", unknownproductid="1")
+                template.format(mid="1", **({"unknownproductid": "1"} if "unknownproductid" in allowed else {}))
             except (KeyError, IndexError, ValueError) as err:
-                raise ValueError(f"extra {name} may only use {{mid}} and {{unknownproductid}}: "
-                                 f"{type(err).__name__} {err}") from err
+                raise ValueError(f"extra {name} may only use {allowed}: {type(err).__name__} {err}") from err
         return self
 
     def account(self, mid: str) -> str:
@@ -171,6 +197,12 @@ class PlatformSettings(ChannelSettings):
     def accepts(self, mid: str) -> bool:
         """Whether ``mid`` is a merchant of this platform (any mid when none are configured)."""
         return self.merchants is None or mid in self.merchants
+
+    def owner(self, mid: str) -> str:
+        """Whose stock the merchant sells (``staging.stock_owners``): its entry's ``stock_owner``, else
+        the platform's, with ``{mid}`` filled in."""
+        template = (self.merchants or {}).get(mid, {}).get("stock_owner")
+        return str(self.stock_owner if template is None else template).format(mid=mid)
 
     def unknown_sku(self, mid: str, unknownproductid: str | None) -> str | None:
         """The warehouse SKU of the merchant's unknown product, or None when Merkana sent no id."""

@@ -22,13 +22,21 @@ log = logging.getLogger(__name__)
 CANCEL_REASON = "cancelled at Merkana's request (cancel_order)"
 
 
+def record_owners(cur, settings: PlatformSettings, mids) -> None:
+    """Record whose stock each merchant sells (``settings.owner``) in ``staging.stock_owners``, so its
+    orders reserve, and its reconciliation offers, that owner's stock only."""
+    stock.set_owners(cur, CHANNEL, {settings.account(mid): settings.owner(mid) for mid in mids})
+
+
 def sync_products(conn, settings: PlatformSettings, sync: ProductSync) -> int:
     """Upsert the merchant's catalogue into ``staging.channel_products``; returns rows changed."""
     account = settings.account(sync.mid)
     rows = [(CHANNEL, account, p.sku, p.title, p.id, p.ean, p.img) for p in sync.products]
-    if not rows:
-        return 0
     with conn.cursor() as cur:
+        record_owners(cur, settings, [sync.mid])
+        if not rows:
+            conn.commit()
+            return 0
         execute_values(
             cur,
             """INSERT INTO staging.channel_products AS cp (channel, account, channel_sku, name, external_product_id,
@@ -55,7 +63,8 @@ def initial_stock(conn, settings: PlatformSettings, mid: str) -> list[dict]:
     """
     account = settings.account(mid)
     with conn.cursor() as cur:
-        avail = stock.available(cur)
+        record_owners(cur, settings, [mid])
+        avail = stock.available(cur, owner=settings.owner(mid))
         skus = SkuMap.load(cur, CHANNEL, account)
         cur.execute(
             "SELECT channel_sku, kit_spec FROM staging.channel_products WHERE channel = %s AND account = %s"
@@ -91,6 +100,7 @@ def store_order(conn, settings: PlatformSettings, payload: dict, order: OrderCre
     with conn.cursor() as cur:
         cur.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
                     (f"{CHANNEL}:{account}:{order.id}",))
+        record_owners(cur, settings, [order.mid])  # before the load: SkuMap reads the owner's products
         staging.land_raw(cur, CHANNEL, account, [(order.id, payload)], run_id)
         cur.execute(
             "SELECT id FROM raw.orders WHERE channel = %s AND account = %s AND external_id = %s AND payload_hash = %s",

@@ -11,6 +11,9 @@ from orderbridge.channels.merkana.settings import PlatformSettings, merchant_of
 from orderbridge.outbox import Effect, Handler, OutboxRow, Outcome, enqueue
 from orderbridge.shipments import mark_shipped, record_blocked
 
+# Orders held until a person acts: Merkana is told once (extra ``problem_status``).
+HELD = ("awaiting_mapping", "invalid_address", "awaiting_stock")
+
 
 # -- status updates ------------------------------------------------------------------------------
 def enqueue_status_updates(cur, settings: PlatformSettings, account: str, run_id: str | None = None) -> dict:
@@ -24,9 +27,15 @@ def enqueue_status_updates(cur, settings: PlatformSettings, account: str, run_id
     one ``tracking_blocked`` history entry saying which row to add, and the status still goes, with
     ``awb`` and ``courier`` null (the seed's own example), unless another parcel of the order
     carries it; once the row exists, the next run posts the status again with the parcel. With the
-    extra ``unmapped_courier: service_name`` the service's own name is sent instead. Returns counts.
+    extra ``unmapped_courier: service_name`` the service's own name is sent instead.
+
+    An order held for a person (``HELD``) gets one notice, the status ``settings.problem_status``
+    (none when it is empty), once per order and hold: Merkana learns the order is stuck with us.
+    Returns counts.
     """
     shipped = mark_shipped(cur, CHANNEL, account, run_id)
+    words = {**({s: settings.problem_status for s in HELD} if settings.problem_status else {}),
+             **settings.status_values}
     cur.execute(
         """SELECT o.id, o.external_order_id, o.status, s.id, s.tracking_number, s.courier_service, c.carrier_code
            FROM staging.orders o
@@ -35,7 +44,7 @@ def enqueue_status_updates(cur, settings: PlatformSettings, account: str, run_id
                 AND lower(c.courier_service) = lower(s.courier_service)
            WHERE o.channel = %s AND o.account = %s AND o.status = ANY(%s)
            ORDER BY o.id, s.id""",
-        (CHANNEL, account, list(settings.status_values)),
+        (CHANNEL, account, list(words)),
     )
     rows = cur.fetchall()
     free_text = settings.unmapped_courier == "service_name"
@@ -50,7 +59,7 @@ def enqueue_status_updates(cur, settings: PlatformSettings, account: str, run_id
             carried.add(order_id)
             awb = None  # the status alone; the parcel waits for its courier
         effects.append(Effect(ORDER_STATUS, f"{ext}:{status}:{awb or ''}",
-                              {"idextern": ext, "status": settings.status_values[status], "awb": awb,
+                              {"idextern": ext, "status": words[status], "awb": awb,
                                "courier": courier}, ext))
     return {"orders_marked_shipped": shipped, "status_updates_enqueued": enqueue(cur, CHANNEL, account, effects),
             "parcels_blocked": _record_blocked(cur, account, blocked, run_id)}
