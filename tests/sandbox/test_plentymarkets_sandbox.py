@@ -586,6 +586,20 @@ def test_a_return_of_a_return_and_of_an_unknown_order_is_refused(main, returner)
 
 # -- rate limits, quirks, faults -----------------------------------------------------------------------------
 
+def test_a_return_orders_status_is_set_like_any_orders_and_recorded_in_its_history(main, returner):
+    sale = control(main, "ret", "orders", "POST", n=1, statusId=5).json()["ids"][0]
+    ret = control(main, "ret", f"orders/{sale}/returns", "POST").json()["id"]
+    changed = returner.put(f"/rest/orders/{ret}", json={"statusId": 9.01})  # the seed's 9.0.1, as plenty writes it
+    assert changed.status_code == 200 and changed.json()["statusId"] == 9.01
+    assert changed.json()["statusName"] == "[9.01] Retoure erhalten (Fulfillment)"
+    listed = returner.get("/rest/orders", params={"orderIds": str(ret), "addOrderItems": "false"}).json()
+    assert [(e["id"], e["statusId"], "orderItems" in e) for e in listed["entries"]] == [(ret, 9.01, False)]
+    assert [h["statusId"] for h in returner.get(f"/rest/orders/{ret}/status-history").json()] == [9, 9.01]
+    recorded = next(r for r in state(main, "ret")["returns"] if r["id"] == ret)
+    assert [(h["from"], h["to"], h["source"]) for h in recorded["history"]] == [(9, 9.01, "api")]
+    assert next(o for o in state(main, "ret")["orders"] if o["id"] == sale)["history"] == []  # the sale keeps its own
+
+
 def test_read_and_write_budgets_send_headers_429_and_reset(tight):
     client = Plenty(tight, "rl", "rl-user", "pw")
     left = []

@@ -21,8 +21,10 @@ ids in its Airflow connection):
    (or flag an order already in work).
 3. **record_returns**: each return order goes to `staging.returns`, what comes back line by line to
    `staging.return_lines`, linked to its sales order (a return whose order is not staged yet waits,
-   visible, and is linked when the order arrives).
+   visible, and is linked when the order arrives); each return the warehouse received
+   (`received_at`) is queued to be told to plenty.
 4. **send_status**: answer each outcome through the outbox: 5.1, 6.2, 6.3 or 8.8.
+   **send_return_status**: set each received return order to 9.01, once.
 5. **post_tracking**: for what the warehouse shipped, add the package number, set the shipping
    profile mapped from the courier (`staging.carrier_codes`) and the shipped status.
 6. **push_stock**: reconcile and write changed stock into the configured storage location.
@@ -66,8 +68,11 @@ def record_returns(channel: Channel, account, run) -> dict:
     from orderbridge import steps
     from orderbridge.channels.plentymarkets import returns
 
+    mapper = channel.mapper(account)
     with closing(steps.staging_connection()) as conn:
-        counts = returns.record(conn, channel.mapper(account), account.name, run.run_id)
+        counts = returns.record(conn, mapper, account.name, run.run_id)
+        counts["received_enqueued"] = returns.enqueue_received(conn, account.name,
+                                                               mapper.settings.return_received_status)
     return steps.report("returns", account, counts)
 
 
@@ -75,7 +80,8 @@ class PlentymarketsChannel(Channel):
     name = "plentymarkets"
     title = "plentymarkets"
     doc = DOC
-    writebacks = {"status": lazy(WRITEBACK, "status_handler")}
+    writebacks = {"status": lazy(WRITEBACK, "status_handler"),
+                  "return_status": lazy(WRITEBACK, "return_status_handler")}
     tracking = TrackingShape(payload=lazy(WRITEBACK, "tracking_payload"), handler=lazy(WRITEBACK, "tracking_handler"))
     stock = Stock(StockPolicy.ABSOLUTE, handler=_stock)
 

@@ -22,12 +22,14 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
 
 import requests
 
-from orderbridge.channels.plentymarkets.settings import PlentySettings, status_json
+from orderbridge.channels.plentymarkets.settings import PlentySettings, parse_status, status_json
 from orderbridge.errors import AuthError, InvalidPayload, OrderbridgeError, Retryable
 from orderbridge.http import ChannelClient
 from orderbridge.window import Window
@@ -215,28 +217,60 @@ class PlentyClient(ChannelClient):
         body = self.call("GET", f"rest/orders/{order_id}/packagenumbers", external_id=str(order_id), decode=True)
         return [str(n) for n in body] if isinstance(body, list) else []
 
-    def add_package(self, order_id: int, package_number: str) -> dict:
-        """Add a package number, at most once.
+    def set_status_once(self, order_id: int, status) -> bool:
+        """Set a status that must be set at most once (a return order's "received"), and only if the
+        order does not have it yet; returns False when it had (set by an earlier try whose answer
+        was lost, or before a worker died).
 
-        The POST is not idempotent: when the answer is lost (connection dropped mid-body, timeout),
-        plenty may have created the package already. So each try is a single request, and before
-        trying again we ask plenty whether the number arrived, instead of posting it a second time.
+        Whether the order has it is read from ``GET /rest/orders?orderIds=`` (the list route: one
+        read, and not the order's own path the ``PUT`` goes to).
         """
+        target = parse_status(status)
+        sent = self._at_most_once(lambda: self.set_status(order_id, status),
+                                  lambda: self.status_of(order_id) == target,
+                                  f"status {status_json(status)} of order {order_id}", check_first=True)
+        return sent is not None
+
+    def status_of(self, order_id: int) -> Decimal | None:
+        """An order's status now (None when plenty does not list it)."""
+        body = self.call("GET", "rest/orders", params=[("orderIds", str(order_id)), ("addOrderItems", "false")],
+                         external_id=str(order_id), decode=True)
+        entries = body.get("entries") if isinstance(body, dict) else None
+        found = [e for e in entries or [] if isinstance(e, dict) and str(e.get("id")) == str(order_id)]
+        return parse_status(found[0]["statusId"], "statusId") if found and found[0].get("statusId") is not None \
+            else None
+
+    def add_package(self, order_id: int, package_number: str) -> dict:
+        """Add a package number, at most once (``_at_most_once``: plenty is asked whether it arrived
+        before the POST is tried again)."""
         body = {"packageId": 1, "packageNumber": package_number, "packageType": self.settings.package_type}
+        sent = self._at_most_once(
+            lambda: self.call("POST", f"rest/orders/{order_id}/shipping/packages", json=body,
+                              external_id=str(order_id), decode=True),
+            lambda: package_number in self.package_numbers(order_id), f"package {package_number}")
+        return {"packageNumber": package_number, "found_after_retry": True} if sent is None else sent
+
+    def _at_most_once(self, send: Callable[[], Any], arrived: Callable[[], bool], what: str,
+                      check_first: bool = False) -> Any:
+        """``send()`` a call that must not take effect twice; None when ``arrived()`` says it already had.
+
+        A write whose answer is lost (connection dropped mid-body, timeout) may have been applied.
+        So each try is a single request, and before trying again we ask plenty whether the effect
+        arrived, instead of sending it a second time. ``check_first`` also asks before the first try.
+        """
         attempts, self.max_attempts = self.max_attempts, 1
         try:
             for attempt in range(attempts):
-                if attempt and package_number in self.package_numbers(order_id):
-                    return {"packageNumber": package_number, "found_after_retry": True}
+                if (attempt or check_first) and arrived():
+                    return None
                 try:
-                    return self.call("POST", f"rest/orders/{order_id}/shipping/packages", json=body,
-                                     external_id=str(order_id), decode=True)
+                    return send()
                 except Retryable as err:
                     if attempt + 1 == attempts:
                         raise
                     self.stats["retried"] += 1
-                    log.warning("%s/%s: %s; checking whether package %s arrived before trying again", self.channel,
-                                self.account, err, package_number)
+                    log.warning("%s/%s: %s; checking whether %s arrived before trying again", self.channel,
+                                self.account, err, what)
                     self._sleep(min(self.backoff * 2 ** attempt, self.backoff_max))
         finally:
             self.max_attempts = attempts

@@ -29,6 +29,7 @@ STATUS_EXTRAS = {
     "status_cancel_requested": "cancel_status",          # 8.0: cancelled in plenty, fetched
     "status_cancel_acknowledged": "cancel_ack_status",   # 8.8: set after the cancellation reached us
     "status_shipped": "shipped_status",                  # 7: set after the package number (a guess, B7)
+    "status_return_received": "return_received_status",  # 9.01: set on a return order the warehouse received
 }
 # Extras nothing reads any more, accepted and ignored so an older connection keeps working:
 # status_returns was the status-9 queue read as returns (returns are return orders, typeId 3,
@@ -93,6 +94,8 @@ class PlentySettings(ChannelSettings):
     cancel_status: Decimal = _status("8", "status_cancel_requested")
     cancel_ack_status: Decimal = _status("8.8", "status_cancel_acknowledged")
     shipped_status: Decimal = _status("7", "status_shipped")
+    # The seed's "9.0.1" for returns handled by the fulfilment centre; plenty writes it 9.01.
+    return_received_status: Decimal = _status("9.01", "status_return_received")
     items_per_page: int = 50
     stock_reason_id: int = 301      # "stock correction" (PMGUIDE reason ids)
     package_type: int = 26          # "Package" (OrderShippingPackage.packageType)

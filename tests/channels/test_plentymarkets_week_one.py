@@ -1,0 +1,126 @@
+"""plentymarkets in a real warehouse's first week (issue 17): returns told back to plenty, one
+client and warehouse of a shared system, and stock for listings that never sold.
+
+Same sandbox, PostgreSQL and helpers as ``test_plentymarkets_pipeline``; every exchange is also
+checked against plentymarkets' OpenAPI spec where ``../shared/reference`` has it.
+"""
+
+from __future__ import annotations
+
+import requests
+from test_plentymarkets_pipeline import (  # noqa: F401 (fixtures)
+    ACCOUNT,
+    control,
+    plenty,
+    rows,
+    sandbox,
+    staged,
+    validate_against_spec,
+    warehouse,
+)
+
+from conftest import run_task
+
+TASKS = ("extract_orders", "load_staging", "record_returns", "send_status", "send_return_status", "post_tracking")
+
+
+def cycle(run_id: str, *tasks: str) -> dict:
+    """The DAG's tasks in order (all but the stock ones unless named), as the scheduled run does."""
+    counts = {}
+    for task_id in tasks or TASKS:
+        counts[task_id] = run_task("plentymarkets", task_id, ACCOUNT, run_id, "scheduled", key=f"key-{run_id}")
+    return counts
+
+
+def return_history(proc, return_id) -> list[float]:
+    """The statuses set on one sandbox return order after it was made, in order."""
+    (ret,) = [r for r in control(proc)["returns"] if str(r["id"]) == str(return_id)]
+    return [float(h["to"]) for h in ret["history"]]
+
+
+def receive(conn, return_id) -> None:
+    """What the warehouse does when a return's parcel is booked in."""
+    with conn.cursor() as cur:
+        cur.execute("UPDATE staging.returns SET received_at = now() WHERE external_return_id = %s", (str(return_id),))
+        cur.execute("""UPDATE staging.return_lines rl SET received_quantity = rl.quantity FROM staging.returns r
+                       WHERE r.id = rl.return_id AND r.external_return_id = %s""", (str(return_id),))
+    conn.commit()
+
+
+def test_a_received_return_is_set_to_9_01_once_even_when_the_answer_is_lost(plenty, warehouse):  # noqa: F811
+    cycle("run-1", "extract_orders", "load_staging")
+    first_of, second_of = sorted(e for e, (s, *_) in staged(warehouse).items() if s == "ready")[:2]
+    first = control(plenty, f"orders/{first_of}/returns", "POST")["id"]
+    second = control(plenty, f"orders/{second_of}/returns", "POST")["id"]
+    cycle("run-2")
+    assert return_history(plenty, first) == return_history(plenty, second) == []  # expected, not received
+
+    receive(warehouse, first)
+    third = cycle("run-3")
+    assert third["record_returns"]["received_enqueued"] == 1 and third["send_return_status"]["sent"] == 1
+    assert return_history(plenty, first) == [9.01] and return_history(plenty, second) == []
+    events = rows(warehouse, "SELECT external_order_id, message FROM staging.order_events"
+                             " WHERE event = 'return_status_sent'")
+    assert events == [(first_of, f"return order {first}: status 9.01 set (return received)")]
+
+    again = cycle("run-4")  # a rerun sends nothing
+    assert again["record_returns"]["received_enqueued"] == 0 and again["send_return_status"]["claimed"] == 0
+    assert return_history(plenty, first) == [9.01]
+
+    # The answer to the second PUT is lost after plenty applied it: the retry asks first, sets nothing twice.
+    receive(warehouse, second)
+    requests.post(f"{plenty.url}/_sandbox/faults", json={"channel": "plentymarkets", "kind": "cut", "times": 1,
+                                                         "match": f"/rest/orders/{second}"},
+                  timeout=5).raise_for_status()
+    lost = cycle("run-5")
+    assert lost["send_return_status"]["sent"] == 1
+    assert return_history(plenty, second) == [9.01]
+    (message,) = rows(warehouse, "SELECT message FROM staging.order_events WHERE event = 'return_status_sent'"
+                                 " AND external_order_id = %s", second_of)[0]
+    assert message == f"return order {second}: status 9.01 was already set"
+    assert rows(warehouse, "SELECT count(*) FROM staging.outbox WHERE kind = 'return_status'") == [(2,)]
+    validate_against_spec(plenty)
+
+
+def test_0009_adds_what_the_warehouse_received_of_a_return_and_downgrades_cleanly(pg):
+    from importlib import resources
+
+    from alembic import command
+    from alembic.config import Config
+
+    from orderbridge import db
+
+    name = "t_migrate_0009"
+    pg.sql(f"DROP DATABASE IF EXISTS {name}")
+    pg.sql(f"CREATE DATABASE {name}")
+    dsn = pg.url(name)
+    db.migrate(dsn, "0005")
+    conn = db.connect(dsn)
+    try:
+        with conn.cursor() as cur:  # a return recorded before 0009
+            cur.execute("""INSERT INTO staging.returns (channel, account, external_order_id, external_return_id)
+                           VALUES ('plentymarkets', 'de', '630', '631') RETURNING id""")
+            cur.execute("INSERT INTO staging.return_lines (return_id, channel_line_id, quantity) VALUES (%s, '1', 2)",
+                        (cur.fetchone()[0],))
+        conn.commit()
+        db.migrate(dsn, "0009")
+        with conn.cursor() as cur:
+            cur.execute("SELECT r.received_at, rl.received_quantity FROM staging.returns r"
+                        " JOIN staging.return_lines rl ON rl.return_id = r.id")
+            assert cur.fetchall() == [(None, None)]  # still expected: nothing is told to the channel
+            cur.execute("UPDATE staging.returns SET received_at = now()")
+            cur.execute("UPDATE staging.return_lines SET received_quantity = 2")
+        conn.commit()
+        cfg = Config()
+        cfg.set_main_option("script_location", str(resources.files("orderbridge") / "migrations"))
+        cfg.set_main_option("sqlalchemy.url", db.sqlalchemy_url(dsn).replace("%", "%%"))
+        command.downgrade(cfg, "0005")
+        with conn.cursor() as cur:
+            cur.execute("SELECT column_name FROM information_schema.columns WHERE table_schema = 'staging'"
+                        " AND column_name IN ('received_at', 'received_quantity')")
+            assert cur.fetchall() == []
+            cur.execute("SELECT count(*) FROM staging.return_lines")
+            assert cur.fetchone() == (1,)
+    finally:
+        conn.close()
+        pg.sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
