@@ -11,7 +11,9 @@ import requests
 from test_plentymarkets_pipeline import (  # noqa: F401 (fixtures)
     ACCOUNT,
     control,
+    orders_by_id,
     plenty,
+    point_at,
     rows,
     sandbox,
     staged,
@@ -79,6 +81,36 @@ def test_a_received_return_is_set_to_9_01_once_even_when_the_answer_is_lost(plen
                                  " AND external_order_id = %s", second_of)[0]
     assert message == f"return order {second}: status 9.01 was already set"
     assert rows(warehouse, "SELECT count(*) FROM staging.outbox WHERE kind = 'return_status'") == [(2,)]
+    validate_against_spec(plenty)
+
+
+def test_only_our_clients_orders_of_our_warehouse_are_staged_and_answered(plenty, warehouse, monkeypatch):  # noqa: F811
+    own = control(plenty)["plenty_id"]
+    point_at(monkeypatch, plenty, plenty_id=own)  # warehouse_id 1, the fulfilment warehouse
+    other_client = control(plenty, "orders", "POST", n=3, statusId=5, plentyId=own + 1)["ids"]
+    other_warehouse = control(plenty, "orders", "POST", n=3, statusId=5, warehouseId=2)["ids"]
+    neither = control(plenty, "orders", "POST", n=2, statusId=5, plentyId=own + 1, warehouseId=2)["ids"]
+    control(plenty, f"orders/{other_client[0]}/status", "POST", statusId=8.0)  # their cancellation
+    for sale in (other_client[1], other_warehouse[0]):  # and their customers' returns
+        control(plenty, f"orders/{sale}/returns", "POST")
+    foreign = {str(i) for i in other_client + other_warehouse + neither}
+    before = {i: (o["status_id"], o["history"]) for i, o in orders_by_id(plenty).items() if i in foreign}
+
+    counts = cycle("run-1")
+    cycle("run-2")
+    ours = {i for i, o in orders_by_id(plenty).items() if o["plenty_id"] == own and o["warehouse_id"] == 1}
+    assert set(staged(warehouse)) <= ours and len(staged(warehouse)) > 10
+    assert not foreign & {e for (e,) in rows(warehouse, "SELECT external_id FROM raw.orders")}
+    assert rows(warehouse, "SELECT count(*) FROM raw.return_orders") == [(0,)]
+    # left out by plentyId: two in 5, the cancellation, the return; the other warehouse by warehouseId
+    assert counts["extract_orders"]["other_clients"] == 4
+    after = {i: (o["status_id"], o["history"]) for i, o in orders_by_id(plenty).items() if i in foreign}
+    assert after == before  # untouched: never acknowledged, cancelled or answered
+    assert all(any(o["history"]) for i, o in orders_by_id(plenty).items() if i in staged(warehouse)
+               and staged(warehouse)[i][0] == "ready")
+    lists = [dict(e["query"]) for e in control(plenty, "exchanges")["exchanges"]
+             if e["method"] == "GET" and e["path"] == "/rest/orders" and "orderIds" not in dict(e["query"])]
+    assert lists and all(q.get("warehouseId") == "1" for q in lists)
     validate_against_spec(plenty)
 
 

@@ -28,7 +28,8 @@ ANCHOR = datetime(2024, 3, 15, 12, 0)
 SYSTEMS = {"read": ("reader", "pw-read", 150), "write": ("writer", "pw:with:colons", 25),
            "auth": ("auth-user", "pw-auth", 3), "login": ("login-user", "pw-login", 3),
            "flow": ("flow-user", "pw-flow", 12), "more": ("more-user", "pw-more", 0),
-           "fault": ("fault-user", "pw-fault", 5), "ret": ("ret-user", "pw-ret", 8)}
+           "fault": ("fault-user", "pw-fault", 5), "ret": ("ret-user", "pw-ret", 8),
+           "scope": ("scope-user", "pw-scope", 0)}
 MAIN = ["--seed", "42", "--anchor", ANCHOR.isoformat(), "--plenty-max-items-per-page", "20",
         *[a for s, (u, p, n) in SYSTEMS.items() for a in ("--plentymarkets", f"{s}:{u}:{p}:{n}")]]
 TIGHT = ["--seed", "42", "--anchor", ANCHOR.isoformat(), "--plenty-read-limit", "5", "--plenty-write-limit", "3",
@@ -263,6 +264,28 @@ def test_order_type_id_and_external_id_filters(reader):
     marketplace = next(e for e in reader.orders() if any(p["typeId"] == 7 for p in e["properties"]))
     external = next(p["value"] for p in marketplace["properties"] if p["typeId"] == 7)
     assert [e["id"] for e in reader.orders(externalOrderId=external)] == [marketplace["id"]]
+
+
+def test_a_system_holds_orders_of_two_clients_and_two_warehouses_and_filters_by_main_warehouse(main):
+    client = Plenty(main, "scope")
+    own = state(main, "scope")["plenty_id"]
+    other_client = control(main, "scope", "orders", "POST", n=2, statusId=5, plentyId=own + 1).json()["ids"]
+    other_store = control(main, "scope", "orders", "POST", n=2, statusId=5, warehouseId=2).json()["ids"]
+    assert control(main, "scope", "orders", "POST", n=1, warehouseId=99).status_code == 400
+    listed = {e["id"]: e for e in client.orders(orderIds=",".join(map(str, other_client + other_store)),
+                                                **{"with[]": "orderItems.variation"})}
+    for order_id in other_client:  # the client is the order's plentyId (B6)
+        assert listed[order_id]["plentyId"] == own + 1
+        assert {"orderId": order_id, "typeId": 1, "value": "1"} in listed[order_id]["properties"]
+    for order_id in other_store:  # the main warehouse is property type 1, and each product item's warehouseId
+        assert listed[order_id]["plentyId"] == own
+        assert {"orderId": order_id, "typeId": 1, "value": "2"} in listed[order_id]["properties"]
+        assert {i["warehouseId"] for i in listed[order_id]["orderItems"] if i["typeId"] == 1} == {2}
+    in_2 = {e["id"] for e in client.orders(warehouseId=2)}
+    in_1 = {e["id"] for e in client.orders(warehouseId=1)}
+    assert in_2 == set(other_store) and set(other_client) <= in_1 and not in_1 & in_2
+    seen = {o["id"]: (o["plenty_id"], o["warehouse_id"]) for o in state(main, "scope")["orders"]}
+    assert {seen[i] for i in other_store} == {(own, 2)} and {seen[i] for i in other_client} == {(own + 1, 1)}
 
 
 def test_updated_and_created_windows_are_from_inclusive_to_exclusive(reader):

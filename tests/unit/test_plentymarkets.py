@@ -221,7 +221,8 @@ def test_sales_orders_and_return_orders_are_read_with_their_own_type_filter(clie
     window = Window(datetime(2026, 11, 20, 12, tzinfo=UTC), datetime(2026, 11, 20, 12, 10, 0, 500, tzinfo=UTC))
     assert [e["id"] for page in client.iter_returns(window) for e in page] == [1, 2]
     assert calls[0] == [("orderType", "3"), ("itemsPerPage", "2"), ("sortBy", "id"), ("sortOrder", "asc"),
-                        ("with[]", "orderItems.variation"), ("updatedAtFrom", "2026-11-20T12:00:00+00:00"),
+                        ("with[]", "orderItems.variation"), ("warehouseId", "1"),
+                        ("updatedAtFrom", "2026-11-20T12:00:00+00:00"),
                         ("updatedAtTo", "2026-11-20T12:10:01+00:00"), ("page", "1")]
     assert calls[1][-1] == ("page", "2")
     list(client.iter_orders(5, 5))

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from orderbridge_sandbox.catalogue import PLENTY_OFFERS
-from orderbridge_sandbox.plentyfake import PRESETS, WAREHOUSE_ID, w3c
+from orderbridge_sandbox.plentyfake import PRESETS, w3c
 from orderbridge_sandbox.plentymarkets.common import (
     REASON_IDS,
     SORT_KEYS,
@@ -51,6 +51,7 @@ def _list_orders(system: PlentySystem, call: Call) -> tuple[int, object]:
     types = {int(t) for t in (call.arg("orderType") or "").split(",") if t.strip().isdigit()}
     ids = {int(t) for t in (call.arg("orderIds") or "").split(",") if t.strip().isdigit()}
     parent = call.int_arg("parentOrderId", 0)
+    warehouse = call.int_arg("warehouseId", 0)  # the spec: "orders with a specific main warehouse"
     external = call.arg("externalOrderId")
     rows = []
     for o in system.orders.values():
@@ -65,6 +66,8 @@ def _list_orders(system: PlentySystem, call: Call) -> tuple[int, object]:
                 (dates["updatedAtFrom"], dates["updatedAtTo"], o.updated_at))):
             continue
         if (types and o.type_id not in types) or (ids and o.id not in ids) or (parent and o.parent_id != parent):
+            continue
+        if warehouse and o.main_warehouse != warehouse:
             continue
         if external and not any(p["typeId"] == 7 and p["value"] == external for p in o.body["properties"]):
             continue
@@ -214,7 +217,7 @@ def _list_stock(system: PlentySystem, call: Call) -> tuple[int, object]:
             physical[v] = physical.get(v, 0.0) + q
     reserved: Counter[int] = Counter()
     for o in system.orders.values():  # open orders reserve stock until outgoing items are booked (7)
-        if 3.0 <= o.status_id < 7.0 and warehouse == WAREHOUSE_ID:
+        if 3.0 <= o.status_id < 7.0 and o.main_warehouse == warehouse:
             for item in o.body["orderItems"]:
                 if item["typeId"] == 1:
                     reserved[item["itemVariationId"]] += item["quantity"]

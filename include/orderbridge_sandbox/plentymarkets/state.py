@@ -91,6 +91,11 @@ class PlentyOrder:
         return self.body["typeId"]
 
     @property
+    def main_warehouse(self) -> int | None:
+        """The order's main warehouse: order property type 1 (B6), what ``warehouseId`` filters on."""
+        return next((int(p["value"]) for p in self.body["properties"] if p["typeId"] == 1), None)
+
+    @property
     def parent_id(self) -> int | None:
         """The sales order a return points at (``orderReferences``, referenceType "parent")."""
         return next((r["referenceOrderId"] for r in self.body.get("orderReferences", [])
@@ -130,10 +135,13 @@ class PlentySystem:
         return next(self._seq)
 
     def add_orders(self, n: int, status_id: float | None = None, anchor: datetime | None = None,
-                   days: float | None = None) -> list[int]:
-        """Generate ``n`` more orders (continuing the system's stream); returns their ids."""
+                   days: float | None = None, plenty_id: int | None = None,
+                   warehouse_id: int | None = None) -> list[int]:
+        """Generate ``n`` more orders (continuing the system's stream), of the system's own client and
+        the fulfilment warehouse unless ``plenty_id``/``warehouse_id`` say otherwise; returns their ids."""
         ids = []
-        for gen in self.factory.generate(n, anchor=anchor, days=days, status_id=status_id):
+        for gen in self.factory.generate(n, anchor=anchor, days=days, status_id=status_id, plenty_id=plenty_id,
+                                         warehouse_id=warehouse_id):
             order = PlentyOrder(gen.id, gen.created_at, gen.updated_at, gen.status_id, gen.body,
                                 gen.address_problem, gen.skus)
             for old, new, at in gen.history:
@@ -196,7 +204,7 @@ class PlentySystem:
             left[item_id] -= quantity
             returned.append((items[item_id], quantity))
         status = _status_value(body["statusId"]) if body.get("statusId") is not None else RETURN_STATUS
-        sold_from = next((int(p["value"]) for p in order.body["properties"] if p["typeId"] == 1), WAREHOUSE_ID)
+        sold_from = order.main_warehouse or WAREHOUSE_ID
         warehouse = _int_field(body, "warehouseId", default=sold_from)
         if warehouse not in WAREHOUSES:
             raise _invalid("warehouseId", "The selected warehouse id is invalid.")
@@ -279,12 +287,13 @@ class PlentySystem:
             "created_at": w3c(o.created_at), "updated_at": w3c(o.updated_at), "history": changes(o),
             "packages": list(o.packages), "delivery_address_valid": o.address_problem is None,
             "address_problem": o.address_problem, "skus": list(o.skus), "returns": list(o.returns),
+            "plenty_id": o.body["plentyId"], "warehouse_id": o.main_warehouse,
         } for o in self.orders.values() if o.type_id != RETURN_ORDER]
         returns = [{
             "id": o.id, "order_id": o.parent_id, "status_id": _num(o.status_id),
             "status_name": _status_name(o.status_id), "created_at": w3c(o.created_at),
             "updated_at": w3c(o.updated_at), "history": changes(o), "return_package_number": o.return_package_number,
-            "warehouse_id": next(int(p["value"]) for p in o.body["properties"] if p["typeId"] == 1),
+            "warehouse_id": o.main_warehouse,
             "items": [{"id": i["id"], "order_item_id": i["references"][0]["referenceOrderItemId"],
                        "variation_id": i["itemVariationId"], "sku": (i.get("variation") or {}).get("number"),
                        "quantity": _num(i["quantity"])} for i in o.body["orderItems"]],

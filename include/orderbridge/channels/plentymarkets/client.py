@@ -9,6 +9,9 @@ The wire only; what the answers mean is in ``mapping``. Facts it relies on are i
   three concurrent sessions per user.
 - Pages are 1-based with an envelope (``isLastPage``, ``lastPageNumber``, ``entries``); numbers
   may arrive as strings (B4), so they are read leniently.
+- A system may hold several clients (``plentyId``) and warehouses: orders are read with the API's
+  ``warehouseId`` filter (the order's main warehouse) and kept only when their ``plentyId`` is
+  the configured one (``_ours``), so another client's orders are never landed nor answered.
 - ``GET /rest/orders`` serves every order type unless ``orderType`` narrows it (B5): sales orders
   (1) and return orders (3, which point at their sales order, B6) are read apart, each with its own
   filter, so a return is never read as a sales order.
@@ -93,7 +96,7 @@ class PlentyClient(ChannelClient):
     def __init__(self, conn_id: str, account: str = "", **kwargs):
         super().__init__(conn_id, account, **kwargs)  # reads self.settings (PlentySettings)
         self._token: str | None = None
-        self.stats.update(logins=0, relogins=0, budget_waits=0)
+        self.stats.update(logins=0, relogins=0, budget_waits=0, other_clients=0)
 
     # -- session ----------------------------------------------------------------------------
     def login(self) -> None:
@@ -193,6 +196,8 @@ class PlentyClient(ChannelClient):
             *filters, ("orderType", str(order_type)), ("itemsPerPage", str(self.settings.items_per_page)),
             ("sortBy", "id"), ("sortOrder", "asc"), *(("with[]", relation) for relation in relations),
         ]
+        if self.settings.filter_by_warehouse:  # the API's own filter: the order's main warehouse (B5)
+            params.append(("warehouseId", str(self.settings.warehouse_id)))
         if updated:
             params += [("updatedAtFrom", w3c(updated.start)), ("updatedAtTo", w3c(updated.end, round_up=True))]
         page = 1
@@ -200,11 +205,22 @@ class PlentyClient(ChannelClient):
             body = self.call("GET", "rest/orders", params=[*params, ("page", str(page))], decode=True)
             if not isinstance(body, dict) or not isinstance(body.get("entries"), list):
                 raise self._error(InvalidPayload, "rest/orders: expected the paging envelope with entries[]")
-            yield body["entries"]
+            yield self._ours(body["entries"])
             last = lenient_int(body.get("lastPageNumber"), page)
             if lenient_bool(body.get("isLastPage")) or not body["entries"] or page >= last:
                 break
             page += 1
+
+    def _ours(self, entries: list) -> list:
+        """The entries of our client: ``GET /rest/orders`` has no ``plentyId`` filter (only
+        ``/rest/orders/search`` has; ``clientId`` is not documented as the plentyId), so orders of
+        other clients are left out here, by their ``plentyId`` (B6), and counted."""
+        if self.settings.plenty_id is None:
+            return entries
+        ours = [e for e in entries if not isinstance(e, dict) or lenient_int(e.get("plentyId"), -1)
+                == self.settings.plenty_id]
+        self.stats["other_clients"] += len(entries) - len(ours)
+        return ours
 
     # -- write-backs ------------------------------------------------------------------------
     def set_status(self, order_id: int, status, properties: list[dict] | None = None) -> dict:

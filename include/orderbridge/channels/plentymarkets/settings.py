@@ -2,7 +2,8 @@
 
 One Airflow connection per plentymarkets system (``orderbridge_plentymarkets_<account>``): host
 and port are the shop backend URL, login/password the backend user. The extras carry the
-plentyID, warehouseID and storageLocationID the seed asks for, and every status id, each with the
+plentyID, warehouseID and storageLocationID the seed asks for (the first two scope which orders
+are ours), and every status id, each with the
 seed's default (wemalo/YSWS flow, seed 003), besides the shared extras (``channels.settings``).
 An extra given as null or "" keeps its default; any extra not listed here is refused.
 
@@ -84,8 +85,11 @@ class PlentySettings(ChannelSettings):
     channel: ClassVar[str] = "plentymarkets"
     retired_extras: ClassVar[frozenset[str]] = RETIRED_EXTRAS
 
-    plenty_id: int | None = None
+    # The system's scope (seed 003: plentyID, warehouseID). Orders of another client (plentyId) or
+    # with another main warehouse are not ours: never imported, never answered.
+    plenty_id: int | None = None    # None: every client's orders (a system with one client)
     warehouse_id: int = 1
+    filter_by_warehouse: bool = True  # only orders whose main warehouse is warehouse_id
     storage_location_id: int = 0
     fetch_status: Decimal = _status("5", "status_fetch")
     transferred_status: Decimal = _status("5.1", "status_transferred")
@@ -104,7 +108,7 @@ class PlentySettings(ChannelSettings):
     @classmethod
     def _unset_when_empty(cls, data: Any) -> Any:
         # null or "" keeps the default, as a connection form leaves an emptied field.
-        own = set(STATUS_EXTRAS) | set(NUMBER_EXTRAS)
+        own = set(STATUS_EXTRAS) | set(NUMBER_EXTRAS) | {"filter_by_warehouse"}
         if isinstance(data, dict):
             return {k: v for k, v in data.items() if not (k in own and v in (None, ""))}
         return data
