@@ -7,7 +7,11 @@ checked against plentymarkets' OpenAPI spec where ``../shared/reference`` has it
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
+import pytest
 import requests
+from airflow.sdk.exceptions import AirflowSkipException
 from test_plentymarkets_pipeline import (  # noqa: F401 (fixtures)
     ACCOUNT,
     control,
@@ -111,6 +115,46 @@ def test_only_our_clients_orders_of_our_warehouse_are_staged_and_answered(plenty
     lists = [dict(e["query"]) for e in control(plenty, "exchanges")["exchanges"]
              if e["method"] == "GET" and e["path"] == "/rest/orders" and "orderIds" not in dict(e["query"])]
     assert lists and all(q.get("warehouseId") == "1" for q in lists)
+    validate_against_spec(plenty)
+
+
+def pushed_variations(proc) -> set[int]:
+    return {c["variationId"] for c in control(proc)["stock_corrections"]}
+
+
+def test_a_listing_that_never_sold_gets_stock_after_the_catalogue_task_ran_and_not_before(plenty, warehouse):  # noqa: F811
+    from orderbridge_sandbox.catalogue import PLENTY_OFFERS
+    from orderbridge_sandbox.plentymarkets.common import LISTED_ONLY
+
+    listed_only = {o.variation_id for o in LISTED_ONLY}
+    sold = {v for o in control(plenty)["orders"] for v in o["skus"]}
+    assert not {o.channel_sku for o in LISTED_ONLY} & sold  # never on an order
+    cycle("run-1", "extract_orders", "load_staging", "push_stock")
+    assert pushed_variations(plenty) and not pushed_variations(plenty) & listed_only
+
+    # A 10-minute run whose interval holds no full hour: the catalogue task is skipped, stock runs.
+    hour = datetime(2026, 11, 20, 13, tzinfo=UTC)
+    with pytest.raises(AirflowSkipException, match="every 1:00:00"):
+        run_task("plentymarkets", "sync_catalogue", ACCOUNT, "run-2", "scheduled", hour - timedelta(minutes=20),
+                 hour - timedelta(minutes=10))
+    run_task("plentymarkets", "push_stock", ACCOUNT, "run-2", "scheduled", key="key-run-2")
+    assert not pushed_variations(plenty) & listed_only
+
+    # The run whose interval ends on the hour reads the catalogue; its push_stock then offers them stock.
+    synced = run_task("plentymarkets", "sync_catalogue", ACCOUNT, "run-3", "scheduled", hour - timedelta(minutes=10),
+                      hour)
+    assert synced["products"] == len(PLENTY_OFFERS) + len(LISTED_ONLY) and synced["pages"] > 1  # 10 a page
+    assert rows(warehouse, "SELECT channel_sku, external_product_id FROM staging.channel_products"
+                           " WHERE external_product_id = ANY(%s) ORDER BY 1", [str(v) for v in listed_only]) == [
+        (o.channel_sku, str(o.variation_id)) for o in LISTED_ONLY]
+    stock = run_task("plentymarkets", "push_stock", ACCOUNT, "run-3", "scheduled", key="key-run-3")
+    assert listed_only <= pushed_variations(plenty) and stock["pushed"] >= len(listed_only)
+    on_hand = dict(rows(warehouse, "SELECT sku, on_hand FROM staging.stock_levels"))
+    levels = {s["variationId"]: s["quantity"] for s in control(plenty)["stock"] if s["storageLocationId"] == 7}
+    assert {levels[o.variation_id] for o in LISTED_ONLY} == {float(on_hand[o.channel_sku]) for o in LISTED_ONLY}
+
+    again = run_task("plentymarkets", "sync_catalogue", ACCOUNT, "run-4", "manual")  # a manual run reads it too
+    assert again["changed"] == 0 and again["products"] == synced["products"]  # nothing changed, nothing rewritten
     validate_against_spec(plenty)
 
 

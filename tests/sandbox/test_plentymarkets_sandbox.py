@@ -288,6 +288,27 @@ def test_a_system_holds_orders_of_two_clients_and_two_warehouses_and_filters_by_
     assert {seen[i] for i in other_store} == {(own, 2)} and {seen[i] for i in other_client} == {(own + 1, 1)}
 
 
+def test_the_catalogue_lists_every_variation_paged_also_those_never_on_an_order(main, reader):
+    from orderbridge_sandbox.catalogue import PLENTY_OFFERS
+    from orderbridge_sandbox.plentymarkets.common import LISTED_ONLY
+
+    pages, page = [], 1
+    while not pages or not pages[-1]["isLastPage"]:
+        pages.append(reader.get("/rest/items/variations", params={"itemsPerPage": 10, "page": page}).json())
+        page += 1
+    variations = [v for p in pages for v in p["entries"]]
+    assert len(pages) == 3 and pages[0]["totalsCount"] == len(variations) == len(PLENTY_OFFERS) + len(LISTED_ONLY)
+    assert {(v["id"], v["number"]) for v in variations} == {(o.variation_id, o.channel_sku)
+                                                            for o in (*PLENTY_OFFERS, *LISTED_ONLY)}
+    sold = {sku for o in state(main, "read")["orders"] for sku in o["skus"]}
+    assert {o.channel_sku for o in LISTED_ONLY}.isdisjoint(sold)  # only the catalogue shows them
+    own = state(main, "read")["plenty_id"]
+    assert reader.get("/rest/items/variations", params={"plentyId": own}).json()["totalsCount"] == len(variations)
+    assert reader.get("/rest/items/variations", params={"plentyId": own + 1}).json()["entries"] == []
+    validate_exchanges([e for e in control(main, "read", "exchanges").json()["exchanges"]
+                        if e["path"] == "/rest/items/variations"])
+
+
 def test_updated_and_created_windows_are_from_inclusive_to_exclusive(reader):
     orders = state(reader.proc, "read")["orders"]
     for field, key in (("updatedAt", "updated_at"), ("createdAt", "created_at")):

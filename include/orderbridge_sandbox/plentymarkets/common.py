@@ -8,6 +8,7 @@ import math
 import re
 from dataclasses import dataclass
 
+from orderbridge_sandbox.catalogue import WAREHOUSE_PRODUCTS, ChannelOffer
 from orderbridge_sandbox.plentyfake import WAREHOUSE_ID
 
 CHANNEL = "plentymarkets"
@@ -26,6 +27,11 @@ STATUSES: dict[float, str] = {
     8.0: "Storniert", 8.8: "Storno übermittelt", 9.0: "Retoure",
     9.01: "Retoure erhalten (Fulfillment)", 9.1: "Retoure (Dienstleister)", 10.0: "Gewährleistung", 11.0: "Gutschrift",
 }
+# Variations the merchant lists in plenty that never appear on a generated order (stocked in the
+# warehouse under the same SKU): only a catalogue read (GET /rest/items/variations) shows them.
+LISTED_ONLY: tuple[ChannelOffer, ...] = tuple(
+    ChannelOffer(p.sku, p.name, 19.90, "direct", ((p.sku, 1),), variation_id=3401 + i)
+    for i, p in enumerate(WAREHOUSE_PRODUCTS[21:24]))
 REASON_IDS = frozenset({301, 302, 304, 305, 306, 307, 309, *range(317, 329)})  # B9 / the spec's list
 DAILY_LIMITS = {"read": 166_000, "write": 48_000}  # per system per day, Classic plan (B2)
 EMPTY_RELATIONS = ("comments", "payments", "documents")  # known, not modelled: []

@@ -23,6 +23,7 @@ from orderbridge_sandbox.groupon import counters
 from orderbridge_sandbox.plentyfake import WAREHOUSE_ID, PlentyOrderFactory, w3c
 from orderbridge_sandbox.plentymarkets.common import (
     DAILY_LIMITS,
+    LISTED_ONLY,
     MAX_EXCHANGES,
     RETURN_ORDER,
     RETURN_STATUS,
@@ -119,6 +120,10 @@ class PlentySystem:
                         "write_day": Budget(DAILY_LIMITS["write"], 86_400.0)}
         self.stock: dict[tuple[int, int, int], float] = {
             (WAREHOUSE_ID, o.variation_id, 0): float(factory.rng.randrange(60)) for o in PLENTY_OFFERS}
+        # The catalogue: every variation of the system (GET /rest/items/variations), the listed-only
+        # ones with no stock yet (and no draw from the stream, so the orders stay as they were).
+        self.variations = {o.variation_id: o for o in (*PLENTY_OFFERS, *LISTED_ONLY)}
+        self.stock.update({(WAREHOUSE_ID, o.variation_id, 0): 0.0 for o in LISTED_ONLY})
         self.stock_updated: dict[tuple[int, int, int], datetime] = {}
         self.corrections: list[dict] = []
         self.denied: set[str] = set()
@@ -298,7 +303,7 @@ class PlentySystem:
                        "variation_id": i["itemVariationId"], "sku": (i.get("variation") or {}).get("number"),
                        "quantity": _num(i["quantity"])} for i in o.body["orderItems"]],
         } for o in self.orders.values() if o.type_id == RETURN_ORDER]
-        skus = {o.variation_id: o.channel_sku for o in PLENTY_OFFERS}
+        skus = {v: o.channel_sku for v, o in self.variations.items()}
         stock = [{"warehouseId": w, "variationId": v, "storageLocationId": s, "sku": skus.get(v), "quantity": q}
                  for (w, v, s), q in sorted(self.stock.items())]
         by_status = Counter({"401": 0, "429": 0})

@@ -200,12 +200,29 @@ class PlentyClient(ChannelClient):
             params.append(("warehouseId", str(self.settings.warehouse_id)))
         if updated:
             params += [("updatedAtFrom", w3c(updated.start)), ("updatedAtTo", w3c(updated.end, round_up=True))]
+        return (self._ours(entries) for entries in self._paged("rest/orders", params))
+
+    def iter_variations(self) -> Iterator[list[dict]]:
+        """Yield ``GET /rest/items/variations`` pages: the system's whole catalogue, every variation
+        with its ``number`` (the SKU orders carry as ``variation.number``); with ``plenty_id`` set,
+        only those visible in our client (the route's ``plentyId`` filter).
+
+        Raises:
+            as ``iter_orders``.
+        """
+        params = [("itemsPerPage", str(self.settings.items_per_page))]
+        if self.settings.plenty_id is not None:
+            params.append(("plentyId", str(self.settings.plenty_id)))
+        return self._paged("rest/items/variations", params)
+
+    def _paged(self, path: str, params: list[tuple[str, str]]) -> Iterator[list[dict]]:
+        """Every page's ``entries`` (B4: 1-based, until ``isLastPage``), one request per page."""
         page = 1
         while True:
-            body = self.call("GET", "rest/orders", params=[*params, ("page", str(page))], decode=True)
+            body = self.call("GET", path, params=[*params, ("page", str(page))], decode=True)
             if not isinstance(body, dict) or not isinstance(body.get("entries"), list):
-                raise self._error(InvalidPayload, "rest/orders: expected the paging envelope with entries[]")
-            yield self._ours(body["entries"])
+                raise self._error(InvalidPayload, f"{path}: expected the paging envelope with entries[]")
+            yield body["entries"]
             last = lenient_int(body.get("lastPageNumber"), page)
             if lenient_bool(body.get("isLastPage")) or not body["entries"] or page >= last:
                 break
