@@ -29,6 +29,10 @@ explicitly, never switched off. Each adaptation is numbered here and at its plac
 9. Numbers as strings (B4: ``"page":"1"``, string ids and amounts on live systems) are type errors
    under the spec; ``numbers_as_strings=True`` accepts a numeric string where the spec says
    integer or number, and nothing else. Off by default, like the sandbox quirk.
+10. ``GET /rest/items/variations`` (the catalogue read) is not in the subset. It is added from what
+   the reference cites: the path and its query parameters from the older Swagger 2.0 listing named
+   in its introduction, the B4 paging envelope, and the Variation fields of PMMODEL (B6: ``id``,
+   ``itemId``, ``number``, ``model``, ``externalId``, ``mainWarehouseId``).
 """
 
 from __future__ import annotations
@@ -59,6 +63,15 @@ _VALIDATION = {"type": "object", "required": ["error", "validation_errors"], "pr
 _SESSION_LIMIT = {"type": "object", "required": ["error", "max_current_sessions", "message"], "properties": {
     "error": {"const": "too_many_concurrent_sessions"}, "max_current_sessions": {"type": "integer"},
     "message": {"type": "string"}}}
+VARIATIONS = "/rest/items/variations"
+_VARIATION_PAGE = {"type": "object", "required": ["page", "isLastPage", "entries"], "properties": {
+    **{k: {"type": "integer"} for k in ("page", "totalsCount", "lastPageNumber", "firstOnPage", "lastOnPage",
+                                        "itemsPerPage")},
+    "isLastPage": {"type": "boolean"},
+    "entries": {"type": "array", "items": {"type": "object", "required": ["id", "itemId", "number"], "properties": {
+        "id": {"type": "integer"}, "itemId": {"type": "integer"}, "number": {"type": "string"},
+        "model": {"type": "string"}, "externalId": {"type": "string"}, "mainWarehouseId": {"type": "integer"},
+        "isMain": {"type": "boolean"}, "isActive": {"type": "boolean"}, "name": {"type": "string"}}}}}}
 B3_STATUSES = {400, 401, 403, 404, 405, 422, 429, 500, 502, 503}
 
 
@@ -70,7 +83,7 @@ def load_spec() -> dict:
 
 
 def adapt(spec: dict) -> dict:
-    """A copy of ``spec`` with adaptations 1-4 (see the module docstring)."""
+    """A copy of ``spec`` with adaptations 1-4 and 10 (see the module docstring)."""
     spec = copy.deepcopy(spec)
     # 1. Bearer instead of OAuth2 authorizationCode; the scheme keeps its name, so every operation's
     # "security": [{"oAuth2": []}] now demands "Authorization: Bearer ...".
@@ -82,6 +95,14 @@ def adapt(spec: dict) -> dict:
     body = spec["paths"][CORRECTION]["put"]["requestBody"]["content"]["application/json"]["schema"]
     body.pop("required", None)
     body["anyOf"] = [{"required": ["quantity"]}, {"required": ["corrections"]}]
+    # 10. The catalogue read, written out from the reference (not in the subset).
+    spec["paths"][VARIATIONS] = {"get": {
+        "parameters": [{"name": n, "in": "query", "schema": {"type": t}} for n, t in (
+            ("page", "integer"), ("itemsPerPage", "integer"), ("plentyId", "integer"), ("isActive", "boolean"),
+            ("itemId", "integer"), ("id", "integer"), ("numberExact", "string"), ("with", "string"),
+            ("lang", "string"), ("updatedBetween", "string"))],
+        "responses": {"200": {"description": "OK", "content": {"*/*": {"schema": _VARIATION_PAGE}}}},
+        "security": [{"oAuth2": []}]}}
     # 4. content: {} is "no body".
     for item in spec["paths"].values():
         for operation in item.values():

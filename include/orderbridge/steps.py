@@ -16,8 +16,9 @@ from contextlib import closing
 from dataclasses import asdict
 
 from orderbridge import db, outbox, shipments, staging, stock
-from orderbridge.channels.base import Channel, Run, StockPolicy, Stream
+from orderbridge.channels.base import CatalogueProduct, Channel, Run, StockPolicy, Stream
 from orderbridge.config import Account
+from orderbridge.errors import InvalidPayload
 from orderbridge.window import Window, resolve_window
 
 log = logging.getLogger("orderbridge")
@@ -218,6 +219,70 @@ def push_stock(account: Account, run_key: str, handler: outbox.Handler, run_id: 
                 confirmed = stock.confirm_sent(cur, account.channel, account.name)
             conn.commit()
     return {**counts, **{f"sent_{k}": v for k, v in sent.items()}, "confirmed": confirmed}
+
+
+def sync_catalogue(channel: Channel, account: Account, run: Run) -> dict:
+    """Read the channel's whole catalogue (``channel.catalogue``) into ``staging.channel_products``,
+    one transaction per page, when ``catalogue.due(run)``.
+
+    Listings are upserted by channel SKU: new ones get a row (so stock reconciliation offers them
+    stock), known ones get their id, name and EAN refreshed; nothing is deleted (a listing gone
+    from the channel keeps its confirmed stock). A listing that cannot be read is counted and
+    logged, naming the field, and the rest go on.
+
+    Raises:
+        AirflowSkipException: not due in this run (the task shows as skipped; the stock task runs).
+    """
+    sync = channel.catalogue
+    if not sync.due(run):
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        raise AirflowSkipException(f"the catalogue is read every {sync.every}: not in this run's data interval")
+    counts = dict.fromkeys(("pages", "listings", "products", "changed", "not_products", "invalid", "duplicates"), 0)
+    with channel.client(account) as client, closing(staging_connection()) as conn:
+        for page in sync.pages(client):
+            products: dict[str, CatalogueProduct] = {}
+            for listing in page:
+                try:
+                    product = sync.product(listing)
+                except InvalidPayload as err:
+                    counts["invalid"] += 1
+                    log.warning("catalogue %s/%s: a listing skipped: %s", account.channel, account.name, err)
+                    continue
+                if product is None:
+                    counts["not_products"] += 1
+                elif product.channel_sku in products:  # two listings, one SKU: the first one is kept
+                    counts["duplicates"] += 1
+                else:
+                    products[product.channel_sku] = product
+            with conn.cursor() as cur:
+                counts["changed"] += _upsert_products(cur, account, list(products.values()))
+            conn.commit()
+            counts["pages"] += 1
+            counts["listings"] += len(page)
+            counts["products"] += len(products)
+    counts.update(client.stats)
+    return report("catalogue", account, counts)
+
+
+def _upsert_products(cur, account: Account, products: list[CatalogueProduct]) -> int:
+    if not products:
+        return 0
+    from psycopg2.extras import execute_values
+
+    execute_values(
+        cur,
+        """INSERT INTO staging.channel_products AS cp (channel, account, channel_sku, external_product_id, name, ean)
+           VALUES %s ON CONFLICT (channel, account, channel_sku) DO UPDATE SET
+               external_product_id = coalesce(EXCLUDED.external_product_id, cp.external_product_id),
+               name = coalesce(EXCLUDED.name, cp.name), ean = coalesce(EXCLUDED.ean, cp.ean), updated_at = now()
+           WHERE (cp.external_product_id, cp.name, cp.ean) IS DISTINCT FROM
+                 (coalesce(EXCLUDED.external_product_id, cp.external_product_id), coalesce(EXCLUDED.name, cp.name),
+                  coalesce(EXCLUDED.ean, cp.ean))""",
+        [(account.channel, account.name, p.channel_sku, p.external_product_id, p.name, p.ean) for p in products],
+        page_size=len(products),  # one statement, so rowcount counts them all
+    )
+    return cur.rowcount
 
 
 def stock_step(channel: Channel, account: Account, run: Run) -> dict:

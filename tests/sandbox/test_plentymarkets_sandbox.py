@@ -28,7 +28,8 @@ ANCHOR = datetime(2024, 3, 15, 12, 0)
 SYSTEMS = {"read": ("reader", "pw-read", 150), "write": ("writer", "pw:with:colons", 25),
            "auth": ("auth-user", "pw-auth", 3), "login": ("login-user", "pw-login", 3),
            "flow": ("flow-user", "pw-flow", 12), "more": ("more-user", "pw-more", 0),
-           "fault": ("fault-user", "pw-fault", 5), "ret": ("ret-user", "pw-ret", 8)}
+           "fault": ("fault-user", "pw-fault", 5), "ret": ("ret-user", "pw-ret", 8),
+           "scope": ("scope-user", "pw-scope", 0)}
 MAIN = ["--seed", "42", "--anchor", ANCHOR.isoformat(), "--plenty-max-items-per-page", "20",
         *[a for s, (u, p, n) in SYSTEMS.items() for a in ("--plentymarkets", f"{s}:{u}:{p}:{n}")]]
 TIGHT = ["--seed", "42", "--anchor", ANCHOR.isoformat(), "--plenty-read-limit", "5", "--plenty-write-limit", "3",
@@ -263,6 +264,49 @@ def test_order_type_id_and_external_id_filters(reader):
     marketplace = next(e for e in reader.orders() if any(p["typeId"] == 7 for p in e["properties"]))
     external = next(p["value"] for p in marketplace["properties"] if p["typeId"] == 7)
     assert [e["id"] for e in reader.orders(externalOrderId=external)] == [marketplace["id"]]
+
+
+def test_a_system_holds_orders_of_two_clients_and_two_warehouses_and_filters_by_main_warehouse(main):
+    client = Plenty(main, "scope")
+    own = state(main, "scope")["plenty_id"]
+    other_client = control(main, "scope", "orders", "POST", n=2, statusId=5, plentyId=own + 1).json()["ids"]
+    other_store = control(main, "scope", "orders", "POST", n=2, statusId=5, warehouseId=2).json()["ids"]
+    assert control(main, "scope", "orders", "POST", n=1, warehouseId=99).status_code == 400
+    listed = {e["id"]: e for e in client.orders(orderIds=",".join(map(str, other_client + other_store)),
+                                                **{"with[]": "orderItems.variation"})}
+    for order_id in other_client:  # the client is the order's plentyId (B6)
+        assert listed[order_id]["plentyId"] == own + 1
+        assert {"orderId": order_id, "typeId": 1, "value": "1"} in listed[order_id]["properties"]
+    for order_id in other_store:  # the main warehouse is property type 1, and each product item's warehouseId
+        assert listed[order_id]["plentyId"] == own
+        assert {"orderId": order_id, "typeId": 1, "value": "2"} in listed[order_id]["properties"]
+        assert {i["warehouseId"] for i in listed[order_id]["orderItems"] if i["typeId"] == 1} == {2}
+    in_2 = {e["id"] for e in client.orders(warehouseId=2)}
+    in_1 = {e["id"] for e in client.orders(warehouseId=1)}
+    assert in_2 == set(other_store) and set(other_client) <= in_1 and not in_1 & in_2
+    seen = {o["id"]: (o["plenty_id"], o["warehouse_id"]) for o in state(main, "scope")["orders"]}
+    assert {seen[i] for i in other_store} == {(own, 2)} and {seen[i] for i in other_client} == {(own + 1, 1)}
+
+
+def test_the_catalogue_lists_every_variation_paged_also_those_never_on_an_order(main, reader):
+    from orderbridge_sandbox.catalogue import PLENTY_OFFERS
+    from orderbridge_sandbox.plentymarkets.common import LISTED_ONLY
+
+    pages, page = [], 1
+    while not pages or not pages[-1]["isLastPage"]:
+        pages.append(reader.get("/rest/items/variations", params={"itemsPerPage": 10, "page": page}).json())
+        page += 1
+    variations = [v for p in pages for v in p["entries"]]
+    assert len(pages) == 3 and pages[0]["totalsCount"] == len(variations) == len(PLENTY_OFFERS) + len(LISTED_ONLY)
+    assert {(v["id"], v["number"]) for v in variations} == {(o.variation_id, o.channel_sku)
+                                                            for o in (*PLENTY_OFFERS, *LISTED_ONLY)}
+    sold = {sku for o in state(main, "read")["orders"] for sku in o["skus"]}
+    assert {o.channel_sku for o in LISTED_ONLY}.isdisjoint(sold)  # only the catalogue shows them
+    own = state(main, "read")["plenty_id"]
+    assert reader.get("/rest/items/variations", params={"plentyId": own}).json()["totalsCount"] == len(variations)
+    assert reader.get("/rest/items/variations", params={"plentyId": own + 1}).json()["entries"] == []
+    validate_exchanges([e for e in control(main, "read", "exchanges").json()["exchanges"]
+                        if e["path"] == "/rest/items/variations"])
 
 
 def test_updated_and_created_windows_are_from_inclusive_to_exclusive(reader):
@@ -585,6 +629,20 @@ def test_a_return_of_a_return_and_of_an_unknown_order_is_refused(main, returner)
 
 
 # -- rate limits, quirks, faults -----------------------------------------------------------------------------
+
+def test_a_return_orders_status_is_set_like_any_orders_and_recorded_in_its_history(main, returner):
+    sale = control(main, "ret", "orders", "POST", n=1, statusId=5).json()["ids"][0]
+    ret = control(main, "ret", f"orders/{sale}/returns", "POST").json()["id"]
+    changed = returner.put(f"/rest/orders/{ret}", json={"statusId": 9.01})  # the seed's 9.0.1, as plenty writes it
+    assert changed.status_code == 200 and changed.json()["statusId"] == 9.01
+    assert changed.json()["statusName"] == "[9.01] Retoure erhalten (Fulfillment)"
+    listed = returner.get("/rest/orders", params={"orderIds": str(ret), "addOrderItems": "false"}).json()
+    assert [(e["id"], e["statusId"], "orderItems" in e) for e in listed["entries"]] == [(ret, 9.01, False)]
+    assert [h["statusId"] for h in returner.get(f"/rest/orders/{ret}/status-history").json()] == [9, 9.01]
+    recorded = next(r for r in state(main, "ret")["returns"] if r["id"] == ret)
+    assert [(h["from"], h["to"], h["source"]) for h in recorded["history"]] == [(9, 9.01, "api")]
+    assert next(o for o in state(main, "ret")["orders"] if o["id"] == sale)["history"] == []  # the sale keeps its own
+
 
 def test_read_and_write_budgets_send_headers_429_and_reset(tight):
     client = Plenty(tight, "rl", "rl-user", "pw")

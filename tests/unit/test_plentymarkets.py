@@ -4,7 +4,7 @@ from connection extras, and the order reads the client sends."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -221,7 +221,8 @@ def test_sales_orders_and_return_orders_are_read_with_their_own_type_filter(clie
     window = Window(datetime(2026, 11, 20, 12, tzinfo=UTC), datetime(2026, 11, 20, 12, 10, 0, 500, tzinfo=UTC))
     assert [e["id"] for page in client.iter_returns(window) for e in page] == [1, 2]
     assert calls[0] == [("orderType", "3"), ("itemsPerPage", "2"), ("sortBy", "id"), ("sortOrder", "asc"),
-                        ("with[]", "orderItems.variation"), ("updatedAtFrom", "2026-11-20T12:00:00+00:00"),
+                        ("with[]", "orderItems.variation"), ("warehouseId", "1"),
+                        ("updatedAtFrom", "2026-11-20T12:00:00+00:00"),
                         ("updatedAtTo", "2026-11-20T12:10:01+00:00"), ("page", "1")]
     assert calls[1][-1] == ("page", "2")
     list(client.iter_orders(5, 5))
@@ -245,3 +246,52 @@ def test_only_a_deleted_order_refuses_just_its_write_back(body, row_only):
     response.status_code = 404
     response._content = (_json.dumps(body) if isinstance(body, dict) else body).encode()
     assert PlentyClient._unknown_record(None, response) is row_only
+
+
+@pytest.mark.parametrize(("start_minute", "due"), [(0, False), (40, False), (50, True)])
+def test_the_catalogue_is_read_in_the_run_whose_interval_holds_the_hour(start_minute, due):
+    from orderbridge.channels.base import Run
+    from orderbridge.channels.registry import get
+
+    start = datetime(2026, 11, 20, 12, start_minute, tzinfo=UTC)
+    sync = get("plentymarkets").catalogue
+    assert sync.due(Run("r", "scheduled", start, start + timedelta(minutes=10))) is due
+    assert sync.due(Run("r", "manual")) is True  # no interval: a person asked for it
+    # one run of every hour's six back-to-back intervals
+    hour = datetime(2026, 11, 20, 12, tzinfo=UTC)
+    runs = [Run("r", "scheduled", hour + timedelta(minutes=m), hour + timedelta(minutes=m + 10))
+            for m in range(0, 60, 10)]
+    assert sum(sync.due(r) for r in runs) == 1
+
+
+def test_the_dag_skips_a_catalogue_run_without_skipping_stock():
+    from orderbridge.channels.base import iter_tasks
+    from orderbridge.channels.registry import get
+
+    tasks = {task.task_id: (task, upstream) for task, upstream in iter_tasks(get("plentymarkets"))}
+    assert tasks["push_stock"][1] == ("sync_catalogue",)
+    assert tasks["push_stock"][0].options == {"trigger_rule": "none_failed"}
+    assert "return_status" in get("plentymarkets").writebacks and "send_return_status" in tasks
+
+
+@pytest.mark.parametrize(("variation", "expected"), [
+    ({"id": 3401, "number": "WH-1022", "name": "Lamp"}, ("WH-1022", "3401", "Lamp")),
+    ({"id": "3401", "number": " WH-1022 ", "name": ""}, ("WH-1022", "3401", None)),
+    ({"id": 3401.0, "number": "WH-1022"}, ("WH-1022", "3401", None)),
+    ({"id": 3401, "number": ""}, None),  # no number: nothing could map it
+])
+def test_a_variation_is_a_catalogue_listing_by_its_number(variation, expected):
+    from orderbridge.channels.plentymarkets.mapping import catalogue_product
+
+    product = catalogue_product(variation)
+    assert (product and (product.channel_sku, product.external_product_id, product.name)) == expected
+
+
+@pytest.mark.parametrize(("variation", "field"), [
+    (["WH-1022"], "variation"), ({"id": "x1", "number": "WH-1"}, "id"), ({"id": 1, "number": {"a": 1}}, "number"),
+])
+def test_an_unreadable_variation_is_refused_naming_the_field(variation, field):
+    from orderbridge.channels.plentymarkets.mapping import catalogue_product
+
+    with pytest.raises(InvalidPayload, match=rf"^{field}\b"):
+        catalogue_product(variation)

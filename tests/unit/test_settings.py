@@ -70,7 +70,8 @@ def test_plentymarkets_reads_status_ids_exactly_and_numbers_as_ints():
     assert settings.address_error_status == Decimal("6.2")  # a float in JSON, still exactly 6.2
     assert (settings.plenty_id, settings.storage_location_id, settings.items_per_page) == (1000, 7, 50)
     assert set(settings.status_names()) == {"fetch_status", "transferred_status", "address_error_status",
-                                            "no_stock_status", "cancel_status", "cancel_ack_status", "shipped_status"}
+                                            "no_stock_status", "cancel_status", "cancel_ack_status", "shipped_status",
+                                            "return_received_status"}
 
 
 def test_plentymarkets_empty_extras_keep_their_defaults_and_the_retired_one_is_ignored():

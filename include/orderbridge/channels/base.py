@@ -15,7 +15,8 @@ A channel provides, in this order of reading:
 - ``tasks()``: the DAG's tasks, built from the generic steps by default; a channel whose flow
   differs (Merkana: orders are pushed to us) returns its own list, still of ``Task``s;
 - optional parts, declared and None when absent: ``inbound_app`` (a FastAPI app the API server
-  serves under ``/<name>``).
+  serves under ``/<name>``), ``catalogue`` (``CatalogueSync``: its whole catalogue read into
+  ``staging.channel_products`` on a slower rhythm, so listings that never sold get stock too).
 
 Nothing here imports Airflow, a client or a mapper: the registry is read at DAG-parse time, and a
 channel imports its heavy parts inside its methods.
@@ -28,7 +29,7 @@ import importlib
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -126,6 +127,45 @@ class Stock:
 
 
 @dataclass(frozen=True)
+class CatalogueProduct:
+    """One listing of the channel's catalogue, as ``staging.channel_products`` keeps it."""
+
+    channel_sku: str
+    external_product_id: str | None = None
+    name: str | None = None
+    ean: str | None = None
+
+
+@dataclass(frozen=True)
+class CatalogueSync:
+    """Reading the channel's whole catalogue (task ``sync_catalogue``, before the stock task).
+
+    Orders only show the SKUs that sold; stock is pushed for every SKU in
+    ``staging.channel_products``. This fills it from the channel's own listing, on a slower rhythm
+    than orders, as its own task that runs in the DAG runs ``due`` picks and is skipped in the others.
+
+    Attributes:
+        pages: ``client -> pages`` of listings as the channel sends them.
+        product: ``listing -> CatalogueProduct`` (pure); None for a listing that is no product to
+            stock; raises ``InvalidPayload`` naming the field for one it cannot read (counted, skipped).
+        every: how often it runs: in the run whose data interval holds a multiple of ``every``
+            since the epoch (UTC; hourly by default), and in every run without an interval.
+    """
+
+    pages: Callable[[Any], Iterable[list[dict]]]
+    product: Callable[[dict], CatalogueProduct | None]
+    every: timedelta = timedelta(hours=1)
+
+    def due(self, run: Run) -> bool:
+        if run.start is None or run.end is None:
+            return True  # a manual run without an interval: a person asked for it
+        step = self.every.total_seconds()
+        epoch = datetime(1970, 1, 1, tzinfo=UTC)
+        # A boundary k * every in (start, end]: exactly one run of a series of back-to-back intervals.
+        return (run.end - epoch).total_seconds() // step > (run.start - epoch).total_seconds() // step
+
+
+@dataclass(frozen=True)
 class TrackingShape:
     """How a shipment becomes tracking effects: one per shipped line (every channel so far), with
     the channel's payload ``(line_id, carrier_code, tracking, quantity) -> dict`` and its handler."""
@@ -166,6 +206,7 @@ class Channel:
         tracking: None for a channel that takes tracking another way.
         stock: the stock policy.
         inbound_app: ``() -> FastAPI`` for a channel that calls us; None otherwise.
+        catalogue: ``CatalogueSync`` for a channel whose catalogue we read; None otherwise.
         dag_params: ``name -> Param kwargs`` the DAG takes (resend buttons, ...).
     """
 
@@ -177,6 +218,7 @@ class Channel:
     tracking: TrackingShape | None = None
     stock: Stock = Stock(StockPolicy.REPORT_ONLY, not_pushed_reason="channel takes no stock updates")
     inbound_app: Callable[[], Any] | None = None
+    catalogue: CatalogueSync | None = None
     dag_params: dict[str, dict] = {}
 
     def client(self, account: Account) -> AbstractContextManager[ChannelClient]:
@@ -204,10 +246,18 @@ class Channel:
         if self.tracking is not None:
             tasks.append(Task("post_tracking", steps.post_tracking, "Enqueue tracking for new shipments and "
                                                                      "send it."))
+        # After a skipped catalogue run the stock task still runs (none_failed), not after a failed one.
+        after_catalogue = {}
+        if self.catalogue is not None:
+            tasks.append(Task("sync_catalogue", steps.sync_catalogue, "Read the channel's whole catalogue into "
+                                                                      "staging.channel_products (hourly)."))
+            after_catalogue = {"trigger_rule": "none_failed"}
         if self.stock.policy is StockPolicy.REPORT_ONLY:
-            tasks.append(Task("reconcile_stock", steps.stock_step, "Drift report for this account's channel SKUs."))
+            tasks.append(Task("reconcile_stock", steps.stock_step, "Drift report for this account's channel SKUs.",
+                              options=after_catalogue))
         else:
-            tasks.append(Task("push_stock", steps.stock_step, "Reconcile stock and push what differs."))
+            tasks.append(Task("push_stock", steps.stock_step, "Reconcile stock and push what differs.",
+                              options=after_catalogue))
         return tasks
 
     def task(self, task_id: str) -> Task:

@@ -49,6 +49,21 @@ class GeneratedOrder:
     skus: list[str]
 
 
+def _scope(body: dict, plenty_id: int | None, warehouse_id: int | None) -> None:
+    """Give an order's body another client (``plentyId``) or main warehouse, as plenty shows them (B6)."""
+    if plenty_id is not None:
+        body["plentyId"] = plenty_id
+    if warehouse_id is not None:
+        for prop in body["properties"]:
+            if prop["typeId"] == 1:
+                prop["value"] = str(warehouse_id)
+        for item in body["orderItems"]:
+            if item["warehouseId"] is not None:
+                item["warehouseId"] = warehouse_id
+                if item.get("variation"):
+                    item["variation"]["mainWarehouseId"] = warehouse_id
+
+
 class PlentyOrderFactory:
     """plentymarkets orders for one system, continuing one deterministic stream.
 
@@ -71,12 +86,22 @@ class PlentyOrderFactory:
         self._offer_weights = [OFFER_WEIGHTS[o.kind] for o in PLENTY_OFFERS]
 
     def generate(self, n: int, anchor: datetime | None = None, days: float | None = None,
-                 status_id: float | None = None) -> list[GeneratedOrder]:
-        """The next ``n`` orders; ids grow with creation time, as plenty assigns them."""
+                 status_id: float | None = None, plenty_id: int | None = None,
+                 warehouse_id: int | None = None) -> list[GeneratedOrder]:
+        """The next ``n`` orders; ids grow with creation time, as plenty assigns them.
+
+        Args:
+            plenty_id: the client (plentyId) the orders belong to; default the system's own.
+            warehouse_id: their main warehouse (order property type 1, and each product item's
+                ``warehouseId``, B6); default the fulfilment warehouse, ``WAREHOUSE_ID``.
+        """
         end = (anchor or self.anchor).replace(microsecond=0)
         seconds = max(60, int((days if days is not None else self.days) * 86_400))
         created = sorted(end - timedelta(seconds=seconds - self.rng.randrange(seconds)) for _ in range(n))
-        return [self._order(moment, end, status_id) for moment in created]
+        orders = [self._order(moment, end, status_id) for moment in created]
+        for gen in orders:  # after the draws: a client or warehouse changes no other field of the stream
+            _scope(gen.body, plenty_id, warehouse_id)
+        return orders
 
     def _next(self, kind: str, gap: int = 3) -> int:
         self._ids[kind] += self.rng.randint(1, gap)

@@ -8,6 +8,7 @@ import math
 import re
 from dataclasses import dataclass
 
+from orderbridge_sandbox.catalogue import WAREHOUSE_PRODUCTS, ChannelOffer
 from orderbridge_sandbox.plentyfake import WAREHOUSE_ID
 
 CHANNEL = "plentymarkets"
@@ -15,16 +16,22 @@ CONTENT_TYPE = "application/json"
 MAX_EXCHANGES = 10_000
 WAREHOUSES = {WAREHOUSE_ID: "Fulfillment", 2: "Hauptlager"}  # ids illustrative; others answer 404
 
-# The statuses this fake system knows. 1-11 are plenty defaults; 5.1, 6.2, 6.3, 8.8 and 9.1 are the
-# merchant-defined sub-statuses of the wemalo flow (B7: they must exist in the system). Setting any
+# The statuses this fake system knows. 1-11 are plenty defaults; 5.1, 6.2, 6.3, 8.8, 9.01 and 9.1 are
+# the merchant-defined sub-statuses of the wemalo flow (B7: they must exist in the system; 9.01 is the
+# seed's "9.0.1", a return the fulfilment centre received, as plenty writes it). Setting any
 # other id is refused with 422, a guess at what plenty does with a status that does not exist.
 STATUSES: dict[float, str] = {
     1.0: "Unvollständige Daten", 2.0: "Warten auf Freischaltung", 3.0: "Warten auf Zahlung",
     4.0: "In Vorbereitung für Versand", 5.0: "Freigabe Versand", 5.1: "Abwicklung extern",
     6.0: "Gerade im Versand", 6.2: "Fehler: Adresse", 6.3: "Fehler: Bestand", 7.0: "Warenausgang gebucht",
-    8.0: "Storniert", 8.8: "Storno übermittelt", 9.0: "Retoure", 9.1: "Retoure (Dienstleister)",
-    10.0: "Gewährleistung", 11.0: "Gutschrift",
+    8.0: "Storniert", 8.8: "Storno übermittelt", 9.0: "Retoure",
+    9.01: "Retoure erhalten (Fulfillment)", 9.1: "Retoure (Dienstleister)", 10.0: "Gewährleistung", 11.0: "Gutschrift",
 }
+# Variations the merchant lists in plenty that never appear on a generated order (stocked in the
+# warehouse under the same SKU): only a catalogue read (GET /rest/items/variations) shows them.
+LISTED_ONLY: tuple[ChannelOffer, ...] = tuple(
+    ChannelOffer(p.sku, p.name, 19.90, "direct", ((p.sku, 1),), variation_id=3401 + i)
+    for i, p in enumerate(WAREHOUSE_PRODUCTS[21:24]))
 REASON_IDS = frozenset({301, 302, 304, 305, 306, 307, 309, *range(317, 329)})  # B9 / the spec's list
 DAILY_LIMITS = {"read": 166_000, "write": 48_000}  # per system per day, Classic plan (B2)
 EMPTY_RELATIONS = ("comments", "payments", "documents")  # known, not modelled: []

@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 
 from orderbridge_sandbox.groupon import counters
 from orderbridge_sandbox.plentyfake import w3c
-from orderbridge_sandbox.plentymarkets.common import STATUSES, VARIATION_ITEM, ApiError, _num
+from orderbridge_sandbox.plentymarkets.common import STATUSES, VARIATION_ITEM, WAREHOUSES, ApiError, _num
 from orderbridge_sandbox.plentymarkets.dispatch import PlentySandbox
 from orderbridge_sandbox.plentymarkets.routes import ROUTES
 from orderbridge_sandbox.plentymarkets.state import PlentyOrder, PlentySystem
@@ -78,20 +78,25 @@ def control_router(sandbox: PlentySandbox) -> APIRouter:
     @router.post("/{system}/orders")
     @answering
     async def more_orders(system: str, request: Request) -> dict:
-        target, shape = system_of(system), '{"n": int[, "statusId": float, "anchor": ISO, "days": float]}'
+        # plentyId / warehouseId: orders of another client or main warehouse of the same system.
+        target, shape = system_of(system), ('{"n": int[, "statusId": float, "anchor": ISO, "days": float, '
+                                            '"plentyId": int, "warehouseId": int]}')
         spec = await body_of(request, shape)
         try:
             n = int(spec.get("n", 1))
             anchor = datetime.fromisoformat(spec["anchor"]) if spec.get("anchor") else None
             days = None if spec.get("days") is None else float(spec["days"])
+            plenty_id, warehouse = (None if spec.get(k) is None else int(spec[k]) for k in ("plentyId", "warehouseId"))
         except (TypeError, ValueError) as err:
             raise Refused(f"body must be {shape}: {err}") from None
+        if warehouse is not None and warehouse not in WAREHOUSES:
+            raise Refused(f"warehouseId must be one of {', '.join(map(str, WAREHOUSES))}")
         status = None if spec.get("statusId") is None else status_of(spec["statusId"], shape)
         if not 0 <= n <= 100_000:
             raise Refused("n must be between 0 and 100000")
         if anchor is not None and anchor.tzinfo is None:
             anchor = anchor.replace(tzinfo=UTC)
-        return {"ok": True, "ids": target.add_orders(n, status, anchor, days)}
+        return {"ok": True, "ids": target.add_orders(n, status, anchor, days, plenty_id, warehouse)}
 
     def order_of(target: PlentySystem, order_id: int) -> PlentyOrder:
         if order_id not in target.orders:

@@ -13,7 +13,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from orderbridge_sandbox.catalogue import PLENTY_OFFERS
 from orderbridge_sandbox.plentyfake import PRESETS, WAREHOUSE_ID, w3c
 from orderbridge_sandbox.plentymarkets.common import (
     REASON_IDS,
@@ -51,6 +50,7 @@ def _list_orders(system: PlentySystem, call: Call) -> tuple[int, object]:
     types = {int(t) for t in (call.arg("orderType") or "").split(",") if t.strip().isdigit()}
     ids = {int(t) for t in (call.arg("orderIds") or "").split(",") if t.strip().isdigit()}
     parent = call.int_arg("parentOrderId", 0)
+    warehouse = call.int_arg("warehouseId", 0)  # the spec: "orders with a specific main warehouse"
     external = call.arg("externalOrderId")
     rows = []
     for o in system.orders.values():
@@ -65,6 +65,8 @@ def _list_orders(system: PlentySystem, call: Call) -> tuple[int, object]:
                 (dates["updatedAtFrom"], dates["updatedAtTo"], o.updated_at))):
             continue
         if (types and o.type_id not in types) or (ids and o.id not in ids) or (parent and o.parent_id != parent):
+            continue
+        if warehouse and o.main_warehouse != warehouse:
             continue
         if external and not any(p["typeId"] == 7 and p["value"] == external for p in o.body["properties"]):
             continue
@@ -173,7 +175,7 @@ def _correct_stock(system: PlentySystem, call: Call) -> tuple[int, object]:
     items = body.get("corrections") if "corrections" in body else [body]
     if not isinstance(items, list) or not items:
         raise _invalid("corrections", "The corrections must be a non-empty list.")
-    known = {o.variation_id for o in PLENTY_OFFERS}
+    known = set(system.variations)
     parsed = []
     for i, item in enumerate(items):  # all checked before any is applied: all or nothing (a guess)
         if not isinstance(item, dict):
@@ -214,7 +216,7 @@ def _list_stock(system: PlentySystem, call: Call) -> tuple[int, object]:
             physical[v] = physical.get(v, 0.0) + q
     reserved: Counter[int] = Counter()
     for o in system.orders.values():  # open orders reserve stock until outgoing items are booked (7)
-        if 3.0 <= o.status_id < 7.0 and warehouse == WAREHOUSE_ID:
+        if 3.0 <= o.status_id < 7.0 and o.main_warehouse == warehouse:
             for item in o.body["orderItems"]:
                 if item["typeId"] == 1:
                     reserved[item["itemVariationId"]] += item["quantity"]
@@ -229,6 +231,26 @@ def _list_stock(system: PlentySystem, call: Call) -> tuple[int, object]:
 
     per_page = min(call.int_arg("itemsPerPage", 50), system.settings.max_items_per_page)
     return 200, _envelope(system, sorted(physical), call.int_arg("page", 1), per_page, row)
+
+
+def _list_variations(system: PlentySystem, call: Call) -> tuple[int, object]:
+    """GET /rest/items/variations: the system's variations, paged (B4), ``plentyId`` ("visible in
+    specific clients") and ``isActive`` filters. Fields: the Variation model (B6/PMMODEL); every
+    variation is active, visible in the system's own client and stocked in the fulfilment warehouse
+    here (illustrative)."""
+    per_page = min(call.int_arg("itemsPerPage", 50), system.settings.max_items_per_page)
+    client = call.arg("plentyId")
+    if client not in (None, "") and client != str(system.factory.plenty_id):
+        rows: list[int] = []  # no variation is visible in another client here
+    else:
+        rows = sorted(system.variations) if (call.arg("isActive") or "true").lower() in ("true", "1") else []
+
+    def variation(vid: int) -> dict:
+        offer = system.variations[vid]
+        return {"id": vid, "itemId": vid - 3000, "number": offer.channel_sku, "model": f"M-{vid}", "externalId": "",
+                "isMain": True, "isActive": True, "mainWarehouseId": WAREHOUSE_ID, "name": offer.name}
+
+    return 200, _envelope(system, rows, call.int_arg("page", 1), per_page, variation)
 
 
 def _login(system: PlentySystem, call: Call) -> tuple[int, object]:
@@ -300,6 +322,7 @@ ROUTES: tuple[Route, ...] = (
           _correct_stock, "stockmanagement.stock.correct"),
     Route("GET", r"/rest/stockmanagement/warehouses/(?P<warehouseId>\d+)/stock", "stock.list", _list_stock,
           "stockmanagement.stock.show"),
+    Route("GET", r"/rest/items/variations", "variations.list", _list_variations, "item.variation.show"),
 )
 AUTH_PATHS = {"/rest/login": "login", "/rest/login/refresh": "login.refresh", "/rest/logout": "logout"}
 _BUDGET_HEADERS = (("", "X-Plenty-Global-Short-Period"), ("_day", "X-Plenty-Global-Long-Period"))

@@ -23,6 +23,7 @@ from orderbridge_sandbox.groupon import counters
 from orderbridge_sandbox.plentyfake import WAREHOUSE_ID, PlentyOrderFactory, w3c
 from orderbridge_sandbox.plentymarkets.common import (
     DAILY_LIMITS,
+    LISTED_ONLY,
     MAX_EXCHANGES,
     RETURN_ORDER,
     RETURN_STATUS,
@@ -91,6 +92,11 @@ class PlentyOrder:
         return self.body["typeId"]
 
     @property
+    def main_warehouse(self) -> int | None:
+        """The order's main warehouse: order property type 1 (B6), what ``warehouseId`` filters on."""
+        return next((int(p["value"]) for p in self.body["properties"] if p["typeId"] == 1), None)
+
+    @property
     def parent_id(self) -> int | None:
         """The sales order a return points at (``orderReferences``, referenceType "parent")."""
         return next((r["referenceOrderId"] for r in self.body.get("orderReferences", [])
@@ -114,6 +120,10 @@ class PlentySystem:
                         "write_day": Budget(DAILY_LIMITS["write"], 86_400.0)}
         self.stock: dict[tuple[int, int, int], float] = {
             (WAREHOUSE_ID, o.variation_id, 0): float(factory.rng.randrange(60)) for o in PLENTY_OFFERS}
+        # The catalogue: every variation of the system (GET /rest/items/variations), the listed-only
+        # ones with no stock yet (and no draw from the stream, so the orders stay as they were).
+        self.variations = {o.variation_id: o for o in (*PLENTY_OFFERS, *LISTED_ONLY)}
+        self.stock.update({(WAREHOUSE_ID, o.variation_id, 0): 0.0 for o in LISTED_ONLY})
         self.stock_updated: dict[tuple[int, int, int], datetime] = {}
         self.corrections: list[dict] = []
         self.denied: set[str] = set()
@@ -130,10 +140,13 @@ class PlentySystem:
         return next(self._seq)
 
     def add_orders(self, n: int, status_id: float | None = None, anchor: datetime | None = None,
-                   days: float | None = None) -> list[int]:
-        """Generate ``n`` more orders (continuing the system's stream); returns their ids."""
+                   days: float | None = None, plenty_id: int | None = None,
+                   warehouse_id: int | None = None) -> list[int]:
+        """Generate ``n`` more orders (continuing the system's stream), of the system's own client and
+        the fulfilment warehouse unless ``plenty_id``/``warehouse_id`` say otherwise; returns their ids."""
         ids = []
-        for gen in self.factory.generate(n, anchor=anchor, days=days, status_id=status_id):
+        for gen in self.factory.generate(n, anchor=anchor, days=days, status_id=status_id, plenty_id=plenty_id,
+                                         warehouse_id=warehouse_id):
             order = PlentyOrder(gen.id, gen.created_at, gen.updated_at, gen.status_id, gen.body,
                                 gen.address_problem, gen.skus)
             for old, new, at in gen.history:
@@ -196,7 +209,7 @@ class PlentySystem:
             left[item_id] -= quantity
             returned.append((items[item_id], quantity))
         status = _status_value(body["statusId"]) if body.get("statusId") is not None else RETURN_STATUS
-        sold_from = next((int(p["value"]) for p in order.body["properties"] if p["typeId"] == 1), WAREHOUSE_ID)
+        sold_from = order.main_warehouse or WAREHOUSE_ID
         warehouse = _int_field(body, "warehouseId", default=sold_from)
         if warehouse not in WAREHOUSES:
             raise _invalid("warehouseId", "The selected warehouse id is invalid.")
@@ -279,17 +292,18 @@ class PlentySystem:
             "created_at": w3c(o.created_at), "updated_at": w3c(o.updated_at), "history": changes(o),
             "packages": list(o.packages), "delivery_address_valid": o.address_problem is None,
             "address_problem": o.address_problem, "skus": list(o.skus), "returns": list(o.returns),
+            "plenty_id": o.body["plentyId"], "warehouse_id": o.main_warehouse,
         } for o in self.orders.values() if o.type_id != RETURN_ORDER]
         returns = [{
             "id": o.id, "order_id": o.parent_id, "status_id": _num(o.status_id),
             "status_name": _status_name(o.status_id), "created_at": w3c(o.created_at),
             "updated_at": w3c(o.updated_at), "history": changes(o), "return_package_number": o.return_package_number,
-            "warehouse_id": next(int(p["value"]) for p in o.body["properties"] if p["typeId"] == 1),
+            "warehouse_id": o.main_warehouse,
             "items": [{"id": i["id"], "order_item_id": i["references"][0]["referenceOrderItemId"],
                        "variation_id": i["itemVariationId"], "sku": (i.get("variation") or {}).get("number"),
                        "quantity": _num(i["quantity"])} for i in o.body["orderItems"]],
         } for o in self.orders.values() if o.type_id == RETURN_ORDER]
-        skus = {o.variation_id: o.channel_sku for o in PLENTY_OFFERS}
+        skus = {v: o.channel_sku for v, o in self.variations.items()}
         stock = [{"warehouseId": w, "variationId": v, "storageLocationId": s, "sku": skus.get(v), "quantity": q}
                  for (w, v, s), q in sorted(self.stock.items())]
         by_status = Counter({"401": 0, "429": 0})

@@ -5,7 +5,16 @@ handlers: ``orderbridge.channels.plentymarkets``."""
 
 from __future__ import annotations
 
-from orderbridge.channels.base import Channel, Stock, StockPolicy, Stream, Task, TrackingShape, lazy
+from orderbridge.channels.base import (
+    CatalogueSync,
+    Channel,
+    Stock,
+    StockPolicy,
+    Stream,
+    Task,
+    TrackingShape,
+    lazy,
+)
 
 DOC = """
 ### plentymarkets orders, one DAG per system
@@ -21,11 +30,16 @@ ids in its Airflow connection):
    (or flag an order already in work).
 3. **record_returns**: each return order goes to `staging.returns`, what comes back line by line to
    `staging.return_lines`, linked to its sales order (a return whose order is not staged yet waits,
-   visible, and is linked when the order arrives).
+   visible, and is linked when the order arrives); each return the warehouse received
+   (`received_at`) is queued to be told to plenty.
 4. **send_status**: answer each outcome through the outbox: 5.1, 6.2, 6.3 or 8.8.
+   **send_return_status**: set each received return order to 9.01, once.
 5. **post_tracking**: for what the warehouse shipped, add the package number, set the shipping
    profile mapped from the courier (`staging.carrier_codes`) and the shipped status.
-6. **push_stock**: reconcile and write changed stock into the configured storage location.
+6. **sync_catalogue** (hourly: skipped in the other runs): read every variation
+   (`GET /rest/items/variations`) into `staging.channel_products`, so a listing that never sold
+   gets its stock too.
+7. **push_stock**: reconcile and write changed stock into the configured storage location.
 
 Every step is safe to rerun: loads are upserts, write-backs have idempotency keys.
 """
@@ -58,6 +72,10 @@ def _stock(client, account):
     return stock_handler(client)
 
 
+def _variations(client):
+    return client.iter_variations()
+
+
 def record_returns(channel: Channel, account, run) -> dict:
     """Record the return orders landed since the last run in ``staging.returns``, line by line, and
     link every return still waiting to its staged sales order (``plentymarkets.returns.record``)."""
@@ -66,8 +84,11 @@ def record_returns(channel: Channel, account, run) -> dict:
     from orderbridge import steps
     from orderbridge.channels.plentymarkets import returns
 
+    mapper = channel.mapper(account)
     with closing(steps.staging_connection()) as conn:
-        counts = returns.record(conn, channel.mapper(account), account.name, run.run_id)
+        counts = returns.record(conn, mapper, account.name, run.run_id)
+        counts["received_enqueued"] = returns.enqueue_received(conn, account.name,
+                                                               mapper.settings.return_received_status)
     return steps.report("returns", account, counts)
 
 
@@ -75,9 +96,12 @@ class PlentymarketsChannel(Channel):
     name = "plentymarkets"
     title = "plentymarkets"
     doc = DOC
-    writebacks = {"status": lazy(WRITEBACK, "status_handler")}
+    writebacks = {"status": lazy(WRITEBACK, "status_handler"),
+                  "return_status": lazy(WRITEBACK, "return_status_handler")}
     tracking = TrackingShape(payload=lazy(WRITEBACK, "tracking_payload"), handler=lazy(WRITEBACK, "tracking_handler"))
     stock = Stock(StockPolicy.ABSOLUTE, handler=_stock)
+    # Hourly: the catalogue changes slowly, and a big one costs a read per page of the budget.
+    catalogue = CatalogueSync(_variations, lazy("orderbridge.channels.plentymarkets.mapping", "catalogue_product"))
 
     @property
     def streams(self) -> tuple[Stream, ...]:

@@ -9,6 +9,9 @@ The wire only; what the answers mean is in ``mapping``. Facts it relies on are i
   three concurrent sessions per user.
 - Pages are 1-based with an envelope (``isLastPage``, ``lastPageNumber``, ``entries``); numbers
   may arrive as strings (B4), so they are read leniently.
+- A system may hold several clients (``plentyId``) and warehouses: orders are read with the API's
+  ``warehouseId`` filter (the order's main warehouse) and kept only when their ``plentyId`` is
+  the configured one (``_ours``), so another client's orders are never landed nor answered.
 - ``GET /rest/orders`` serves every order type unless ``orderType`` narrows it (B5): sales orders
   (1) and return orders (3, which point at their sales order, B6) are read apart, each with its own
   filter, so a return is never read as a sales order.
@@ -22,12 +25,14 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
 
 import requests
 
-from orderbridge.channels.plentymarkets.settings import PlentySettings, status_json
+from orderbridge.channels.plentymarkets.settings import PlentySettings, parse_status, status_json
 from orderbridge.errors import AuthError, InvalidPayload, OrderbridgeError, Retryable
 from orderbridge.http import ChannelClient
 from orderbridge.window import Window
@@ -91,7 +96,7 @@ class PlentyClient(ChannelClient):
     def __init__(self, conn_id: str, account: str = "", **kwargs):
         super().__init__(conn_id, account, **kwargs)  # reads self.settings (PlentySettings)
         self._token: str | None = None
-        self.stats.update(logins=0, relogins=0, budget_waits=0)
+        self.stats.update(logins=0, relogins=0, budget_waits=0, other_clients=0)
 
     # -- session ----------------------------------------------------------------------------
     def login(self) -> None:
@@ -191,18 +196,48 @@ class PlentyClient(ChannelClient):
             *filters, ("orderType", str(order_type)), ("itemsPerPage", str(self.settings.items_per_page)),
             ("sortBy", "id"), ("sortOrder", "asc"), *(("with[]", relation) for relation in relations),
         ]
+        if self.settings.filter_by_warehouse:  # the API's own filter: the order's main warehouse (B5)
+            params.append(("warehouseId", str(self.settings.warehouse_id)))
         if updated:
             params += [("updatedAtFrom", w3c(updated.start)), ("updatedAtTo", w3c(updated.end, round_up=True))]
+        return (self._ours(entries) for entries in self._paged("rest/orders", params))
+
+    def iter_variations(self) -> Iterator[list[dict]]:
+        """Yield ``GET /rest/items/variations`` pages: the system's whole catalogue, every variation
+        with its ``number`` (the SKU orders carry as ``variation.number``); with ``plenty_id`` set,
+        only those visible in our client (the route's ``plentyId`` filter).
+
+        Raises:
+            as ``iter_orders``.
+        """
+        params = [("itemsPerPage", str(self.settings.items_per_page))]
+        if self.settings.plenty_id is not None:
+            params.append(("plentyId", str(self.settings.plenty_id)))
+        return self._paged("rest/items/variations", params)
+
+    def _paged(self, path: str, params: list[tuple[str, str]]) -> Iterator[list[dict]]:
+        """Every page's ``entries`` (B4: 1-based, until ``isLastPage``), one request per page."""
         page = 1
         while True:
-            body = self.call("GET", "rest/orders", params=[*params, ("page", str(page))], decode=True)
+            body = self.call("GET", path, params=[*params, ("page", str(page))], decode=True)
             if not isinstance(body, dict) or not isinstance(body.get("entries"), list):
-                raise self._error(InvalidPayload, "rest/orders: expected the paging envelope with entries[]")
+                raise self._error(InvalidPayload, f"{path}: expected the paging envelope with entries[]")
             yield body["entries"]
             last = lenient_int(body.get("lastPageNumber"), page)
             if lenient_bool(body.get("isLastPage")) or not body["entries"] or page >= last:
                 break
             page += 1
+
+    def _ours(self, entries: list) -> list:
+        """The entries of our client: ``GET /rest/orders`` has no ``plentyId`` filter (only
+        ``/rest/orders/search`` has; ``clientId`` is not documented as the plentyId), so orders of
+        other clients are left out here, by their ``plentyId`` (B6), and counted."""
+        if self.settings.plenty_id is None:
+            return entries
+        ours = [e for e in entries if not isinstance(e, dict) or lenient_int(e.get("plentyId"), -1)
+                == self.settings.plenty_id]
+        self.stats["other_clients"] += len(entries) - len(ours)
+        return ours
 
     # -- write-backs ------------------------------------------------------------------------
     def set_status(self, order_id: int, status, properties: list[dict] | None = None) -> dict:
@@ -215,28 +250,60 @@ class PlentyClient(ChannelClient):
         body = self.call("GET", f"rest/orders/{order_id}/packagenumbers", external_id=str(order_id), decode=True)
         return [str(n) for n in body] if isinstance(body, list) else []
 
-    def add_package(self, order_id: int, package_number: str) -> dict:
-        """Add a package number, at most once.
+    def set_status_once(self, order_id: int, status) -> bool:
+        """Set a status that must be set at most once (a return order's "received"), and only if the
+        order does not have it yet; returns False when it had (set by an earlier try whose answer
+        was lost, or before a worker died).
 
-        The POST is not idempotent: when the answer is lost (connection dropped mid-body, timeout),
-        plenty may have created the package already. So each try is a single request, and before
-        trying again we ask plenty whether the number arrived, instead of posting it a second time.
+        Whether the order has it is read from ``GET /rest/orders?orderIds=`` (the list route: one
+        read, and not the order's own path the ``PUT`` goes to).
         """
+        target = parse_status(status)
+        sent = self._at_most_once(lambda: self.set_status(order_id, status),
+                                  lambda: self.status_of(order_id) == target,
+                                  f"status {status_json(status)} of order {order_id}", check_first=True)
+        return sent is not None
+
+    def status_of(self, order_id: int) -> Decimal | None:
+        """An order's status now (None when plenty does not list it)."""
+        body = self.call("GET", "rest/orders", params=[("orderIds", str(order_id)), ("addOrderItems", "false")],
+                         external_id=str(order_id), decode=True)
+        entries = body.get("entries") if isinstance(body, dict) else None
+        found = [e for e in entries or [] if isinstance(e, dict) and str(e.get("id")) == str(order_id)]
+        return parse_status(found[0]["statusId"], "statusId") if found and found[0].get("statusId") is not None \
+            else None
+
+    def add_package(self, order_id: int, package_number: str) -> dict:
+        """Add a package number, at most once (``_at_most_once``: plenty is asked whether it arrived
+        before the POST is tried again)."""
         body = {"packageId": 1, "packageNumber": package_number, "packageType": self.settings.package_type}
+        sent = self._at_most_once(
+            lambda: self.call("POST", f"rest/orders/{order_id}/shipping/packages", json=body,
+                              external_id=str(order_id), decode=True),
+            lambda: package_number in self.package_numbers(order_id), f"package {package_number}")
+        return {"packageNumber": package_number, "found_after_retry": True} if sent is None else sent
+
+    def _at_most_once(self, send: Callable[[], Any], arrived: Callable[[], bool], what: str,
+                      check_first: bool = False) -> Any:
+        """``send()`` a call that must not take effect twice; None when ``arrived()`` says it already had.
+
+        A write whose answer is lost (connection dropped mid-body, timeout) may have been applied.
+        So each try is a single request, and before trying again we ask plenty whether the effect
+        arrived, instead of sending it a second time. ``check_first`` also asks before the first try.
+        """
         attempts, self.max_attempts = self.max_attempts, 1
         try:
             for attempt in range(attempts):
-                if attempt and package_number in self.package_numbers(order_id):
-                    return {"packageNumber": package_number, "found_after_retry": True}
+                if (attempt or check_first) and arrived():
+                    return None
                 try:
-                    return self.call("POST", f"rest/orders/{order_id}/shipping/packages", json=body,
-                                     external_id=str(order_id), decode=True)
+                    return send()
                 except Retryable as err:
                     if attempt + 1 == attempts:
                         raise
                     self.stats["retried"] += 1
-                    log.warning("%s/%s: %s; checking whether package %s arrived before trying again", self.channel,
-                                self.account, err, package_number)
+                    log.warning("%s/%s: %s; checking whether %s arrived before trying again", self.channel,
+                                self.account, err, what)
                     self._sleep(min(self.backoff * 2 ** attempt, self.backoff_max))
         finally:
             self.max_attempts = attempts

@@ -28,6 +28,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
+from orderbridge.channels.base import CatalogueProduct
 from orderbridge.channels.plentymarkets.settings import PlentySettings, parse_status, status_json
 from orderbridge.errors import InvalidPayload, Permanent
 from orderbridge.orders import (
@@ -236,6 +237,28 @@ def _others(items: list[dict]) -> list[dict]:
                                                                        f"{where}.orderItemName"),
                        "amount": str(parse_decimal(price, f"{where}.amounts[0].priceGross"))})
     return others
+
+
+def catalogue_product(variation) -> CatalogueProduct | None:
+    """One variation of ``GET /rest/items/variations`` as a catalogue listing: its ``number`` is the
+    SKU (as on orders, ``variation.number``), its ``id`` what stock corrections address. None for a
+    variation without a number: nothing could map it to a warehouse SKU.
+
+    Raises:
+        InvalidPayload: not an object, or ``id``/``number``/``name`` of the wrong shape, named.
+    """
+    if not isinstance(variation, dict):
+        refuse("variation", "an object", variation)
+    number = (text_field(variation.get("number"), "number") or "").strip()
+    if not number:
+        return None
+    variation_id = _scalar(variation.get("id"), "id")
+    if isinstance(variation_id, float) and variation_id.is_integer():
+        variation_id = int(variation_id)
+    if not str(variation_id).strip().isdigit():
+        refuse("id", "a plentymarkets variation id (a whole number)", variation_id)
+    return CatalogueProduct(number, str(variation_id).strip(),
+                            (text_field(variation.get("name"), "name") or "").strip() or None)
 
 
 class PlentyMapper:

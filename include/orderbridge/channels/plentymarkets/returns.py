@@ -12,6 +12,9 @@ external id there is staged as an order by ``staging.transform``) but into ``raw
   then links every return still waiting to its staged sales order and fills the lines the return
   did not name by SKU. One transaction, with its watermark (``return_orders_transform``).
 
+- ``enqueue_received`` turns each return the warehouse received (``staging.returns.received_at``
+  set) into one ``return_status`` write-back, keyed by the return order alone: plenty is told once.
+
 A return whose sales order is not staged yet keeps ``order_id`` NULL and one ``return_waiting``
 history entry, and is linked (``return_recorded`` on the sales order) by the first run after the
 sales order arrives. A return whose payload cannot be read is kept all the same, the reason in
@@ -25,11 +28,13 @@ from collections.abc import Iterable
 
 from psycopg2.extras import Json, execute_values
 
-from orderbridge import db, staging
+from orderbridge import db, outbox, staging
 from orderbridge.channels.plentymarkets.mapping import CHANNEL, PlentyMapper
 from orderbridge.channels.plentymarkets.return_mapping import ReturnOrder, parent_order_id
+from orderbridge.channels.plentymarkets.settings import status_json
 from orderbridge.errors import InvalidPayload
 
+RETURN_STATUS = "return_status"  # the outbox kind: a received return order's status
 STREAM = "return_orders_transform"  # staging.sync_state: the last raw.return_orders id recorded
 RAW_COLUMNS = ("channel", "account", "external_id", "payload", "payload_hash", "run_id")
 
@@ -208,4 +213,37 @@ def record(conn, mapper: PlentyMapper, account: str, run_id: str | None) -> dict
     return counts
 
 
-__all__ = ["STREAM", "land", "record"]
+def enqueue_received(conn, account: str, status) -> int:
+    """One ``return_status`` effect per return the warehouse received and plenty was not told of; one
+    transaction. Keyed by the return order alone, so a rerun, or a status id changed later, sends
+    nothing again. Returns how many were new.
+
+    Args:
+        status: the "return received" status id (``PlentySettings.return_received_status``).
+    """
+    with conn.cursor() as cur:
+        cur.execute(
+            """SELECT r.external_return_id, r.external_order_id, r.received_at,
+                      coalesce(json_agg(json_build_object('line', rl.channel_line_id, 'sku', rl.channel_sku,
+                          'quantity', rl.quantity, 'received', rl.received_quantity) ORDER BY rl.channel_line_id)
+                          FILTER (WHERE rl.id IS NOT NULL), '[]')
+               FROM staging.returns r LEFT JOIN staging.return_lines rl ON rl.return_id = r.id
+               WHERE r.channel = %(c)s AND r.account = %(a)s AND r.received_at IS NOT NULL
+                 AND r.external_return_id ~ '^[0-9]+$'
+                 AND NOT EXISTS (SELECT 1 FROM staging.outbox ob WHERE ob.channel = r.channel
+                                 AND ob.account = r.account AND ob.kind = %(k)s
+                                 AND ob.idempotency_key = %(c)s || ':' || %(a)s || ':' || %(k)s || ':'
+                                                          || r.external_return_id)
+               GROUP BY r.id ORDER BY r.id""",
+            {"c": CHANNEL, "a": account, "k": RETURN_STATUS},
+        )
+        effects = [outbox.Effect(RETURN_STATUS, return_id, {
+            "order_id": int(return_id), "statusId": status_json(status), "because": "return received",
+            "received_at": received_at.isoformat(), "lines": lines}, order_id)
+            for return_id, order_id, received_at, lines in cur.fetchall()]
+        new = outbox.enqueue(cur, CHANNEL, account, effects)
+    conn.commit()
+    return new
+
+
+__all__ = ["RETURN_STATUS", "STREAM", "enqueue_received", "land", "record"]

@@ -2,7 +2,8 @@
 
 One Airflow connection per plentymarkets system (``orderbridge_plentymarkets_<account>``): host
 and port are the shop backend URL, login/password the backend user. The extras carry the
-plentyID, warehouseID and storageLocationID the seed asks for, and every status id, each with the
+plentyID, warehouseID and storageLocationID the seed asks for (the first two scope which orders
+are ours), and every status id, each with the
 seed's default (wemalo/YSWS flow, seed 003), besides the shared extras (``channels.settings``).
 An extra given as null or "" keeps its default; any extra not listed here is refused.
 
@@ -29,6 +30,7 @@ STATUS_EXTRAS = {
     "status_cancel_requested": "cancel_status",          # 8.0: cancelled in plenty, fetched
     "status_cancel_acknowledged": "cancel_ack_status",   # 8.8: set after the cancellation reached us
     "status_shipped": "shipped_status",                  # 7: set after the package number (a guess, B7)
+    "status_return_received": "return_received_status",  # 9.01: set on a return order the warehouse received
 }
 # Extras nothing reads any more, accepted and ignored so an older connection keeps working:
 # status_returns was the status-9 queue read as returns (returns are return orders, typeId 3,
@@ -83,8 +85,11 @@ class PlentySettings(ChannelSettings):
     channel: ClassVar[str] = "plentymarkets"
     retired_extras: ClassVar[frozenset[str]] = RETIRED_EXTRAS
 
-    plenty_id: int | None = None
+    # The system's scope (seed 003: plentyID, warehouseID). Orders of another client (plentyId) or
+    # with another main warehouse are not ours: never imported, never answered.
+    plenty_id: int | None = None    # None: every client's orders (a system with one client)
     warehouse_id: int = 1
+    filter_by_warehouse: bool = True  # only orders whose main warehouse is warehouse_id
     storage_location_id: int = 0
     fetch_status: Decimal = _status("5", "status_fetch")
     transferred_status: Decimal = _status("5.1", "status_transferred")
@@ -93,6 +98,8 @@ class PlentySettings(ChannelSettings):
     cancel_status: Decimal = _status("8", "status_cancel_requested")
     cancel_ack_status: Decimal = _status("8.8", "status_cancel_acknowledged")
     shipped_status: Decimal = _status("7", "status_shipped")
+    # The seed's "9.0.1" for returns handled by the fulfilment centre; plenty writes it 9.01.
+    return_received_status: Decimal = _status("9.01", "status_return_received")
     items_per_page: int = 50
     stock_reason_id: int = 301      # "stock correction" (PMGUIDE reason ids)
     package_type: int = 26          # "Package" (OrderShippingPackage.packageType)
@@ -101,7 +108,7 @@ class PlentySettings(ChannelSettings):
     @classmethod
     def _unset_when_empty(cls, data: Any) -> Any:
         # null or "" keeps the default, as a connection form leaves an emptied field.
-        own = set(STATUS_EXTRAS) | set(NUMBER_EXTRAS)
+        own = set(STATUS_EXTRAS) | set(NUMBER_EXTRAS) | {"filter_by_warehouse"}
         if isinstance(data, dict):
             return {k: v for k, v in data.items() if not (k in own and v in (None, ""))}
         return data

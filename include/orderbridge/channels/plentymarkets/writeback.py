@@ -2,6 +2,10 @@
 
 - ``status``: ``PUT /rest/orders/{id}`` with the status the staging outcome calls for (5.1, 6.2,
   6.3, 8.8). Setting a status twice is harmless, so at-least-once delivery is safe.
+- ``return_status``: one effect per return order the warehouse received: ``PUT /rest/orders/{id}``
+  of the *return order* with the "return received" status (9.01), at most once: set only if the
+  return order does not have it yet, and a lost answer is checked before trying again
+  (``PlentyClient.set_status_once``).
 - ``tracking``: one effect per shipped line (``shipments.enqueue_tracking``); the handler groups a
   batch by order and parcel, adds the package number unless plenty already lists it (so a resend
   after a crash adds no second package), then sets the shipping profile mapped from the
@@ -31,6 +35,20 @@ def status_handler(client: PlentyClient) -> Handler:
         for row in rows:
             client.set_status(row.payload["order_id"], row.payload["statusId"])
             outcomes[row.id] = Outcome("sent", f"status {row.payload['statusId']} set ({row.payload['because']})")
+        return outcomes
+
+    return send
+
+
+def return_status_handler(client: PlentyClient) -> Handler:
+    def send(rows: list[OutboxRow]) -> dict[int, Outcome]:
+        outcomes = {}
+        for row in rows:
+            return_id, status = row.payload["order_id"], row.payload["statusId"]
+            done = client.set_status_once(return_id, status)
+            outcomes[row.id] = Outcome("sent", f"return order {return_id}: status {status} "
+                                               + ("set (return received)" if done else "was already set"),
+                                       {"already_set": not done})
         return outcomes
 
     return send
