@@ -20,6 +20,8 @@ HOME_FILE = Path("orderbridge") / "accounts.yaml"  # under $AIRFLOW_HOME
 # The repository's own file: only where this module runs from a checkout (include/orderbridge/config.py).
 CHECKOUT_FILE = Path(__file__).resolve().parents[2] / "config" / "accounts.yaml"
 EXTRACT_MODES = ("auto", "queue", "window")
+DEFAULT_EVERY_MINUTES = 10
+MAX_EVERY_MINUTES = 24 * 60
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,8 @@ class Account:
     conn_id: str
     currency: str | None = None
     extract_mode: str = "auto"
+    # How often the account's DAG runs (its data interval), in minutes: the merchant's import delay.
+    every_minutes: int = DEFAULT_EVERY_MINUTES
 
     @property
     def pool(self) -> str:
@@ -85,7 +89,8 @@ def load_accounts(channel: str, path: Path | None = None) -> list[Account]:
     """The configured accounts of one channel, validated.
 
     Raises:
-        ValueError: an entry lacks ``name``/``conn_id`` or has an unknown ``extract_mode``.
+        ValueError: an entry lacks ``name``/``conn_id``, has an unknown ``extract_mode`` or an
+            ``every_minutes`` that is not a whole number from 1 to 1440.
     """
     path = path or accounts_file()
     if not path.exists():
@@ -99,6 +104,10 @@ def load_accounts(channel: str, path: Path | None = None) -> list[Account]:
         mode = entry.get("extract_mode", "auto")
         if mode not in EXTRACT_MODES:
             raise ValueError(f"{path}: {channel}[{i}].extract_mode must be one of {EXTRACT_MODES}, not {mode!r}")
+        every = entry.get("every_minutes", DEFAULT_EVERY_MINUTES)
+        if isinstance(every, bool) or not isinstance(every, int) or not 1 <= every <= MAX_EVERY_MINUTES:
+            raise ValueError(f"{path}: {channel}[{i}].every_minutes must be a whole number of minutes from 1 to "
+                             f"{MAX_EVERY_MINUTES}, not {every!r}")
         accounts.append(Account(channel=channel, name=str(entry["name"]), conn_id=str(entry["conn_id"]),
-                                currency=entry.get("currency"), extract_mode=mode))
+                                currency=entry.get("currency"), extract_mode=mode, every_minutes=every))
     return accounts

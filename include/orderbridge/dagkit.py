@@ -1,4 +1,4 @@
-"""What every orderbridge DAG shares: retry policy, default args, schedule.
+"""What every orderbridge DAG shares: retry policy, default args, schedule (from the account).
 
 Imported at DAG-parse time, so it imports nothing heavy.
 """
@@ -10,9 +10,16 @@ from datetime import UTC, datetime, timedelta
 from airflow.sdk import DeltaDataIntervalTimetable, ExceptionRetryPolicy, RetryAction, RetryRule
 
 START_DATE = datetime(2026, 1, 1, tzinfo=UTC)
-# Explicit: in Airflow 3.3 a bare timedelta (like a cron string) becomes a *trigger* timetable whose
-# runs have zero-length data intervals; extracts need the real 10-minute interval.
-EVERY_10_MINUTES = DeltaDataIntervalTimetable(timedelta(minutes=10))
+
+
+def every(minutes: int) -> DeltaDataIntervalTimetable:
+    """A schedule with real data intervals of ``minutes``.
+
+    Explicit: in Airflow 3.3 a bare timedelta (like a cron string) becomes a *trigger* timetable
+    whose runs have zero-length data intervals; extracts need the real interval.
+    """
+    return DeltaDataIntervalTimetable(timedelta(minutes=minutes))
+
 
 # Permanent errors (bad credentials, refused payloads) fail at once: a retry cannot fix them.
 # RateLimited is a Retryable: the client already waited out the Retry-After it was given.
@@ -34,7 +41,7 @@ def dag_args(account, doc: str, description: str, steps: tuple[str, ...], **extr
         "dag_id": f"{account.channel}_{account.name}",
         "description": description,
         "doc_md": doc,
-        "schedule": EVERY_10_MINUTES,
+        "schedule": every(account.every_minutes),  # the account's import delay (accounts.yaml)
         "start_date": START_DATE,
         "catchup": False,
         "max_active_runs": 1,  # the watermark and the outbox move one run at a time

@@ -52,13 +52,15 @@ class Outcome:
     """What the channel said about one row: ``sent``, or ``rejected`` (final, with the reason).
 
     ``attention``: a person must act on the order (the message says how); it is added to
-    ``staging.orders.attention`` in the same transaction.
+    ``staging.orders.attention`` in the same transaction. ``reason``: a code for why (such as
+    ``tracking_not_open``), recorded in the history entry's ``detail``.
     """
 
     status: str
     message: str = ""
     detail: dict = field(default_factory=dict)
     attention: bool = False
+    reason: str | None = None
 
 
 Handler = Callable[[list[OutboxRow]], dict[int, Outcome]]
@@ -138,13 +140,15 @@ def _claim(cur, channel: str, account: str, kind: str, limit: int) -> list[Outbo
 
 
 def _history(cur, channel: str, account: str, kind: str, rows: list[OutboxRow], event: str,
-             messages: dict[int, str], run_id: str | None) -> None:
+             messages: dict[int, str], run_id: str | None, reasons: Mapping[int, str | None] | None = None) -> None:
+    reasons = reasons or {}
     execute_values(
         cur,
         """INSERT INTO staging.order_events (order_id, channel, account, external_order_id, event, message,
            detail, run_id) VALUES %s""",
         [(r.order_id, channel, account, r.external_order_id, event, messages[r.id],
-          json.dumps({"outbox_id": r.id, "kind": kind, "attempt": r.attempts + 1}), run_id) for r in rows],
+          json.dumps({"outbox_id": r.id, "kind": kind, "attempt": r.attempts + 1,
+                      **({"reason": reasons[r.id]} if reasons.get(r.id) else {})}), run_id) for r in rows],
     )
 
 
@@ -163,7 +167,8 @@ def _record_outcomes(cur, channel, account, kind, rows, outcomes: dict[int, Outc
               outcomes[r.id].message if status == "rejected" else None) for r in done],
         )
         _history(cur, channel, account, kind, done, f"{kind}_{status}",
-                 {r.id: outcomes[r.id].message or f"{kind} {status}" for r in done}, run_id)
+                 {r.id: outcomes[r.id].message or f"{kind} {status}" for r in done}, run_id,
+                 {r.id: outcomes[r.id].reason for r in done})
         setattr(counts, status, len(done))
     # One VALUES row per order: an UPDATE ... FROM applies only one of several rows joining the same
     # order, so two lines of one order flagged in one batch would keep only one note.

@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from conftest import run_task
-from groupon_support import ACCOUNT, SUPPLIER, TOKEN, use_sandbox
+from groupon_support import ACCOUNT, SUPPLIER, TOKEN, control, cycle, rows, use_sandbox
 from orderbridge import stock
 from orderbridge_sandbox.process import start_sandbox
 from orderbridge_sandbox.warehouse import ship_some
@@ -27,28 +27,6 @@ def _start(monkeypatch, orders: int, *extra: str):
                           str(PAGE), "--anchor", ANCHOR.isoformat(), "--days", "2", *extra])
     use_sandbox(monkeypatch, proc.port)
     return proc
-
-
-def control(sandbox, path: str, body: dict | None = None) -> dict:
-    if body is None:
-        answer = requests.get(f"{sandbox.url}/_sandbox/groupon/{SUPPLIER}/{path}", timeout=10)
-    else:
-        answer = requests.post(f"{sandbox.url}/_sandbox/groupon/{SUPPLIER}/{path}", json=body, timeout=10)
-    answer.raise_for_status()
-    return answer.json()
-
-
-def cycle(run_id: str) -> dict:
-    return {"extract": run_task("groupon", "extract_orders", ACCOUNT, run_id, "scheduled"),
-            "load": run_task("groupon", "load_staging", ACCOUNT, run_id),
-            "mark": run_task("groupon", "mark_exported", ACCOUNT, run_id),
-            "tracking": run_task("groupon", "post_tracking", ACCOUNT, run_id)}
-
-
-def rows(conn, sql: str, *args) -> list[tuple]:
-    with conn.cursor() as cur:
-        cur.execute(sql, args)
-        return cur.fetchall()
 
 
 def staged_lines(conn) -> dict[str, tuple]:
@@ -177,8 +155,12 @@ def test_tracking_for_a_line_cancelled_after_export_flags_the_order(warehouse, m
                                             " AND b.payload->>'ci_lineitem_id' = %s", line)[0]
         assert status == "rejected"
         assert line in attention and "Resolution" in attention
-        assert rows(warehouse, "SELECT count(*) FROM staging.order_events WHERE event = 'tracking_rejected'"
-                               " AND external_order_id = %s", ext)[0][0] == 1
+        # Recorded with its reason code, for the attention list (issue 17), and not counted as sent.
+        assert rows(warehouse, "SELECT detail->>'reason' FROM staging.order_events WHERE event = 'tracking_rejected'"
+                               " AND external_order_id = %s", ext) == [("tracking_not_open",)]
+        assert not rows(warehouse, "SELECT 1 FROM staging.order_events WHERE event = 'tracking_sent'"
+                                   " AND detail->>'outbox_id' IN (SELECT id::text FROM staging.outbox"
+                                   " WHERE payload->>'ci_lineitem_id' = %s)", line)
 
 
 TEXTS = {

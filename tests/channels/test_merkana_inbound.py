@@ -253,6 +253,9 @@ def test_cancel_before_picking_releases_stock_and_after_picking_is_refused_and_f
                              " WHERE event IN ('status_changed', 'cancel_refused') ORDER BY id")
     assert events == [("40103", "status_changed"), ("40104", "cancel_refused")]
 
+    (detail,), = rows(warehouse, "SELECT detail FROM staging.order_events WHERE event = 'cancel_refused'")
+    assert detail == {"status": "in_progress", "reason": "cancel_after_pick"}  # the attention list's reason code
+
     # Merkana retries: the same answers again, no second event.
     assert post(url, "cancel_order", {"mid": 4755, "id": 40103}).json() == {"status": True}
     assert post(url, "cancel_order", {"mid": 4755, "id": 40104}).json()["status"] is False

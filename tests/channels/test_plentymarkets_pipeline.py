@@ -187,6 +187,33 @@ def test_cancellation_before_picking_cancels_and_releases_stock_after_picking_fl
     assert history(orders_by_id(plenty)[early]).count(8.8) == 1
 
 
+def test_a_cancellation_after_picking_is_answered_8_8_and_joins_the_attention_list_cancel_after_pick(plenty,
+                                                                                                       warehouse):
+    """Seed 003: 8.8 is set even when the order cannot be stopped. plenty then shows the order as
+    cancelled while the warehouse still ships it: a person must stop the parcel, so it is flagged."""
+    cycle("run-1")
+    picked, shipped = sorted(e for e, (s, *_) in staged(warehouse).items() if s == "ready")[:2]
+    with warehouse.cursor() as cur:
+        cur.execute("UPDATE staging.orders SET status = 'in_progress' WHERE external_order_id = %s", (picked,))
+        cur.execute("""INSERT INTO staging.shipments (order_id, courier_service, tracking_number)
+                       SELECT id, 'GLS', 'PKG-LATE' FROM staging.orders WHERE external_order_id = %s""", (shipped,))
+    warehouse.commit()
+    cycle("run-2")  # the second one leaves as shipped
+    for ext in (picked, shipped):
+        control(plenty, f"orders/{ext}/status", "POST", statusId=8.0)
+
+    cycle("run-3")
+    now = staged(warehouse)
+    assert (now[picked][0], now[shipped][0]) == ("in_progress", "shipped")
+    assert all("Resolution" in now[ext][2] for ext in (picked, shipped))
+    after = orders_by_id(plenty)
+    assert history(after[picked])[-1] == history(after[shipped])[-1] == 8.8
+    events = rows(warehouse, "SELECT external_order_id, detail FROM staging.order_events"
+                             " WHERE event = 'cancel_refused' ORDER BY external_order_id")
+    assert events == sorted([(picked, {"status": "in_progress", "reason": "cancel_after_pick"}),
+                             (shipped, {"status": "shipped", "reason": "cancel_after_pick"})])
+
+
 def test_shipped_orders_get_package_profile_and_shipped_status_once(plenty, warehouse):
     cycle("run-1")
     ready = sorted(e for e, (s, *_) in staged(warehouse).items() if s == "ready")[:3]

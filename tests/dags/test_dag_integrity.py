@@ -57,3 +57,17 @@ def test_permanent_errors_fail_at_once_and_transient_ones_retry(dagbag):
     task = next(iter(dagbag.dags.values())).tasks[0]
     assert task.retry_policy.evaluate(AuthError("no"), 1, 4).action is RetryAction.FAIL
     assert task.retry_policy.evaluate(Retryable("later"), 1, 4).action is not RetryAction.FAIL
+
+
+def test_each_dag_runs_at_its_accounts_every_minutes():
+    from datetime import timedelta
+
+    from orderbridge import dagkit
+    from orderbridge.channels.registry import get
+    from orderbridge.config import Account
+
+    for minutes in (10, 45):
+        account = Account("groupon", f"every_{minutes}", f"orderbridge_groupon_every_{minutes}", every_minutes=minutes)
+        timetable = dagkit.channel_dag(get("groupon"), account).timetable
+        assert isinstance(timetable, DeltaDataIntervalTimetable)
+        assert timetable.delta == timedelta(minutes=minutes)

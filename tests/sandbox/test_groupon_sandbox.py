@@ -1,8 +1,8 @@
 """The Groupon fake over real HTTP: a sandbox child process per module, talked to with requests.
 
 Accounts are split by purpose so tests do not disturb each other: 1001 is only ever read, 1002 is
-for mark_exported, 1003 for tracking, 1004 for determinism of generated continuations and 1005 for
-the control API's extra orders.
+for mark_exported, 1003 for tracking, 1004 for determinism of generated continuations, 1005 for
+the control API's extra orders and 1006 for lines cancelled after export.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from orderbridge_sandbox.process import start_sandbox
 ANCHOR = datetime(2024, 3, 15, 12, 0)
 ARGS = ["--seed", "42", "--groupon", "1001:tok-read:40", "--groupon", "1002:tok-export:30",
         "--groupon", "1003:tok-track:20", "--groupon", "1004:tok-det:0", "--groupon", "1005:tok-more:5",
+        "--groupon", "1006:tok-cancel:6",
         "--groupon-page-size", "10", "--groupon-split-rate", "0.1", "--anchor", ANCHOR.isoformat(),
         "--fault", '{"channel": "groupon", "match": "/api/v3/", "kind": "503", "times": 1}']
 READ = {"supplier_id": "1001", "token": "tok-read"}
@@ -313,6 +314,44 @@ def test_state_counts_requests_per_endpoint_and_status(sandbox, base):
     post(base, "mark_exported", {"supplier_id": "1005", "token": "tok-more"}, ci_lineitem_ids="oops")
     counts = state(sandbox, "1005")["requests"]
     assert counts["get_orders"]["200"] == before + 1 and counts["mark_exported"]["200"] == 1
+
+
+def test_a_line_cancelled_after_export_stays_out_of_the_queue_and_a_window_lists_its_new_status(sandbox, base):
+    auth = {"supplier_id": "1006", "token": "tok-cancel"}
+    entries = all_entries(base, auth)
+    ids = [li["ci_lineitemid"] for e in entries for li in e["line_items"]]
+    assert post(base, "mark_exported", auth, ci_lineitem_ids=json.dumps(ids)).json() == {"success": True}
+    assert all_entries(base, auth) == []
+    control = f"{sandbox.url}/_sandbox/groupon/1006/lines"
+    for line, word in zip(ids[:2], ("cancelled", "refunded"), strict=True):
+        answer = requests.post(f"{control}/{line}/status", json={"status": word}, timeout=T)
+        assert answer.status_code == 200 and answer.json()["line"]["status"] == word
+    assert all_entries(base, auth) == []  # exported stays exported: the queue never offers it again
+    listed = {}
+    for day in (2, 1):  # the orders' two days, a 24-hour window each
+        window = {"start_datetime": (ANCHOR - timedelta(days=day)).strftime("%m/%d/%Y %H:%M"),
+                  "end_datetime": (ANCHOR - timedelta(days=day - 1)).strftime("%m/%d/%Y %H:%M")}
+        listed |= {li["ci_lineitemid"]: li["status"] for e in all_entries(base, auth, **window)
+                   for li in e["line_items"]}
+    assert sorted(listed) == sorted(ids)
+    assert (listed[ids[0]], listed[ids[1]]) == ("cancelled", "refunded") and set(listed.values()) >= {"open"}
+    reads = state(sandbox, "1006")["window_reads"]  # what a client asked for, for tests to count
+    assert {r["end"] for r in reads} == {(ANCHOR - timedelta(days=d)).isoformat() + "+00:00" for d in (1, 0)}
+
+
+@pytest.mark.parametrize(("body", "status", "word"), [
+    ({"status": "ship"}, 400, "cancelled, refunded"), ({"status": "open"}, 400, "cancelled, refunded"),
+    ({}, 400, "None"), ("not json", 400, "cancelled, refunded"),
+])
+def test_the_line_status_control_takes_only_what_a_customer_or_groupon_does(sandbox, body, status, word):
+    line = next(iter(lines_by_id(sandbox, "1006")))
+    url = f"{sandbox.url}/_sandbox/groupon/1006/lines/{line}/status"
+    answer = (requests.post(url, data=body, timeout=T) if isinstance(body, str)
+              else requests.post(url, json=body, timeout=T))
+    assert answer.status_code == status and word in answer.text
+    missing = requests.post(f"{sandbox.url}/_sandbox/groupon/1006/lines/1/status", json={"status": "cancelled"},
+                            timeout=T)
+    assert missing.status_code == 404
 
 
 def test_control_api_adds_orders(sandbox, base):

@@ -87,3 +87,16 @@ def test_with_no_file_anywhere_the_airflow_home_path_is_named_and_there_are_no_a
     monkeypatch.setattr(config, "CHECKOUT_FILE", places.tmp / "installed" / "config" / "accounts.yaml")
     assert config.accounts_file() == places.home
     assert config.load_accounts("groupon") == []
+
+
+def test_every_minutes_sets_the_accounts_schedule_default_ten(tmp_path):
+    path = _write(tmp_path / "accounts.yaml", "groupon:\n  - {name: a, conn_id: c_a}\n"
+                                              "  - {name: b, conn_id: c_b, every_minutes: 30}\n")
+    assert [a.every_minutes for a in config.load_accounts("groupon", path)] == [10, 30]
+
+
+@pytest.mark.parametrize("value", [0, -5, 1441, 2.5, "ten", True])
+def test_an_every_minutes_that_is_not_whole_minutes_from_1_to_1440_is_refused_naming_it(tmp_path, value):
+    path = _write(tmp_path / "accounts.yaml", f"groupon:\n  - {{name: a, conn_id: c_a, every_minutes: {value!r}}}\n")
+    with pytest.raises(ValueError, match=r"groupon\[0\]\.every_minutes must be a whole number of minutes from 1"):
+        config.load_accounts("groupon", path)

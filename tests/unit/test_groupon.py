@@ -1,13 +1,15 @@
 """Pure Groupon mapping: payload quirks become canonical orders or a named reason."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 
+from orderbridge.channels.groupon.channel import lookback_window
 from orderbridge.channels.groupon.mapping import GrouponMapper, entry_id, parse_order_date
 from orderbridge.errors import InvalidPayload
 from orderbridge.orders import SkuMap, decide_status, line_rows, stock_shortage
+from orderbridge.window import Window
 
 
 def entry(orderid="FFB7A681BE", lines=None, **customer):
@@ -125,3 +127,28 @@ def test_unshippable_addresses_are_held_with_the_reason(customer, reason):
 def test_uk_is_accepted_as_great_britain():
     order = GrouponMapper().to_order([(1, entry(country="UK"))])
     assert decide_status(order, []) == ("ready", None)
+
+
+NOW = datetime(2026, 12, 1, 12, 39, 53, tzinfo=UTC)
+
+
+def test_the_lookback_of_a_queue_read_is_the_last_days_up_to_now_rounded_up_to_the_minute():
+    window = lookback_window(None, 3, NOW)
+    assert window == Window(datetime(2026, 11, 28, 12, 40, tzinfo=UTC), datetime(2026, 12, 1, 12, 40, tzinfo=UTC))
+    assert [piece.end - piece.start for piece in window.slices(timedelta(hours=24))] == [timedelta(hours=24)] * 3
+    assert lookback_window(None, 1, NOW.replace(second=0)).end == NOW.replace(second=0)  # already on the minute
+
+
+def test_the_lookback_of_a_window_read_is_only_the_part_before_it_and_zero_days_is_none():
+    run = Window(NOW - timedelta(minutes=10), NOW)
+    assert lookback_window(run, 2, NOW) == Window(NOW - timedelta(days=2), run.start)
+    assert lookback_window(Window(NOW - timedelta(days=5), NOW), 2, NOW) is None  # the window covers it
+    past = Window(NOW - timedelta(days=9, minutes=10), NOW - timedelta(days=9))  # a backfill's run long ago
+    assert lookback_window(past, 2, NOW) is None
+    assert lookback_window(None, 0, NOW) is None and lookback_window(run, 0, NOW) is None
+
+
+def test_an_account_that_does_not_mark_exported_gets_no_acknowledgements():
+    order = GrouponMapper("GBP").to_order([(1, entry())])
+    assert len(GrouponMapper("GBP").acknowledgements(order, "ready")) == 1
+    assert GrouponMapper("GBP", mark_exported=False).acknowledgements(order, "ready") == []

@@ -27,7 +27,7 @@ SECRET = "s3cr3t-Value-4711"
 SHARED = {"api_path": "/api/v4", "timeout": 30, "rate_per_second": 2, "max_retry_after": 120}
 # The extras each README connection section documents, with a value of the documented shape.
 DOCUMENTED = {
-    "groupon": SHARED,
+    "groupon": {**SHARED, "mark_exported": True, "lookback_days": 3},
     "plentymarkets": {**SHARED, "plenty_id": 1000, "warehouse_id": 1, "storage_location_id": 7,
                       "status_fetch": 5, "status_transferred": "5.1", "status_address_error": 6.2,
                       "status_no_stock": "6.3", "status_cancel_requested": "8.0", "status_cancel_acknowledged": 8.8,
@@ -173,6 +173,23 @@ def test_a_malformed_shared_extra_is_refused_naming_it(channel, extra, why):
 def test_a_malformed_channel_extra_is_refused_naming_it(channel, extra, why):
     with pytest.raises(SettingsError, match=f"{why}.*Resolution:"):
         parse(channel, extra)
+
+
+def test_groupon_merchant_options_default_to_marking_exported_and_a_three_day_lookback():
+    assert (parse("groupon", {}).mark_exported, parse("groupon", {}).lookback_days) == (True, 3)
+    settings = parse("groupon", {"mark_exported": False, "lookback_days": 0})
+    assert (settings.mark_exported, settings.lookback_days) == (False, 0)
+
+
+@pytest.mark.parametrize(("extra", "why"), [
+    ({"mark_exported": "sometimes"}, "extra mark_exported must be true or false"),
+    ({"lookback_days": -1}, "extra lookback_days must be at least 0"),
+    ({"lookback_days": 31}, "extra lookback_days must be at most 30"),
+    ({"lookback_days": "a week"}, "extra lookback_days must be a whole number"),
+])
+def test_a_malformed_groupon_option_is_refused_naming_it(extra, why):
+    with pytest.raises(SettingsError, match=f"{why}.*Resolution:.*lookback_days.*mark_exported"):
+        parse("groupon", extra)
 
 
 def test_every_problem_is_named_at_once():

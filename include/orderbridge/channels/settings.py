@@ -127,6 +127,8 @@ def _problem(error: Mapping[str, Any]) -> str:
         phrase = f"must be greater than {ctx.get('gt')}"
     elif kind == "greater_than_equal":
         phrase = f"must be at least {ctx.get('ge')}"
+    elif kind == "less_than_equal":
+        phrase = f"must be at most {ctx.get('le')}"
     elif kind == "missing":
         phrase = "is required"
     else:

@@ -19,6 +19,7 @@ An order the warehouse cannot take is stored anyway, with a status and a reason
 (``awaiting_mapping``, ``invalid_address``, ``invalid_payload``), and re-checked on every run.
 """
 
+from orderbridge.staging.cancellations import CANCEL_AFTER_PICK, cancel_order
 from orderbridge.staging.history import EVENT_COLUMNS, record_event
 from orderbridge.staging.load import (
     LINE_COLUMNS,
@@ -29,13 +30,12 @@ from orderbridge.staging.load import (
     LoadCounts,
     _NewOrders,
     _order_row,
-    cancel_order,
     load_orders,
 )
 from orderbridge.staging.raw import RAW_COLUMNS, land_raw, payload_hash, payload_id, raw_statistics
 from orderbridge.staging.retransform import _candidates, _map_safely, _raw_batches, transform
 
-__all__ = ["EVENT_COLUMNS", "LINE_COLUMNS", "LINE_TABLE_COLUMNS", "ORDER_COLUMNS", "ORDER_TABLE_COLUMNS",
-           "RAW_COLUMNS", "ChannelMapper", "LoadCounts", "_NewOrders", "_candidates", "_map_safely", "_order_row",
-           "_raw_batches", "cancel_order", "land_raw", "load_orders", "payload_hash",
+__all__ = ["CANCEL_AFTER_PICK", "EVENT_COLUMNS", "LINE_COLUMNS", "LINE_TABLE_COLUMNS", "ORDER_COLUMNS",
+           "ORDER_TABLE_COLUMNS", "RAW_COLUMNS", "ChannelMapper", "LoadCounts", "_NewOrders", "_candidates",
+           "_map_safely", "_order_row", "_raw_batches", "cancel_order", "land_raw", "load_orders", "payload_hash",
            "payload_id", "raw_statistics", "record_event", "transform"]

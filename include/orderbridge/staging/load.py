@@ -1,6 +1,6 @@
 """The load: mapped orders upserted set-based with their lines, history and acknowledgement effects.
 
-Also ``cancel_order``, the synchronous cancellation a channel that calls us (Merkana) needs.
+What a cancellation does to an order the warehouse started is ``staging.cancellations``.
 """
 
 
@@ -26,7 +26,8 @@ from orderbridge.orders import (
     take_stock,
 )
 from orderbridge.outbox import OUTBOX_COLUMNS, Effect, enqueue, outbox_rows
-from orderbridge.staging.history import EVENT_COLUMNS, _events, record_event
+from orderbridge.staging.cancellations import _warehouse_owned, describe, lines_cancelled_since
+from orderbridge.staging.history import EVENT_COLUMNS, _events
 from orderbridge.stock import available as available_stock
 from orderbridge.stock import owner_of as stock_owner
 
@@ -137,6 +138,8 @@ def load_orders(cur, mapper: ChannelMapper, account: str, orders: list[StagedOrd
     # An order already accepted as ready keeps its stock: it was promised (plentymarkets: 5.1 sent),
     # so it reserves first and is never re-checked; only new and held orders compete for the rest.
     promised = {ext for ext, (status, _digest) in existing.items() if status == "ready"}
+    # Lines cancelled on the channel since staging last saw them (Groupon's look-back finds them).
+    late = lines_cancelled_since(cur, channel, account, [o for o in orders if o.external_order_id in existing])
     if free is not None:
         for order, lines, _unknown in mapped:
             if order.external_order_id in promised:
@@ -179,6 +182,9 @@ def load_orders(cur, mapper: ChannelMapper, account: str, orders: list[StagedOrd
             if before[0] != status:
                 events.append((ext, "status_changed", f"{before[0]} -> {status}",
                                {"from": before[0], "to": status, "reason": reason}))
+            if late.get(ext):
+                events.append((ext, "lines_cancelled", f"{describe(channel, late[ext])} before the warehouse "
+                               "started: not picked", {"lines": late[ext], "status": status}))
             if order.attention:
                 events.append((ext, "needs_attention", order.attention, {}))
         copied = new.finish(order_ids)
@@ -194,7 +200,7 @@ def load_orders(cur, mapper: ChannelMapper, account: str, orders: list[StagedOrd
         effects[:0] = new.effects
     if changed_rows:
         _upsert(cur, channel, account, changed_rows, lines_by_order, order_ids)
-    effects += _warehouse_owned(cur, mapper, account, owned, events)
+    effects += _warehouse_owned(cur, mapper, account, owned, events, late)
     _events(cur, channel, account, events, run_id, order_ids)
     counts.effects = new.effects_written + enqueue(cur, channel, account, effects, order_ids)
     _remember_channel_products(cur, channel, account, orders)
@@ -275,38 +281,6 @@ class _NewOrders:
         self.pipeline.abandon()
 
 
-def _warehouse_owned(cur, mapper: ChannelMapper, account: str, owned: list[tuple[StagedOrder, str]],
-                     events: list[tuple]) -> list[Effect]:
-    """What a channel's cancellation means for orders the warehouse already owns.
-
-    A cancellation after picking started cannot be done: the order is flagged for a person (the
-    channel is still told, as plentymarkets expects 8.8 either way). Returns the acknowledgement
-    effects; appends history to ``events``. (Returns are return orders of their own: plentymarkets
-    ``returns.record``.)
-    """
-    channel, effects = mapper.channel, []
-    for order, before in owned:
-        ext = order.external_order_id
-        if order.channel_state == CANCEL_REQUESTED and before in ("in_progress", "shipped"):
-            note = _flag_cancel_refused(cur, channel, account, ext, before)
-            if note:
-                events.append((ext, "cancel_refused", note, {"status": before}))
-            effects += mapper.acknowledgements(order, "cancel_refused")
-    return effects
-
-
-def _flag_cancel_refused(cur, channel: str, account: str, external_order_id: str, status: str) -> str | None:
-    """Flag an order whose cancellation came too late; returns the note, or None if already flagged."""
-    note = (f"cancellation requested on {channel} after the warehouse started ({status}): not cancelled. "
-            "Resolution: stop the parcel by hand or handle it as a return, then clear staging.orders.attention.")
-    cur.execute(
-        "UPDATE staging.orders SET attention = %s, updated_at = now() WHERE channel = %s AND account = %s"
-        " AND external_order_id = %s AND attention IS DISTINCT FROM %s",
-        (note, channel, account, external_order_id, note),
-    )
-    return note if cur.rowcount else None
-
-
 ORDER_TABLE_COLUMNS = ("id", "channel", "account", *ORDER_COLUMNS)
 LINE_TABLE_COLUMNS = ("order_id", *LINE_COLUMNS[1:])
 
@@ -361,39 +335,3 @@ def _remember_channel_products(cur, channel: str, account: str, orders: list[Sta
                VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING""",
             (channel, account, sku, name, kit_spec, product_id),
         )
-
-
-def cancel_order(cur, channel: str, account: str, external_order_id: str, reason: str,
-                 run_id: str | None = None) -> tuple[bool, str]:
-    """Cancel one staged order if the warehouse has not started on it, in the caller's transaction.
-
-    Cancelled orders reserve no stock, so this also releases it. Returns ``(done, status)``: done
-    is False when the order is already being worked on (``in_progress``, ``shipped``, ...); the
-    order is then flagged for a person. An order that is already cancelled counts as done.
-
-    Raises:
-        KeyError: no such order in staging.
-    """
-    cur.execute(
-        "SELECT id, status FROM staging.orders WHERE channel = %s AND account = %s AND external_order_id = %s"
-        " FOR UPDATE",
-        (channel, account, external_order_id),
-    )
-    row = cur.fetchone()
-    if row is None:
-        raise KeyError(f"{channel}/{account} order {external_order_id} is not in staging")
-    order_id, status = row
-    if status == "cancelled":
-        return True, status
-    if status in WAREHOUSE_STATUSES:
-        note = _flag_cancel_refused(cur, channel, account, external_order_id, status)
-        if note:
-            record_event(cur, channel, account, "cancel_refused", note, order_id=order_id,
-                         external_order_id=external_order_id, detail={"status": status}, run_id=run_id)
-        return False, status
-    cur.execute("UPDATE staging.orders SET status = 'cancelled', status_reason = %s, updated_at = now() WHERE id = %s",
-                (reason, order_id))
-    record_event(cur, channel, account, "status_changed", f"{status} -> cancelled", order_id=order_id,
-                 external_order_id=external_order_id, detail={"from": status, "to": "cancelled", "reason": reason},
-                 run_id=run_id)
-    return True, "cancelled"

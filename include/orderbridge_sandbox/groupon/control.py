@@ -73,8 +73,13 @@ def control_router(sandbox: GrouponSandbox) -> APIRouter:
 
     @router.post("/{supplier_id}/lines/{ci_lineitemid}/status")
     async def line_status(supplier_id: str, ci_lineitemid: int, request: Request) -> JSONResponse:
-        """The customer cancels (``cancelled``) or Groupon refunds (``refunded``) a line."""
-        status = str((await request.json())["status"])
-        return _act(supplier_id, lambda a: {"line": a.set_line_status(ci_lineitemid, status).state()})
+        """The customer cancels (``cancelled``) or Groupon refunds (``refunded``) a line, before or after
+        it was exported (body ``{"status": ...}``)."""
+        try:
+            body = await request.json()
+        except ValueError:
+            body = None
+        status = body.get("status") if isinstance(body, dict) else None
+        return _act(supplier_id, lambda a: {"line": a.set_line_status(ci_lineitemid, str(status)).state()})
 
     return router

@@ -105,7 +105,8 @@ class GrouponSandbox:
                 raise RequestError("end_datetime must be later than start_datetime")
             if hi - lo > MAX_WINDOW:
                 raise RequestError("Period between start_datetime and end_datetime should be at most 24 hours")
-            # The window applies to the order date (a guess) and includes exported orders (SW history).
+            # The window applies to the order date (a guess) and includes exported orders (SW history),
+            # each line with its status now (cancelled or refunded since, shipped).
             items = [e for e in account.entries if lo <= e.date < hi]
         else:
             items = account.open_entries()
@@ -113,6 +114,9 @@ class GrouponSandbox:
         # Computed per request: marking lines exported while paging shifts later pages, as live.
         meta = {"no_of_pages": math.ceil(total / size), "current_page": page if total else 0,
                 "max_items_per_page": size, "no_of_items": total}
+        if start:
+            account.window_reads.append({"start": lo.isoformat(), "end": hi.isoformat(), "page": page,
+                                         "no_of_pages": meta["no_of_pages"]})
         chunk = items[(page - 1) * size:page * size]
         return {"meta": meta, "data": [e.to_api() for e in chunk], "success": True}
 

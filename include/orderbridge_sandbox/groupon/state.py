@@ -16,6 +16,10 @@ from orderbridge_sandbox.fakedata import GrouponOrderFactory
 
 CHANNEL = "groupon"
 CONTENT_TYPE = "text/json"
+# What the customer (``cancelled``) or Groupon (``refunded``) turns a line into after the order was
+# listed: the words the fake lists lines with (guessed, groupon-api.md §3.2: only ``open`` and
+# ``ship`` are documented, and ``ship`` is what an accepted tracking sets).
+LATER_STATUSES = ("cancelled", "refunded")
 
 
 def load_carriers() -> dict[str, str]:
@@ -81,6 +85,8 @@ class GrouponAccount:
         self.by_fli: dict[str, Line] = {}
         self.requests: Counter[tuple[str, int]] = Counter()
         self.exports = 0  # bumped whenever a line is marked exported: invalidates the open queue
+        # Every windowed get_orders answered: what a look-back or a backfill asked for, page by page.
+        self.window_reads: list[dict] = []
         self._open: tuple[tuple[int, int], list[Entry]] | None = None
 
     def add_orders(self, n: int, anchor: datetime | None = None, days: float | None = None) -> list[str]:
@@ -117,11 +123,15 @@ class GrouponAccount:
         return self._add_entry(gen, max(e.seq for e in mine) + 1)
 
     def set_line_status(self, ci_lineitemid: int, status: str) -> Line:
-        """The customer cancelled or Groupon refunded a line (``cancelled``, ``refunded``; guessed words).
+        """The customer cancelled or Groupon refunded a line (``LATER_STATUSES``), exported or not:
+        the queue does not offer it again, a date window lists it with its new status.
 
         Raises:
             KeyError: no such line.
+            ValueError: a word other than ``LATER_STATUSES``.
         """
+        if status not in LATER_STATUSES:
+            raise ValueError(f"status must be one of {', '.join(LATER_STATUSES)}, not {status!r}")
         line = self.by_ci[ci_lineitemid]
         line.status = status
         return line
@@ -160,7 +170,7 @@ class GrouponAccount:
                   "cancelled_lines": sum(ln.status in ("cancelled", "refunded") for ln in lines),
                   "split_orders": sum(1 for o in orders.values() if len(o["entries"]) > 1)}
         return {"supplier_id": self.supplier_id, "orders": list(orders.values()), "totals": totals,
-                "requests": counters(self.requests)}
+                "requests": counters(self.requests), "window_reads": list(self.window_reads)}
 
 
 def counters(counter: Counter[tuple[str, int]]) -> dict[str, dict[str, int]]:

@@ -110,13 +110,16 @@ class GrouponMapper:
 
     Args:
         currency: Groupon sends no currency; the account's (from config) is stamped on the order.
+        mark_exported: the account's option (``GrouponSettings.mark_exported``); False enqueues no
+            ``mark_exported`` at all.
     """
 
     channel = CHANNEL
     checks_stock = False  # orders are taken as they come; stock is the warehouse's to chase
 
-    def __init__(self, currency: str | None = None):
+    def __init__(self, currency: str | None = None, mark_exported: bool = True):
         self.currency = currency
+        self.mark_exported = mark_exported
 
     def to_order(self, rows: list[tuple[int, dict]]) -> StagedOrder:
         # An entry is landed again whenever it changes (a line cancelled, shipped): the latest
@@ -158,7 +161,10 @@ class GrouponMapper:
     def acknowledgements(self, order: StagedOrder, status: str) -> list[Effect]:
         """``mark_exported`` for every line, whatever the staging status: the order is safe in
         staging (held orders too), and Groupon then stops offering it. Lines already cancelled
-        are marked too (Groupon takes any known line), or their entry would stay in the queue."""
+        are marked too (Groupon takes any known line), or their entry would stay in the queue.
+        None when the merchant does not mark exported."""
+        if not self.mark_exported:
+            return []
         return [Effect(MARK_EXPORTED, line.channel_line_id, {"ci_lineitem_id": int(line.channel_line_id)},
                        order.external_order_id)
                 for line in order.lines]

@@ -6,6 +6,9 @@ from __future__ import annotations
 from orderbridge.channels.groupon.client import GrouponClient
 from orderbridge.outbox import Handler, OutboxRow, Outcome
 
+# The reason code of a tracking Groupon refused in ``non_open_ids`` (event detail ``reason``).
+TRACKING_NOT_OPEN = "tracking_not_open"
+
 
 def tracking_payload(line_id: str, carrier_code: str, tracking_number: str, quantity: int) -> dict:
     return {"carrier": carrier_code, "ci_lineitem_id": int(line_id), "tracking": tracking_number,
@@ -46,7 +49,7 @@ def tracking_handler(client: GrouponClient) -> Handler:
                     "there (cancelled, refunded or already shipped). Resolution: look the line up in "
                     "CommerceInterface; if it was cancelled, stop the parcel or book it as a return; if an earlier "
                     "attempt of this task was cut off after Groupon took the tracking, nothing is wrong. Then "
-                    "clear staging.orders.attention.", {"non_open": True}, attention=True)
+                    "clear staging.orders.attention.", {"non_open": True}, attention=True, reason=TRACKING_NOT_OPEN)
             else:
                 outcomes[row.id] = Outcome("sent", f"tracking {tracking} ({row.payload['carrier']}) posted")
         return outcomes
