@@ -1,8 +1,10 @@
 """Stock reconciliation, one mechanism for every channel.
 
-Available per warehouse SKU = on hand (all warehouses) minus what open orders in staging reserve.
-An order with a shipment reserves nothing, even before a channel's task marks it ``shipped``: the
-warehouse took its goods off ``on_hand`` when it wrote the shipment.
+Available per warehouse SKU = on hand (all warehouses) minus what open orders in staging reserve:
+what their open lines ordered minus what the warehouse's parcels already carry
+(``staging.shipment_lines``), even before a channel's task marks the order ``shipped``: the
+warehouse took those goods off ``on_hand`` when it wrote the parcel, and the unshipped rest of a
+partially shipped order must not be sold twice.
 Each channel SKU the channel has shown us is mapped back through the same ``SkuMap`` the orders
 use; a bundle offers the minimum its components allow. Every run writes a drift report
 (``staging.stock_drift``: the channel's last confirmed value, ours, the difference, what we did),
@@ -23,7 +25,7 @@ from orderbridge.outbox import Effect, enqueue, idempotency_key
 
 STOCK = "stock"
 # Orders that hold stock on the shelf. awaiting_stock does not: it is waiting for stock itself.
-OPEN_STATUSES = ("ready", "awaiting_mapping", "invalid_address", "in_progress")
+OPEN_STATUSES = ("ready", "awaiting_mapping", "invalid_address", "in_progress", "partially_shipped")
 
 
 @dataclass
@@ -45,10 +47,18 @@ def available(cur, exclude: tuple[str, str, list[str]] | None = None) -> dict[st
     channel, account, ids = exclude or ("", "", [])
     cur.execute(
         """WITH on_hand AS (SELECT sku, sum(on_hand) AS q FROM staging.stock_levels GROUP BY sku),
-                reserved AS (SELECT l.warehouse_sku AS sku, sum(l.quantity) AS q FROM staging.order_lines l
+                -- quantity is in warehouse units, channel_quantity in channel units (a bundle line: each
+                -- component's quantity is a whole multiple of it), shipment_lines in channel units.
+                reserved AS (SELECT l.warehouse_sku AS sku,
+                                    sum(l.quantity * greatest(l.channel_quantity - coalesce(d.q, 0), 0)
+                                        / l.channel_quantity) AS q
+                             FROM staging.order_lines l
                              JOIN staging.orders o ON o.id = l.order_id
+                             LEFT JOIN LATERAL (SELECT sum(sl.quantity) AS q FROM staging.shipments p
+                                                JOIN staging.shipment_lines sl ON sl.shipment_id = p.id
+                                                WHERE p.order_id = l.order_id
+                                                  AND sl.channel_line_id = l.channel_line_id) d ON true
                              WHERE o.status IN %s AND l.warehouse_sku IS NOT NULL AND l.status = 'open'
-                               AND NOT EXISTS (SELECT 1 FROM staging.shipments s WHERE s.order_id = o.id)
                                AND NOT (o.channel = %s AND o.account = %s AND o.external_order_id = ANY(%s))
                              GROUP BY 1)
            SELECT p.sku, greatest(coalesce(h.q, 0) - coalesce(r.q, 0), 0)::int FROM staging.products p

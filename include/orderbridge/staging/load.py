@@ -285,7 +285,7 @@ def _warehouse_owned(cur, mapper: ChannelMapper, account: str, owned: list[tuple
     channel, effects = mapper.channel, []
     for order, before in owned:
         ext = order.external_order_id
-        if order.channel_state == CANCEL_REQUESTED and before in ("in_progress", "shipped"):
+        if order.channel_state == CANCEL_REQUESTED and before in ("in_progress", "partially_shipped", "shipped"):
             note = _flag_cancel_refused(cur, channel, account, ext, before)
             if note:
                 events.append((ext, "cancel_refused", note, {"status": before}))

@@ -4,6 +4,7 @@ line, and "infinite" stock (report only). The wire, mapper and handlers: ``clien
 from __future__ import annotations
 
 from contextlib import nullcontext
+from datetime import timedelta
 
 from orderbridge.channels.base import Channel, Stock, StockPolicy, Stream, TrackingShape, lazy
 
@@ -37,7 +38,10 @@ class GrouponChannel(Channel):
     title = "Groupon Goods"
     doc = DOC
     writebacks = {"mark_exported": lazy(WRITEBACK, "mark_exported_handler")}
-    tracking = TrackingShape(payload=lazy(WRITEBACK, "tracking_payload"), handler=lazy(WRITEBACK, "tracking_handler"))
+    # Groupon cancels an order left partially shipped after 14 days (its fulfilment guide, in the
+    # API reference's business rules): the order is flagged for a person with that deadline.
+    tracking = TrackingShape(payload=lazy(WRITEBACK, "tracking_payload"), handler=lazy(WRITEBACK, "tracking_handler"),
+                             partial_deadline=timedelta(days=14))
     stock = Stock(StockPolicy.REPORT_ONLY, not_pushed_reason="Groupon stock is infinite (seed 000)")
 
     @property

@@ -28,7 +28,8 @@ STATUS_EXTRAS = {
     "status_no_stock": "no_stock_status",                # 6.3: not enough stock
     "status_cancel_requested": "cancel_status",          # 8.0: cancelled in plenty, fetched
     "status_cancel_acknowledged": "cancel_ack_status",   # 8.8: set after the cancellation reached us
-    "status_shipped": "shipped_status",                  # 7: set after the package number (a guess, B7)
+    "status_shipped": "shipped_status",                  # 7: set once every line shipped (a guess, B7)
+    "status_partly_shipped": "partly_shipped_status",    # none: a parcel that leaves lines to ship
 }
 # Extras nothing reads any more, accepted and ignored so an older connection keeps working:
 # status_returns was the status-9 queue read as returns (returns are return orders, typeId 3,
@@ -93,6 +94,9 @@ class PlentySettings(ChannelSettings):
     cancel_status: Decimal = _status("8", "status_cancel_requested")
     cancel_ack_status: Decimal = _status("8.8", "status_cancel_acknowledged")
     shipped_status: Decimal = _status("7", "status_shipped")
+    # What a parcel that leaves something to ship sets (a merchant-defined sub-status, if any): the
+    # reference names no "partly shipped" status, so by default the order keeps its status.
+    partly_shipped_status: Decimal | None = Field(None, alias="status_partly_shipped", allow_inf_nan=False)
     items_per_page: int = 50
     stock_reason_id: int = 301      # "stock correction" (PMGUIDE reason ids)
     package_type: int = 26          # "Package" (OrderShippingPackage.packageType)
@@ -120,4 +124,6 @@ class PlentySettings(ChannelSettings):
                              + (f": {hint}" if hint else "")) from err
 
     def status_names(self) -> dict[str, Decimal]:
-        return {name: getattr(self, name) for name in type(self).model_fields if name.endswith("_status")}
+        """Every status id set (an optional one left unset is not listed)."""
+        return {name: getattr(self, name) for name in type(self).model_fields
+                if name.endswith("_status") and getattr(self, name) is not None}
