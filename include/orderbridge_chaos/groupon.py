@@ -53,8 +53,8 @@ class GrouponAdapter(ChannelAdapter):
                         acknowledged.add(key)
                     resent += max(line["export_calls"] - 1, 0)
                     for parcel in line["tracking"]:  # a line shipped in two parcels has two trackings
-                        key = f"{line['ci_lineitemid']}:{parcel['tracking']}"
-                        tracking[key] = tracking.get(key, 0) + 1
+                        tracked = f"{line['ci_lineitemid']}:{parcel['tracking']}"
+                        tracking[tracked] = tracking.get(tracked, 0) + 1
         return Observed(offered=offered, acknowledged=acknowledged, tracking=tracking, stock=None, resent=resent,
                         ship_to=ship_to)
 

@@ -27,7 +27,7 @@ from orderbridge.stock import available
 from orderbridge_sandbox.merkana import UNKNOWN_SKU_TEMPLATE
 from orderbridge_sandbox.merkana import seed_warehouse as seed_merkana
 from orderbridge_sandbox.process import start_sandbox
-from orderbridge_sandbox.warehouse import seed_catalogue
+from orderbridge_sandbox.warehouse import seed_catalogue, ship_some
 
 ANCHOR = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 T = 10
@@ -168,6 +168,27 @@ def test_a_parcel_for_more_than_remains_or_a_line_the_order_lacks_is_refused_nam
     with pytest.raises(psycopg2.errors.CheckViolation, match="cannot change"):
         rows(warehouse, "UPDATE staging.shipments SET lines = '[]' WHERE tracking_number = 'T-ALL'")
     warehouse.rollback()
+
+
+def test_the_simulated_warehouse_ships_some_orders_in_two_parcels_the_rest_on_its_next_call(groupon, warehouse):
+    run_task("groupon", "extract_orders", GROUPON, "run-1", "scheduled")
+    run_task("groupon", "load_staging", GROUPON, "run-1")
+    unshipped = """SELECT o.external_order_id FROM staging.orders o JOIN staging.order_lines l ON l.order_id = o.id
+                   AND l.status = 'open' AND l.component = 0 WHERE EXISTS (SELECT 1 FROM staging.shipments s
+                   WHERE s.order_id = o.id) AND l.channel_quantity > (SELECT coalesce(sum(sl.quantity), 0)
+                   FROM staging.shipment_lines sl JOIN staging.shipments p ON p.id = sl.shipment_id
+                   WHERE p.order_id = o.id AND sl.channel_line_id = l.channel_line_id) GROUP BY 1 ORDER BY 1"""
+    with warehouse.cursor() as cur:
+        first = ship_some(cur, "groupon", GROUPON.name, share=1.0)
+    warehouse.commit()
+    partial = rows(warehouse, unshipped)
+    assert 0 < len(partial) < first
+    with warehouse.cursor() as cur:
+        assert ship_some(cur, "groupon", GROUPON.name, share=1.0) == len(partial)
+    warehouse.commit()
+    assert rows(warehouse, unshipped) == []
+    assert rows(warehouse, "SELECT max(n) FROM (SELECT count(*) AS n FROM staging.shipments GROUP BY order_id) c") == [
+        (2,)]
 
 
 # -- plentymarkets ----------------------------------------------------------------------------------

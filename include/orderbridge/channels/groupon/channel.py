@@ -1,5 +1,6 @@
 """Groupon Goods as a ``Channel``: one stream (the unexported queue), mark exported, tracking per
-line, and "infinite" stock (report only). The wire, mapper and handlers: ``client``, ``mapping``, ``writeback``."""
+parcel and line, and "infinite" stock (report only). The wire, mapper and handlers: ``client``,
+``mapping``, ``writeback``."""
 
 from __future__ import annotations
 
@@ -19,7 +20,9 @@ Every 10 minutes, for one Groupon supplier account (listed in `config/accounts.y
    `order_lines`, one order per `get_orders` entry (each ships to its own address); unknown SKUs
    wait as `awaiting_mapping`, bad addresses as `invalid_address`; cancelled lines are never picked.
 3. **mark_exported**: tell Groupon, through the outbox, about every line now safe in staging.
-4. **post_tracking**: post tracking for what the warehouse shipped, with Groupon's carrier code.
+4. **post_tracking**: post tracking for each parcel the warehouse shipped, line by line with the
+   quantity it carries, with Groupon's carrier code; a partly shipped order is flagged with the
+   date Groupon cancels it (14 days after the first parcel).
 5. **reconcile_stock**: write the drift report (Groupon stock is infinite: nothing is pushed).
 
 Every step is safe to rerun: loads are upserts, write-backs have idempotency keys.

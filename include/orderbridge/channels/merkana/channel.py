@@ -22,8 +22,9 @@ each in its own transaction before it is answered. Every 10 minutes this DAG doe
 every merchant (`mid`) of one platform (listed in `config/accounts.yaml`):
 
 1. **recheck_orders**: re-check held orders from `raw` (an address or a mapping fixed since).
-2. **post_status_updates**: orders that moved (in progress, shipped with their parcel, cancelled)
-   become status updates, posted to `ff-orders-status` in batches through the outbox.
+2. **post_status_updates**: orders that moved (in progress, partly shipped and shipped with each
+   parcel, `send` only once every line shipped, cancelled) become status updates, posted to
+   `ff-orders-status` in batches through the outbox.
 3. **push_stock**: reconcile stock and post what changed to `ff-supplies` (deltas by default).
 
 Write-backs follow the seed's retry policy: 6 attempts 10 minutes apart, then `failed` and left

@@ -23,8 +23,9 @@ ids in its Airflow connection):
    `staging.return_lines`, linked to its sales order (a return whose order is not staged yet waits,
    visible, and is linked when the order arrives).
 4. **send_status**: answer each outcome through the outbox: 5.1, 6.2, 6.3 or 8.8.
-5. **post_tracking**: for what the warehouse shipped, add the package number, set the shipping
-   profile mapped from the courier (`staging.carrier_codes`) and the shipped status.
+5. **post_tracking**: for each parcel the warehouse shipped, add a package with its number, set the
+   shipping profile mapped from the courier (`staging.carrier_codes`) and, once every line
+   shipped, the shipped status (a partial parcel: extra `status_partly_shipped`, none by default).
 6. **push_stock**: reconcile and write changed stock into the configured storage location.
 
 Every step is safe to rerun: loads are upserts, write-backs have idempotency keys.
