@@ -47,23 +47,25 @@ def available(cur, exclude: tuple[str, str, list[str]] | None = None) -> dict[st
     channel, account, ids = exclude or ("", "", [])
     cur.execute(
         """WITH on_hand AS (SELECT sku, sum(on_hand) AS q FROM staging.stock_levels GROUP BY sku),
+                open_orders AS (SELECT o.id FROM staging.orders o WHERE o.status IN %(open)s
+                                  AND NOT (o.channel = %(c)s AND o.account = %(a)s
+                                           AND o.external_order_id = ANY(%(ids)s))),
+                -- What parcels already carry, per line of those orders (channel units), in one pass.
+                shipped AS (SELECT p.order_id, sl.channel_line_id, sum(sl.quantity) AS q
+                            FROM open_orders o JOIN staging.shipments p ON p.order_id = o.id
+                            JOIN staging.shipment_lines sl ON sl.shipment_id = p.id GROUP BY 1, 2),
                 -- quantity is in warehouse units, channel_quantity in channel units (a bundle line: each
-                -- component's quantity is a whole multiple of it), shipment_lines in channel units.
+                -- component's quantity is a whole multiple of it).
                 reserved AS (SELECT l.warehouse_sku AS sku,
                                     sum(l.quantity * greatest(l.channel_quantity - coalesce(d.q, 0), 0)
                                         / l.channel_quantity) AS q
-                             FROM staging.order_lines l
-                             JOIN staging.orders o ON o.id = l.order_id
-                             LEFT JOIN LATERAL (SELECT sum(sl.quantity) AS q FROM staging.shipments p
-                                                JOIN staging.shipment_lines sl ON sl.shipment_id = p.id
-                                                WHERE p.order_id = l.order_id
-                                                  AND sl.channel_line_id = l.channel_line_id) d ON true
-                             WHERE o.status IN %s AND l.warehouse_sku IS NOT NULL AND l.status = 'open'
-                               AND NOT (o.channel = %s AND o.account = %s AND o.external_order_id = ANY(%s))
+                             FROM open_orders o JOIN staging.order_lines l ON l.order_id = o.id
+                             LEFT JOIN shipped d ON d.order_id = l.order_id AND d.channel_line_id = l.channel_line_id
+                             WHERE l.warehouse_sku IS NOT NULL AND l.status = 'open'
                              GROUP BY 1)
            SELECT p.sku, greatest(coalesce(h.q, 0) - coalesce(r.q, 0), 0)::int FROM staging.products p
            LEFT JOIN on_hand h USING (sku) LEFT JOIN reserved r USING (sku)""",
-        (OPEN_STATUSES, channel, account, list(ids)),
+        {"open": OPEN_STATUSES, "c": channel, "a": account, "ids": list(ids)},
     )
     return dict(cur.fetchall())
 

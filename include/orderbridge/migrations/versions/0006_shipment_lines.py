@@ -72,41 +72,49 @@ BEGIN
                                  what, wanted.key, s.lines -> wanted.key);
         END LOOP;
     END IF;
+    -- One query per parcel: what it names, what each line ordered and what earlier parcels carry.
     FOR wanted IN
-        SELECT l.channel_line_id AS line, NULL::integer AS quantity
-        FROM staging.order_lines l WHERE s.lines IS NULL AND l.order_id = s.order_id AND l.status = 'open'
-        GROUP BY l.channel_line_id
-        UNION ALL
-        SELECT DISTINCT e #>> '{}', NULL::integer FROM jsonb_array_elements(CASE WHEN jsonb_typeof(s.lines) = 'array'
-                                                                        THEN s.lines END) e
-        UNION ALL
-        SELECT key, (value #>> '{}')::integer FROM jsonb_each(CASE WHEN jsonb_typeof(s.lines) = 'object'
-                                                                  THEN s.lines END)
+        WITH want AS (
+            SELECT l.channel_line_id AS line, NULL::integer AS asked
+            FROM staging.order_lines l WHERE s.lines IS NULL AND l.order_id = s.order_id AND l.status = 'open'
+            GROUP BY l.channel_line_id
+            UNION ALL
+            SELECT DISTINCT e #>> '{}', NULL::integer
+            FROM jsonb_array_elements(CASE WHEN jsonb_typeof(s.lines) = 'array' THEN s.lines END) e
+            UNION ALL
+            SELECT key, (value #>> '{}')::integer
+            FROM jsonb_each(CASE WHEN jsonb_typeof(s.lines) = 'object' THEN s.lines END)),
+        line_ordered AS (
+            SELECT l.channel_line_id AS line, max(l.channel_quantity) AS ordered_q
+            FROM staging.order_lines l WHERE l.order_id = s.order_id GROUP BY 1),
+        line_done AS (
+            SELECT sl.channel_line_id AS line, sum(sl.quantity)::integer AS done_q
+            FROM staging.shipments p JOIN staging.shipment_lines sl ON sl.shipment_id = p.id
+            WHERE p.order_id = s.order_id AND p.id <> s.id GROUP BY 1)
+        SELECT w.line, w.asked, o.ordered_q, coalesce(d.done_q, 0) AS done_q
+        FROM want w LEFT JOIN line_ordered o USING (line) LEFT JOIN line_done d USING (line)
         ORDER BY 1
     LOOP
-        SELECT max(l.channel_quantity) INTO ordered FROM staging.order_lines l
-        WHERE l.order_id = s.order_id AND l.channel_line_id = wanted.line;
+        ordered := wanted.ordered_q;
+        done := wanted.done_q;
         IF ordered IS NULL THEN
             CONTINUE WHEN NOT p_strict;
             RAISE EXCEPTION USING ERRCODE = 'check_violation',
                 MESSAGE = format('%s: the order has no line %s', what, wanted.line),
                 HINT = 'lines names channel line ids: staging.order_lines.channel_line_id of this order.';
         END IF;
-        SELECT coalesce(sum(sl.quantity), 0) INTO done FROM staging.shipment_lines sl
-        JOIN staging.shipments p ON p.id = sl.shipment_id
-        WHERE p.order_id = s.order_id AND sl.channel_line_id = wanted.line AND p.id <> s.id;
-        qty := coalesce(wanted.quantity, ordered - done);
+        qty := coalesce(wanted.asked, ordered - done);
         IF NOT p_strict THEN
             qty := least(qty, ordered - done);
         END IF;
-        IF qty <= 0 AND wanted.quantity IS NULL AND s.lines IS NULL THEN
+        IF qty <= 0 AND s.lines IS NULL THEN
             CONTINUE;  -- the whole order: lines already shipped are simply not in this parcel
         END IF;
         IF qty <= 0 OR done + qty > ordered THEN
             CONTINUE WHEN NOT p_strict;
             RAISE EXCEPTION USING ERRCODE = 'check_violation',
                 MESSAGE = format('%s: line %s would ship %s, but %s were ordered and %s already shipped'
-                                 ' (%s remain)', what, wanted.line, coalesce(wanted.quantity, ordered - done),
+                                 ' (%s remain)', what, wanted.line, coalesce(wanted.asked, ordered - done),
                                  ordered, done, ordered - done),
                 HINT = 'Nothing of this parcel was recorded. Write the quantities the parcel really carries.';
         END IF;
