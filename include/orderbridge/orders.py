@@ -18,7 +18,7 @@ from typing import Any
 from orderbridge.errors import InvalidPayload
 
 # Statuses the warehouse owns: a later channel payload must not overwrite what it is working on.
-WAREHOUSE_STATUSES = ("in_progress", "shipped", "cancelled", "returned", "closed")
+WAREHOUSE_STATUSES = ("in_progress", "partially_shipped", "shipped", "cancelled", "returned", "closed")
 # Held orders re-checked on every run: a mapping, an address fix or new stock may release them.
 RECHECK_STATUSES = ("awaiting_mapping", "awaiting_stock", "invalid_address", "invalid_payload")
 # A line is open (pick it), cancelled (cancelled or refunded on the channel) or closed (not open

@@ -1,22 +1,38 @@
 """From the warehouse's shipments to tracking effects, for any channel.
 
-The warehouse writes ``staging.shipments`` (order, courier service, tracking number, and the
-channel line ids shipped, or NULL for the whole order). Each shipped line becomes one tracking
-effect keyed by the line alone, so a line's tracking is posted once, ever, whatever reruns or
-corrections follow. Only ``open`` lines are tracked: a line cancelled on the channel is never
-shipped, whatever the shipment row says. The channel's carrier code comes from ``staging.carrier_codes``; a shipment
-whose courier service has no code stays pending, with one history entry saying how to fix it.
+The warehouse writes ``staging.shipments`` (a parcel: order, courier service, tracking number,
+and ``lines``: NULL for every open line's remaining quantity, a JSON array of channel line ids for
+those lines' remaining quantities, or a JSON object of line id -> quantity). A trigger (migration
+0006) resolves each parcel into ``staging.shipment_lines`` when it is written and refuses one
+that carries more than remains. Each (parcel, line) becomes one tracking effect keyed by line and
+tracking number, so a line shipped in two parcels is tracked twice, each parcel with its own
+quantity, and each once, ever, whatever reruns follow. Only ``open`` lines are tracked: a line
+cancelled on the channel is never shipped there, whatever the parcel says. The channel's carrier
+code comes from ``staging.carrier_codes``; a parcel whose courier service has no code stays
+pending, with one history entry saying how to fix it.
+
+An order is ``shipped`` once every open line's quantity is in its parcels, ``partially_shipped``
+before that (``mark_shipped``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 
 from orderbridge.outbox import Effect, enqueue
 from orderbridge.staging import record_event
 
 TRACKING = "tracking"
+PARTIAL_DEADLINE = "partially_shipped_deadline"  # reason code of the attention a partial parcel raises
+
+# Per order: whether its parcels carry every open line's quantity (``upto``: parcels up to that id).
+_COMPLETE = """NOT EXISTS (
+    SELECT 1 FROM staging.order_lines l WHERE l.order_id = {order} AND l.status = 'open'
+      AND l.channel_quantity > (SELECT coalesce(sum(sl.quantity), 0) FROM staging.shipment_lines sl
+                                JOIN staging.shipments p ON p.id = sl.shipment_id
+                                WHERE p.order_id = {order} AND sl.channel_line_id = l.channel_line_id{upto}))"""
 
 
 @dataclass
@@ -25,46 +41,53 @@ class TrackingCounts:
     lines_enqueued: int = 0
     blocked_shipments: int = 0
     orders_marked_shipped: int = 0
+    orders_partially_shipped: int = 0
 
 
-def enqueue_tracking(cur, channel: str, account: str, payload: Callable[[str, str, str, int], dict],
-                     run_id: str | None = None) -> TrackingCounts:
-    """Turn new shipment lines into tracking effects, in the caller's transaction.
+def enqueue_tracking(cur, channel: str, account: str, payload: Callable[..., dict],
+                     run_id: str | None = None, partial_deadline: timedelta | None = None) -> TrackingCounts:
+    """Turn new parcel lines into tracking effects, in the caller's transaction.
 
     Args:
-        payload: the channel's shape for one line: ``(line_id, carrier_code, tracking, quantity)``.
+        payload: the channel's shape for one line of one parcel:
+            ``(line_id, carrier_code, tracking, quantity, complete)``; ``complete`` says whether
+            the order is fully shipped with this parcel and the ones written before it.
+        partial_deadline: how long the channel lets an order stay partially shipped (see
+            ``mark_shipped``).
     """
     counts = TrackingCounts()
     cur.execute(
-        """SELECT s.id, o.id, o.external_order_id, l.channel_line_id, max(l.channel_quantity), s.tracking_number,
-                  s.courier_service, c.carrier_code
-           FROM staging.shipments s
-           JOIN staging.orders o ON o.id = s.order_id
-           JOIN staging.order_lines l ON l.order_id = o.id AND l.status = 'open'
-                                  AND (s.lines IS NULL OR s.lines ? l.channel_line_id)
-           LEFT JOIN staging.carrier_codes c
-                  ON c.channel = o.channel AND lower(c.courier_service) = lower(s.courier_service)
-           WHERE o.channel = %(c)s AND o.account = %(a)s AND NOT EXISTS (
-               SELECT 1 FROM staging.outbox b
-               WHERE b.idempotency_key = %(c)s || ':' || %(a)s || ':tracking:' || l.channel_line_id)
-           GROUP BY s.id, o.id, o.external_order_id, l.channel_line_id, s.tracking_number, s.courier_service,
-                    c.carrier_code
-           ORDER BY s.id, l.channel_line_id""",
+        f"""SELECT s.id, o.id, o.external_order_id, sl.channel_line_id, sl.quantity, s.tracking_number,
+                   s.courier_service, c.carrier_code, {_COMPLETE.format(order='o.id', upto=' AND p.id <= s.id')}
+            FROM staging.shipments s
+            JOIN staging.orders o ON o.id = s.order_id
+            JOIN staging.shipment_lines sl ON sl.shipment_id = s.id
+            LEFT JOIN staging.carrier_codes c
+                   ON c.channel = o.channel AND lower(c.courier_service) = lower(s.courier_service)
+            WHERE o.channel = %(c)s AND o.account = %(a)s
+              AND EXISTS (SELECT 1 FROM staging.order_lines l WHERE l.order_id = o.id AND l.status = 'open'
+                          AND l.channel_line_id = sl.channel_line_id)
+              AND NOT EXISTS (
+                SELECT 1 FROM staging.outbox b WHERE b.idempotency_key
+                    = %(c)s || ':' || %(a)s || ':tracking:' || sl.channel_line_id || ':' || s.tracking_number)
+            ORDER BY s.id, sl.channel_line_id""",
         {"c": channel, "a": account},
     )
     rows = cur.fetchall()
     counts.shipments = len({r[0] for r in rows})
     effects, blocked = [], {}
-    for shipment_id, order_id, ext_id, line_id, qty, tracking, service, code in rows:
+    for shipment_id, order_id, ext_id, line_id, qty, tracking, service, code, complete in rows:
         if code is None:
             blocked[shipment_id] = (order_id, ext_id, shipment_id, service)
             continue
-        effects.append(Effect(TRACKING, line_id, payload(line_id, code, tracking, qty), ext_id))
+        effects.append(Effect(TRACKING, f"{line_id}:{tracking}", payload(line_id, code, tracking, qty, complete),
+                              ext_id))
     counts.lines_enqueued = enqueue(cur, channel, account, effects)
     counts.blocked_shipments = record_blocked(
         cur, channel, account, list(blocked.values()), run_id,
         consequence=f"so the order will not show as dispatched on {channel}", code_name="<approved code>")
-    counts.orders_marked_shipped = mark_shipped(cur, channel, account, run_id)
+    counts.orders_marked_shipped, counts.orders_partially_shipped = mark_shipped(
+        cur, channel, account, run_id, partial_deadline)
     return counts
 
 
@@ -99,16 +122,68 @@ def record_blocked(cur, channel: str, account: str, blocked: list[tuple[int, str
     return len(blocked)
 
 
-def mark_shipped(cur, channel: str, account: str, run_id: str | None) -> int:
-    """Move ready and in-progress orders with a shipment to ``shipped`` (with a history entry); returns how many."""
+def mark_shipped(cur, channel: str, account: str, run_id: str | None,
+                 partial_deadline: timedelta | None = None) -> tuple[int, int]:
+    """Move orders with parcels to ``shipped`` (every open line's quantity shipped) or
+    ``partially_shipped``, with a history entry each; returns how many became each.
+
+    Args:
+        partial_deadline: for a channel that cancels orders left partially shipped (Groupon: 14
+            days after the first parcel), the order moving to ``partially_shipped`` gets
+            ``attention`` naming the deadline and a ``needs_attention`` entry with reason code
+            ``partially_shipped_deadline``; the note is taken off again once the order is shipped.
+    """
     cur.execute(
-        """WITH shipped AS (
-               UPDATE staging.orders o SET status = 'shipped', status_reason = NULL, updated_at = now()
-               WHERE o.channel = %s AND o.account = %s AND o.status IN ('ready', 'in_progress')
-                 AND EXISTS (SELECT 1 FROM staging.shipments s WHERE s.order_id = o.id)
-               RETURNING o.id, o.channel, o.account, o.external_order_id)
-           INSERT INTO staging.order_events (order_id, channel, account, external_order_id, event, message, run_id)
-           SELECT id, channel, account, external_order_id, 'shipped', 'warehouse shipped the order', %s FROM shipped""",
-        (channel, account, run_id),
+        f"""WITH progress AS (
+               SELECT o.id, CASE WHEN {_COMPLETE.format(order='o.id', upto='')} THEN 'shipped'
+                                 ELSE 'partially_shipped' END AS status,
+                      (SELECT min(p.shipped_at) FROM staging.shipments p WHERE p.order_id = o.id) AS first_parcel
+               FROM staging.orders o
+               WHERE o.channel = %(c)s AND o.account = %(a)s
+                 AND o.status IN ('ready', 'in_progress', 'partially_shipped')
+                 AND EXISTS (SELECT 1 FROM staging.shipments p WHERE p.order_id = o.id)),
+           moved AS (
+               UPDATE staging.orders o SET status = g.status, status_reason = NULL, updated_at = now()
+               FROM progress g WHERE o.id = g.id AND o.status <> g.status
+               RETURNING o.id, o.external_order_id, o.status, g.first_parcel)
+           SELECT id, external_order_id, status, first_parcel FROM moved ORDER BY id""",
+        {"c": channel, "a": account},
     )
-    return cur.rowcount
+    moved = cur.fetchall()
+    for order_id, ext, status, first_parcel in moved:
+        message = "warehouse shipped the order" if status == "shipped" else \
+            "warehouse shipped part of the order; the rest is still reserved"
+        record_event(cur, channel, account, status, message, order_id=order_id, external_order_id=ext,
+                     run_id=run_id)
+        if partial_deadline is not None:
+            _deadline_attention(cur, channel, account, order_id, ext, status, first_parcel + partial_deadline,
+                                run_id)
+    return (sum(1 for m in moved if m[2] == "shipped"), sum(1 for m in moved if m[2] == "partially_shipped"))
+
+
+def _deadline_note(channel: str) -> str:
+    return f"partially shipped on {channel}: "
+
+
+def _deadline_attention(cur, channel: str, account: str, order_id: int, ext: str, status: str, deadline,
+                        run_id: str | None) -> None:
+    """Flag a partially shipped order with the date the channel cancels it; unflag it once shipped."""
+    prefix = _deadline_note(channel)
+    if status == "shipped":
+        # Only our own note goes; anything else a person must look at stays.
+        cur.execute(
+            """UPDATE staging.orders SET attention = nullif(regexp_replace(attention, %s, '', 'g'), '')
+               WHERE id = %s AND strpos(attention, %s) > 0""",
+            ("(^|; )" + prefix + "[^;]*", order_id, prefix),
+        )
+        return
+    note = (f"{prefix}{channel} cancels order {ext} at {deadline.isoformat()} unless the rest is shipped by then. "
+            "Resolution: ship the rest (a parcel in staging.shipments), or cancel the lines that cannot ship on "
+            f"{channel}")
+    cur.execute(
+        """UPDATE staging.orders SET attention = concat_ws('; ', attention, %s), updated_at = now()
+           WHERE id = %s AND (attention IS NULL OR strpos(attention, %s) = 0)""",
+        (note, order_id, prefix),
+    )
+    record_event(cur, channel, account, "needs_attention", note, order_id=order_id, external_order_id=ext,
+                 detail={"reason": PARTIAL_DEADLINE, "deadline": deadline.isoformat()}, run_id=run_id)

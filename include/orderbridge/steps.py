@@ -14,6 +14,7 @@ import signal
 from collections.abc import Callable, Iterable
 from contextlib import closing
 from dataclasses import asdict
+from datetime import timedelta
 
 from orderbridge import db, outbox, shipments, staging, stock
 from orderbridge.channels.base import CatalogueProduct, Channel, Run, StockPolicy, Stream
@@ -177,12 +178,12 @@ def sender(kind: str) -> Callable[[Channel, Account, Run], dict]:
     return send
 
 
-def enqueue_and_post_tracking(account: Account, run_id: str, payload: Callable[[str, str, str, int], dict],
-                              handler: outbox.Handler) -> dict:
-    """Turn new shipments into tracking effects (one per line), then send them."""
+def enqueue_and_post_tracking(account: Account, run_id: str, payload: Callable[..., dict],
+                              handler: outbox.Handler, partial_deadline: timedelta | None = None) -> dict:
+    """Turn new parcels into tracking effects (one per parcel and line), then send them."""
     with closing(staging_connection()) as conn:
         with conn.cursor() as cur:
-            enq = shipments.enqueue_tracking(cur, account.channel, account.name, payload, run_id)
+            enq = shipments.enqueue_tracking(cur, account.channel, account.name, payload, run_id, partial_deadline)
         conn.commit()
     report("enqueue tracking", account, asdict(enq))
     sent = send_outbox(account, shipments.TRACKING, handler, run_id)
@@ -192,7 +193,8 @@ def enqueue_and_post_tracking(account: Account, run_id: str, payload: Callable[[
 def post_tracking(channel: Channel, account: Account, run: Run) -> dict:
     shape = channel.tracking
     with channel.client(account) as client:
-        return enqueue_and_post_tracking(account, run.run_id, shape.payload, shape.handler(client))
+        return enqueue_and_post_tracking(account, run.run_id, shape.payload, shape.handler(client),
+                                         shape.partial_deadline)
 
 
 def reconcile_stock(account: Account, run_key: str, *, pushes_stock: bool, not_pushed_reason: str = "") -> dict:

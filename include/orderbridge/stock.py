@@ -3,9 +3,11 @@
 Available per warehouse SKU = on hand (all warehouses) minus what open orders in staging reserve,
 per stock owner: a channel account sells and reserves the stock of its owner
 (``staging.stock_owners``; ``''``, the warehouse's own, for an account without a row), so two
-merchants of a 3PL using the same SKU code never share a figure.
-An order with a shipment reserves nothing, even before a channel's task marks it ``shipped``: the
-warehouse took its goods off ``on_hand`` when it wrote the shipment.
+merchants of a 3PL using the same SKU code never share a figure. What an order reserves is what
+its open lines ordered minus what the warehouse's parcels already carry
+(``staging.shipment_lines``), even before a channel's task marks the order ``shipped``: the
+warehouse took those goods off ``on_hand`` when it wrote the parcel, and the unshipped rest of a
+partially shipped order must not be sold twice.
 Each channel SKU the channel has shown us is mapped back through the same ``SkuMap`` the orders
 use; a bundle offers the minimum its components allow. Every run writes a drift report
 (``staging.stock_drift``: the channel's last confirmed value, ours, the difference, what we did),
@@ -26,7 +28,7 @@ from orderbridge.outbox import Effect, enqueue, idempotency_key
 
 STOCK = "stock"
 # Orders that hold stock on the shelf. awaiting_stock does not: it is waiting for stock itself.
-OPEN_STATUSES = ("ready", "awaiting_mapping", "invalid_address", "in_progress")
+OPEN_STATUSES = ("ready", "awaiting_mapping", "invalid_address", "in_progress", "partially_shipped")
 
 
 @dataclass
@@ -69,18 +71,27 @@ def available(cur, exclude: tuple[str, str, list[str]] | None = None, owner: str
     cur.execute(
         """WITH on_hand AS (SELECT sku, sum(on_hand) AS q FROM staging.stock_levels WHERE owner = %(owner)s
                             GROUP BY sku),
-                reserved AS (SELECT l.warehouse_sku AS sku, sum(l.quantity) AS q FROM staging.order_lines l
-                             JOIN staging.orders o ON o.id = l.order_id
-                             LEFT JOIN staging.stock_owners so ON so.channel = o.channel AND so.account = o.account
-                             WHERE o.status IN %(open)s AND l.warehouse_sku IS NOT NULL AND l.status = 'open'
-                               AND coalesce(so.owner, '') = %(owner)s
-                               AND NOT EXISTS (SELECT 1 FROM staging.shipments s WHERE s.order_id = o.id)
-                               AND NOT (o.channel = %(channel)s AND o.account = %(account)s
-                                        AND o.external_order_id = ANY(%(ids)s))
+                open_orders AS (SELECT o.id FROM staging.orders o
+                                LEFT JOIN staging.stock_owners so ON so.channel = o.channel AND so.account = o.account
+                                WHERE o.status IN %(open)s AND coalesce(so.owner, '') = %(owner)s
+                                  AND NOT (o.channel = %(c)s AND o.account = %(a)s
+                                           AND o.external_order_id = ANY(%(ids)s))),
+                -- What parcels already carry, per line of those orders (channel units), in one pass.
+                shipped AS (SELECT p.order_id, sl.channel_line_id, sum(sl.quantity) AS q
+                            FROM open_orders o JOIN staging.shipments p ON p.order_id = o.id
+                            JOIN staging.shipment_lines sl ON sl.shipment_id = p.id GROUP BY 1, 2),
+                -- quantity is in warehouse units, channel_quantity in channel units (a bundle line: each
+                -- component's quantity is a whole multiple of it).
+                reserved AS (SELECT l.warehouse_sku AS sku,
+                                    sum(l.quantity * greatest(l.channel_quantity - coalesce(d.q, 0), 0)
+                                        / l.channel_quantity) AS q
+                             FROM open_orders o JOIN staging.order_lines l ON l.order_id = o.id
+                             LEFT JOIN shipped d ON d.order_id = l.order_id AND d.channel_line_id = l.channel_line_id
+                             WHERE l.warehouse_sku IS NOT NULL AND l.status = 'open'
                              GROUP BY 1)
            SELECT p.sku, greatest(coalesce(h.q, 0) - coalesce(r.q, 0), 0)::int FROM staging.products p
            LEFT JOIN on_hand h USING (sku) LEFT JOIN reserved r USING (sku) WHERE p.owner = %(owner)s""",
-        {"open": OPEN_STATUSES, "channel": channel, "account": account, "ids": list(ids), "owner": owner},
+        {"open": OPEN_STATUSES, "c": channel, "a": account, "ids": list(ids), "owner": owner},
     )
     return dict(cur.fetchall())
 

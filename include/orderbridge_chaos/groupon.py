@@ -1,4 +1,4 @@
-"""Groupon Goods under chaos: pull, mark exported, tracking per line; stock is infinite (nothing pushed).
+"""Groupon Goods under chaos: pull, mark exported, tracking per parcel and line; stock is infinite (nothing pushed).
 
 Disturbance: new orders arrive while a run reads its pages; orderids sort anywhere, so the pages
 after them shift (an entry seen on page 2 comes again on page 3), and our own ``mark_exported`` in
@@ -52,13 +52,14 @@ class GrouponAdapter(ChannelAdapter):
                     if line["exported"]:
                         acknowledged.add(key)
                     resent += max(line["export_calls"] - 1, 0)
-                    if line["tracking"]:
-                        tracking[str(line["ci_lineitemid"])] = len(line["tracking"])
+                    for parcel in line["tracking"]:  # a line shipped in two parcels has two trackings
+                        tracked = f"{line['ci_lineitemid']}:{parcel['tracking']}"
+                        tracking[tracked] = tracking.get(tracked, 0) + 1
         return Observed(offered=offered, acknowledged=acknowledged, tracking=tracking, stock=None, resent=resent,
                         ship_to=ship_to)
 
     def tracking_key(self, payload: dict, external_order_id: str | None) -> str:
-        return str(payload["ci_lineitem_id"])
+        return f"{payload['ci_lineitem_id']}:{payload['tracking']}"
 
 
 Adapter = GrouponAdapter

@@ -167,12 +167,16 @@ class CatalogueSync:
 
 @dataclass(frozen=True)
 class TrackingShape:
-    """How a shipment becomes tracking effects: one per shipped line (every channel so far), with
-    the channel's payload ``(line_id, carrier_code, tracking, quantity) -> dict`` and its handler."""
+    """How a shipment becomes tracking effects: one per line of each parcel (every channel so far),
+    with the channel's payload ``(line_id, carrier_code, tracking, quantity, complete) -> dict``
+    (``quantity``: what this parcel carries of the line, in channel units; ``complete``: the order
+    is fully shipped with this parcel) and its handler. ``partial_deadline``: how long the channel
+    lets an order stay partially shipped before it cancels it, or None (``shipments.mark_shipped``)."""
 
-    payload: Callable[[str, str, str, int], dict]
+    payload: Callable[[str, str, str, int, bool], dict]
     handler: Callable[[Any], Handler]
     per: str = "line"
+    partial_deadline: timedelta | None = None
 
 
 @dataclass(frozen=True)

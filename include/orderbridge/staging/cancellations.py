@@ -66,7 +66,7 @@ def _warehouse_owned(cur, mapper: ChannelMapper, account: str, owned: list[tuple
     channel, effects = mapper.channel, []
     for order, before in owned:
         ext = order.external_order_id
-        if before not in ("in_progress", "shipped"):
+        if before not in ("in_progress", "partially_shipped", "shipped"):
             continue
         if order.channel_state == CANCEL_REQUESTED:
             note = _flag_cancel_refused(cur, channel, account, ext, before)

@@ -162,8 +162,13 @@ class GrouponSandbox:
                     non_open.append(lid)
                 continue
             lookup[lid].tracking.append({"carrier": carrier, "tracking": tracking, "quantity": quantity})
+        # ``quantity`` is optional (without it, the whole line) and Groupon knows "partially shipped"
+        # orders (cancelled after 14 days, reference section 5): a line tracked for part of its
+        # quantity stays open for the rest, and is shipped once its parcels cover it.
         for lid in open_ids:
-            lookup[lid].status = "ship"
+            line = lookup[lid]
+            if sum(t["quantity"] or line.quantity for t in line.tracking) >= line.quantity:
+                line.status = "ship"
         return {"success": True, "data": {"non_open_ids": non_open}}
 
 

@@ -46,6 +46,10 @@ class Line:
     def __post_init__(self) -> None:
         self.status = str(self.payload.get("status") or "open")
 
+    @property
+    def quantity(self) -> int:
+        return int(self.payload["quantity"])
+
     def state(self) -> dict:
         p = self.payload
         return {"ci_lineitemid": p["ci_lineitemid"], "fulfillment_lineitem_id": p["fulfillment_lineitem_id"],

@@ -1,6 +1,6 @@
 """Groupon Goods as a ``Channel``: two streams (the unexported queue, and a look-back over the last
-days that sees lines cancelled after export), mark exported, tracking per line, and "infinite"
-stock (report only). The wire, mapper and handlers: ``client``, ``mapping``, ``writeback``."""
+days that sees lines cancelled after export), mark exported, tracking per parcel and line, and
+"infinite" stock (report only). The wire, mapper and handlers: ``client``, ``mapping``, ``writeback``."""
 
 from __future__ import annotations
 
@@ -25,7 +25,9 @@ Every `every_minutes` (default 10, `config/accounts.yaml`), for one Groupon supp
    A line cancelled after the warehouse started flags the order (`cancel_after_pick`).
 3. **mark_exported**: tell Groupon, through the outbox, about every line now safe in staging
    (unless the account's `mark_exported` extra is false: then nothing is marked).
-4. **post_tracking**: post tracking for what the warehouse shipped, with Groupon's carrier code.
+4. **post_tracking**: post tracking for each parcel the warehouse shipped, line by line with the
+   quantity it carries, with Groupon's carrier code; a partly shipped order is flagged with the
+   date Groupon cancels it (14 days after the first parcel).
 5. **reconcile_stock**: write the drift report (Groupon stock is infinite: nothing is pushed).
 
 Every step is safe to rerun: loads are upserts, write-backs have idempotency keys.
@@ -71,7 +73,10 @@ class GrouponChannel(Channel):
     title = "Groupon Goods"
     doc = DOC
     writebacks = {"mark_exported": lazy(WRITEBACK, "mark_exported_handler")}
-    tracking = TrackingShape(payload=lazy(WRITEBACK, "tracking_payload"), handler=lazy(WRITEBACK, "tracking_handler"))
+    # Groupon cancels an order left partially shipped after 14 days (its fulfilment guide, in the
+    # API reference's business rules): the order is flagged for a person with that deadline.
+    tracking = TrackingShape(payload=lazy(WRITEBACK, "tracking_payload"), handler=lazy(WRITEBACK, "tracking_handler"),
+                             partial_deadline=timedelta(days=14))
     stock = Stock(StockPolicy.REPORT_ONLY, not_pushed_reason="Groupon stock is infinite (seed 000)")
 
     @property

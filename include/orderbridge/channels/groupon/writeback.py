@@ -1,4 +1,4 @@
-"""Groupon write-backs: one handler per outbox kind (mark exported, tracking per line)."""
+"""Groupon write-backs: one handler per outbox kind (mark exported, tracking per parcel and line)."""
 
 
 from __future__ import annotations
@@ -10,7 +10,11 @@ from orderbridge.outbox import Handler, OutboxRow, Outcome
 TRACKING_NOT_OPEN = "tracking_not_open"
 
 
-def tracking_payload(line_id: str, carrier_code: str, tracking_number: str, quantity: int) -> dict:
+def tracking_payload(line_id: str, carrier_code: str, tracking_number: str, quantity: int,
+                     complete: bool = True) -> dict:
+    """One ``tracking_info`` element: what one parcel carries of one line (``quantity``), so the
+    second parcel of a line is a second element with the rest. ``complete`` changes nothing here:
+    Groupon sees the order shipped when every line's quantity has its tracking."""
     return {"carrier": carrier_code, "ci_lineitem_id": int(line_id), "tracking": tracking_number,
             "quantity": quantity}
 

@@ -22,8 +22,9 @@ each in its own transaction before it is answered. Every 10 minutes this DAG doe
 every merchant (`mid`) of one platform (listed in `config/accounts.yaml`):
 
 1. **recheck_orders**: re-check held orders from `raw` (an address or a mapping fixed since).
-2. **post_status_updates**: orders that moved (in progress, shipped with their parcel, cancelled)
-   become status updates, posted to `ff-orders-status` in batches through the outbox.
+2. **post_status_updates**: orders that moved (in progress, partly shipped and shipped with each
+   parcel, `send` only once every line shipped, cancelled) become status updates, posted to
+   `ff-orders-status` in batches through the outbox.
 3. **push_stock**: reconcile each merchant's own stock and post what changed to `ff-supplies`
    (levels by default: a post sent again after a lost answer changes nothing).
 

@@ -17,11 +17,13 @@ HELD = ("awaiting_mapping", "invalid_address", "awaiting_stock")
 
 # -- status updates ------------------------------------------------------------------------------
 def enqueue_status_updates(cur, settings: PlatformSettings, account: str, run_id: str | None = None) -> dict:
-    """Mark orders with a shipment as shipped, then enqueue one status effect per new (order, status,
-    parcel) for the statuses Merkana is told about (``settings.status_values``), in the caller's
-    transaction.
+    """Mark orders with parcels as shipped or partially shipped, then enqueue one status effect per
+    new (order, status, parcel) for the statuses Merkana is told about (``settings.status_values``),
+    in the caller's transaction.
 
-    A shipped order's update carries the parcel: ``awb`` is its tracking number and ``courier``
+    A (partially) shipped order's update carries each parcel, so Merkana can follow every parcel,
+    and the final status (``send``) goes only once every line shipped; until then each parcel goes
+    with the partially shipped word (``processing`` by default): ``awb`` is its tracking number and ``courier``
     Merkana's name for the warehouse's courier service (``staging.carrier_codes``, channel
     ``merkana``). A service with no row blocks the parcel, as on every channel: the shipment gets
     one ``tracking_blocked`` history entry saying which row to add, and the status still goes, with
@@ -33,13 +35,13 @@ def enqueue_status_updates(cur, settings: PlatformSettings, account: str, run_id
     (none when it is empty), once per order and hold: Merkana learns the order is stuck with us.
     Returns counts.
     """
-    shipped = mark_shipped(cur, CHANNEL, account, run_id)
+    shipped, partly = mark_shipped(cur, CHANNEL, account, run_id)
     words = {**({s: settings.problem_status for s in HELD} if settings.problem_status else {}),
              **settings.status_values}
     cur.execute(
         """SELECT o.id, o.external_order_id, o.status, s.id, s.tracking_number, s.courier_service, c.carrier_code
            FROM staging.orders o
-           LEFT JOIN staging.shipments s ON s.order_id = o.id AND o.status = 'shipped'
+           LEFT JOIN staging.shipments s ON s.order_id = o.id AND o.status IN ('shipped', 'partially_shipped')
            LEFT JOIN staging.carrier_codes c ON c.channel = o.channel
                 AND lower(c.courier_service) = lower(s.courier_service)
            WHERE o.channel = %s AND o.account = %s AND o.status = ANY(%s)
@@ -61,7 +63,8 @@ def enqueue_status_updates(cur, settings: PlatformSettings, account: str, run_id
         effects.append(Effect(ORDER_STATUS, f"{ext}:{status}:{awb or ''}",
                               {"idextern": ext, "status": words[status], "awb": awb,
                                "courier": courier}, ext))
-    return {"orders_marked_shipped": shipped, "status_updates_enqueued": enqueue(cur, CHANNEL, account, effects),
+    return {"orders_marked_shipped": shipped, "orders_partially_shipped": partly,
+            "status_updates_enqueued": enqueue(cur, CHANNEL, account, effects),
             "parcels_blocked": _record_blocked(cur, account, blocked, run_id)}
 
 

@@ -34,8 +34,9 @@ ids in its Airflow connection):
    (`received_at`) is queued to be told to plenty.
 4. **send_status**: answer each outcome through the outbox: 5.1, 6.2, 6.3 or 8.8.
    **send_return_status**: set each received return order to 9.01, once.
-5. **post_tracking**: for what the warehouse shipped, add the package number, set the shipping
-   profile mapped from the courier (`staging.carrier_codes`) and the shipped status.
+5. **post_tracking**: for each parcel the warehouse shipped, add a package with its number, set the
+   shipping profile mapped from the courier (`staging.carrier_codes`) and, once every line
+   shipped, the shipped status (a partial parcel: extra `status_partly_shipped`, none by default).
 6. **sync_catalogue** (hourly: skipped in the other runs): read every variation
    (`GET /rest/items/variations`) into `staging.channel_products`, so a listing that never sold
    gets its stock too.

@@ -241,7 +241,8 @@ class PlentyClient(ChannelClient):
 
     # -- write-backs ------------------------------------------------------------------------
     def set_status(self, order_id: int, status, properties: list[dict] | None = None) -> dict:
-        body = {"statusId": status_json(status)}
+        """``PUT /rest/orders/{id}``: the status, and the properties given; a status of None leaves it as is."""
+        body = {} if status is None else {"statusId": status_json(status)}
         if properties:
             body["properties"] = properties
         return self.call("PUT", f"rest/orders/{order_id}", json=body, external_id=str(order_id), decode=True)

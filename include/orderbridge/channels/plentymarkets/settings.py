@@ -29,7 +29,8 @@ STATUS_EXTRAS = {
     "status_no_stock": "no_stock_status",                # 6.3: not enough stock
     "status_cancel_requested": "cancel_status",          # 8.0: cancelled in plenty, fetched
     "status_cancel_acknowledged": "cancel_ack_status",   # 8.8: set after the cancellation reached us
-    "status_shipped": "shipped_status",                  # 7: set after the package number (a guess, B7)
+    "status_shipped": "shipped_status",                  # 7: set once every line shipped (a guess, B7)
+    "status_partly_shipped": "partly_shipped_status",    # none: a parcel that leaves lines to ship
     "status_return_received": "return_received_status",  # 9.01: set on a return order the warehouse received
 }
 # Extras nothing reads any more, accepted and ignored so an older connection keeps working:
@@ -100,6 +101,9 @@ class PlentySettings(ChannelSettings):
     shipped_status: Decimal = _status("7", "status_shipped")
     # The seed's "9.0.1" for returns handled by the fulfilment centre; plenty writes it 9.01.
     return_received_status: Decimal = _status("9.01", "status_return_received")
+    # What a parcel that leaves something to ship sets (a merchant-defined sub-status, if any): the
+    # reference names no "partly shipped" status, so by default the order keeps its status.
+    partly_shipped_status: Decimal | None = Field(None, alias="status_partly_shipped", allow_inf_nan=False)
     items_per_page: int = 50
     stock_reason_id: int = 301      # "stock correction" (PMGUIDE reason ids)
     package_type: int = 26          # "Package" (OrderShippingPackage.packageType)
@@ -127,4 +131,6 @@ class PlentySettings(ChannelSettings):
                              + (f": {hint}" if hint else "")) from err
 
     def status_names(self) -> dict[str, Decimal]:
-        return {name: getattr(self, name) for name in type(self).model_fields if name.endswith("_status")}
+        """Every status id set (an optional one left unset is not listed)."""
+        return {name: getattr(self, name) for name in type(self).model_fields
+                if name.endswith("_status") and getattr(self, name) is not None}

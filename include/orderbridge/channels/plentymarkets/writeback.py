@@ -6,11 +6,13 @@
   of the *return order* with the "return received" status (9.01), at most once: set only if the
   return order does not have it yet, and a lost answer is checked before trying again
   (``PlentyClient.set_status_once``).
-- ``tracking``: one effect per shipped line (``shipments.enqueue_tracking``); the handler groups a
-  batch by order and parcel, adds the package number unless plenty already lists it (so a resend
-  after a crash adds no second package), then sets the shipping profile mapped from the
-  warehouse's courier (``staging.carrier_codes``: courier service -> plenty shipping profile id)
-  and the shipped status in one ``PUT``.
+- ``tracking``: one effect per line of each parcel (``shipments.enqueue_tracking``); the handler
+  groups a batch by order and parcel, adds one package per parcel unless plenty already lists its
+  number (so a resend after a crash adds no second package), then sets the shipping profile mapped
+  from the warehouse's courier (``staging.carrier_codes``: courier service -> plenty shipping
+  profile id) in one ``PUT`` with the shipped status (7) when the parcel completes the order, or
+  the extra ``status_partly_shipped`` when it leaves lines to ship (none by default: the status
+  stays as it is).
 - ``stock``: one ``stock/correction`` call per batch into the configured warehouse and storage
   location; ``quantity`` is the absolute level there (the reference's strong hint, B9: a guess).
 """
@@ -23,10 +25,12 @@ from orderbridge.errors import InvalidPayload
 from orderbridge.outbox import Handler, OutboxRow, Outcome
 
 
-def tracking_payload(line_id: str, carrier_code: str, tracking_number: str, quantity: int) -> dict:
-    """One shipped line; ``carrier_code`` is the plenty shipping profile id."""
+def tracking_payload(line_id: str, carrier_code: str, tracking_number: str, quantity: int,
+                     complete: bool = True) -> dict:
+    """One line of one parcel; ``carrier_code`` is the plenty shipping profile id, ``complete`` says
+    the order is fully shipped with this parcel."""
     return {"order_item_id": line_id, "shipping_profile_id": carrier_code, "package_number": tracking_number,
-            "quantity": quantity}
+            "quantity": quantity, "complete": complete}
 
 
 def status_handler(client: PlentyClient) -> Handler:
@@ -67,10 +71,13 @@ def tracking_handler(client: PlentyClient) -> Handler:
             known = number in client.package_numbers(int(order_id))
             if not known:
                 client.add_package(int(order_id), number)
-            client.set_status(int(order_id), client.settings.shipped_status,
-                              properties=[{"typeId": SHIPPING_PROFILE, "value": str(profile)}])
+            # Rows enqueued before partial shipments existed carry no ``complete``: they shipped the order.
+            complete = all(row.payload.get("complete", True) for row in parcel_rows)
+            status = client.settings.shipped_status if complete else client.settings.partly_shipped_status
+            client.set_status(int(order_id), status, properties=[{"typeId": SHIPPING_PROFILE, "value": str(profile)}])
             message = (f"package {number} already on the order" if known else f"package {number} added") + \
-                f", shipping profile {profile}, status {client.settings.shipped_status}"
+                f", shipping profile {profile}, " + (f"status {status}" if status is not None else
+                                                     "status unchanged (order partly shipped)")
             outcomes.update({row.id: Outcome("sent", message, {"package_known": known}) for row in parcel_rows})
         return outcomes
 

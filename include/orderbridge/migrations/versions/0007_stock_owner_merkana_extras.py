@@ -18,13 +18,13 @@
   hash of every channel's orders) stays as it is.
 
 Revision ID: 0007
-Revises: 0005
+Revises: 0006
 """
 
 from alembic import op
 
 revision = "0007"
-down_revision = "0005"
+down_revision = "0006"
 
 MAPPINGS_VIEW = """
 CREATE OR REPLACE VIEW staging.channel_product_mappings AS
