@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from airflow.sdk import DeltaDataIntervalTimetable, ExceptionRetryPolicy, RetryAction, RetryRule
+from airflow.sdk import BaseNotifier, DeltaDataIntervalTimetable, ExceptionRetryPolicy, RetryAction, RetryRule
 
 START_DATE = datetime(2026, 1, 1, tzinfo=UTC)
 # Explicit: in Airflow 3.3 a bare timedelta (like a cron string) becomes a *trigger* timetable whose
@@ -20,6 +20,21 @@ RETRY_POLICY = ExceptionRetryPolicy(rules=[
     RetryRule(exception="orderbridge.errors.Permanent", action=RetryAction.FAIL,
               reason="needs a person: see the Resolution in the error"),
 ])
+
+
+class AttentionNotifier(BaseNotifier):
+    """The DAG's callback after each run, failed or not: reports the attention the run raised where
+    the deployment's ``[orderbridge] attention_notify`` points (webhook or e-mail; off by default).
+    Everything happens in ``orderbridge.notify`` when the callback runs, nothing at parse time."""
+
+    def __init__(self, channel: str, account: str):
+        super().__init__()
+        self.channel, self.account = channel, account
+
+    def notify(self, context) -> None:
+        from orderbridge.notify import send_new_attention
+
+        send_new_attention(self.channel, self.account, context)
 
 
 def dag_args(account, doc: str, description: str, steps: tuple[str, ...], **extra) -> dict:
@@ -40,6 +55,8 @@ def dag_args(account, doc: str, description: str, steps: tuple[str, ...], **extr
         "max_active_runs": 1,  # the watermark and the outbox move one run at a time
         "default_args": default_args(pool=account.pool),
         "tags": ["orderbridge", account.channel, *steps],
+        "on_success_callback": AttentionNotifier(account.channel, account.name),
+        "on_failure_callback": AttentionNotifier(account.channel, account.name),
         **extra,
     }
 
@@ -79,7 +96,7 @@ def channel_dag(channel, account):
                 fastpath.enable()  # a task process, never the API server: the process-wide speed tricks are safe
                 run = context["dag_run"]
                 start, end = context.get("data_interval_start"), context.get("data_interval_end")
-                return spec.run(channel, account, Run(
+                return channel.run_task(spec.task_id, account, Run(
                     run_id=run.run_id, run_type=run.run_type, start=start, end=end,
                     key=(end or run.run_after).isoformat(), params=dict(context.get("params") or {})))
 

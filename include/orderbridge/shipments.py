@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from orderbridge import attention
 from orderbridge.outbox import Effect, enqueue
 from orderbridge.staging import record_event
 
@@ -71,7 +72,9 @@ def enqueue_tracking(cur, channel: str, account: str, payload: Callable[[str, st
 def record_blocked(cur, channel: str, account: str, blocked: list[tuple[int, str, int, str]], run_id: str | None,
                    *, consequence: str, code_name: str, alternative: str = "") -> int:
     """One ``tracking_blocked`` history entry per shipment whose courier service has no carrier code
-    for ``channel`` (once, not once per run); returns how many shipments wait.
+    for ``channel`` (once, not once per run), and its order's ``tracking_blocked`` attention while it
+    lasts; returns how many shipments wait. ``blocked`` is every blocked shipment of the account, so
+    the attention of orders not in it any more (the row was added) is cleared.
 
     Args:
         blocked: ``(order_id, external_order_id, shipment_id, courier_service)`` per shipment.
@@ -79,7 +82,16 @@ def record_blocked(cur, channel: str, account: str, blocked: list[tuple[int, str
         code_name: what to put in the carrier_code column, as the channel calls it.
         alternative: another way out, appended to the Resolution.
     """
+    flags: dict[str, attention.Flag] = {}
     for order_id, ext, shipment_id, service in blocked:
+        literal = service.replace("'", "''")
+        message = (f"courier service {service!r} has no {channel} carrier code, {consequence}. Resolution: INSERT "
+                   f"INTO staging.carrier_codes (channel, courier_service, carrier_code) VALUES ('{channel}', "
+                   f"'{literal}', '{code_name}'); the next run posts it.{alternative}")
+        before = flags.get(ext)
+        flags[ext] = attention.Flag(ext, "tracking_blocked", message if before is None or message in before.message
+                                    else f"{before.message}; {message}",
+                                    {"shipment_ids": [*(before.detail["shipment_ids"] if before else []), shipment_id]})
         cur.execute(
             """SELECT 1 FROM staging.order_events WHERE event = 'tracking_blocked'
                AND channel = %s AND account = %s AND (detail->>'shipment_id')::bigint = %s""",
@@ -87,15 +99,15 @@ def record_blocked(cur, channel: str, account: str, blocked: list[tuple[int, str
         )
         if cur.fetchone():
             continue  # already told; the shipment stays pending until the mapping exists
-        literal = service.replace("'", "''")
         record_event(
             cur, channel, account, "tracking_blocked",
-            f"order {ext} on {channel}/{account}: courier service {service!r} has no {channel} carrier code, "
-            f"{consequence}. Resolution: INSERT INTO staging.carrier_codes (channel, courier_service, carrier_code)"
-            f" VALUES ('{channel}', '{literal}', '{code_name}'); the next run posts it.{alternative}",
+            f"order {ext} on {channel}/{account}: {message}",
             order_id=order_id, external_order_id=ext, detail={"shipment_id": shipment_id, "courier_service": service},
             run_id=run_id,
         )
+    attention.raise_(cur, channel, account, flags.values(), run_id)
+    attention.clear(cur, channel, account, ["tracking_blocked"], keep=[(ext, "tracking_blocked") for ext in flags],
+                    run_id=run_id)
     return len(blocked)
 
 
