@@ -246,3 +246,14 @@ def test_the_mappers_note_is_raised_as_needs_review(shelf):
     staging.transform(shelf, mapper, ACCOUNT, "run-1")
     assert reasons(shelf, "17") == [("needs_review", True, "run-1", None, None)]
     assert order(shelf, "17")[1] == "needs_review: gift wrap requested"
+
+
+def test_an_override_for_an_order_the_warehouse_took_is_recorded_as_not_applied(shelf):
+    load(shelf, "run-1", payload(18))
+    q(shelf, "UPDATE staging.orders SET status = 'in_progress' WHERE external_order_id = '18' RETURNING 1")
+    override(shelf, "18", "address", '{"ship_city": "Potsdam"}')
+    load(shelf, "run-2")
+    load(shelf, "run-3")
+    [(message, _by)] = history(shelf, "18", "override_unusable")
+    assert "not applied: the warehouse already took the order, status in_progress" in message
+    assert q(shelf, "SELECT ship_city FROM staging.orders WHERE external_order_id = '18'") == [("Berlin",)]

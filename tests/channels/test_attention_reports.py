@@ -3,6 +3,7 @@ a webhook when the deployment asks for one (nothing otherwise)."""
 
 from __future__ import annotations
 
+import email
 import json
 import logging
 import threading
@@ -142,3 +143,45 @@ def test_the_webhook_notifier_posts_the_runs_new_attention(held, hook, monkeypat
 def test_no_notification_is_sent_by_default(held, hook):
     callback("run-1")
     assert hook.bodies == []
+
+
+def test_the_smtp_notifier_mails_the_report_to_the_configured_recipients(held, monkeypatch):
+    import asyncore  # the standard library's (3.11) loopback SMTP server; deprecated, enough for a test sink
+    import smtpd
+
+    mails: list[tuple[list[str], str]] = []
+
+    class Sink(smtpd.SMTPServer):
+        def process_message(self, peer, mailfrom, rcpttos, data, **kwargs):
+            mails.append((rcpttos, data.decode() if isinstance(data, bytes) else data))
+
+    sink = Sink(("127.0.0.1", 0), None)
+    loop = threading.Thread(target=asyncore.loop, kwargs={"timeout": 0.05}, daemon=True)
+    loop.start()
+    try:
+        monkeypatch.setenv("AIRFLOW_CONN_ORDERBRIDGE_ATTENTION_MAIL", json.dumps({
+            "conn_type": "smtp", "host": "127.0.0.1", "port": sink.socket.getsockname()[1],
+            "extra": {"disable_ssl": True, "disable_tls": True, "from_email": "orderbridge@example.org"}}))
+        monkeypatch.setenv("AIRFLOW__ORDERBRIDGE__ATTENTION_NOTIFY", "orderbridge_attention_mail")
+        monkeypatch.setenv("AIRFLOW__ORDERBRIDGE__ATTENTION_EMAIL_TO", "ops@example.org, lead@example.org")
+        callback("run-1")
+    finally:
+        sink.close()
+        loop.join(timeout=5)
+    [(to, text)] = mails
+    mail = email.message_from_string(text)
+    html = "".join(part.get_payload(decode=True).decode() for part in mail.walk()
+                   if part.get_content_type() == "text/html")
+    assert to == ["ops@example.org", "lead@example.org"]
+    assert mail["Subject"] == "orderbridge: 8 order(s) need a person (plentymarkets_acct)"
+    assert "awaiting_mapping: 7 (e.g. 1, 2, 3, 4, 5)" in html and "invalid_address: 1 (e.g. 99)" in html
+
+
+def test_every_dag_reports_after_each_run_failed_or_not():
+    from orderbridge.dagkit import channel_dag
+
+    dag = channel_dag(get("plentymarkets"), ACCOUNT)
+    for callbacks in (dag.on_success_callback, dag.on_failure_callback):
+        [notifier] = callbacks if isinstance(callbacks, list) else [callbacks]
+        assert isinstance(notifier, AttentionNotifier) and (notifier.channel, notifier.account) == \
+            ("plentymarkets", "acct")

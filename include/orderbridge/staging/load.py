@@ -193,7 +193,10 @@ def load_orders(cur, mapper: ChannelMapper, account: str, orders: list[StagedOrd
     if changed_rows:
         _upsert(cur, channel, account, changed_rows, lines_by_order, order_ids)
     effects += _warehouse_owned(cur, mapper, account, owned, events, run_id)
-    first_applied = [entry for entry in first_applied if entry[0] in decided]  # in effect: not owned
+    taken = {order.external_order_id: status for order, status in owned}  # overrides come too late for these
+    first_applied = [entry if entry[0] not in taken else
+                     (entry[0], "override_unusable", f"{entry[2]} (not applied: the warehouse already took the order, "
+                      f"status {taken[entry[0]]})", entry[3]) for entry in first_applied]
     _events(cur, channel, account, events + first_applied, run_id, order_ids)
     overrides.mark_applied(cur, first_applied)
     attention.sync_orders(cur, channel, account, decided, notes, run_id)

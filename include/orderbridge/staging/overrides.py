@@ -9,8 +9,9 @@ Kinds (the table's CHECK constraints refuse any other shape, naming it):
   warehouse SKU, whatever its channel SKU maps to (the SKU must be in ``staging.products``).
 - ``release_stock``: ``{}``: the order goes ``ready`` although the stock check would hold it.
 
-The latest active row of a kind (of a line, for ``sku``) wins. The first time an override is in
-effect for an order, the order's history gets an ``override_applied`` entry naming who and why.
+Active rows apply oldest first, so the latest wins where two set the same field or line. The first
+time an override is in effect for an order, the order's history gets an ``override_applied`` entry
+naming who and why (``override_unusable`` when it cannot be applied, saying why).
 """
 
 from __future__ import annotations
