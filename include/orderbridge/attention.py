@@ -166,13 +166,14 @@ def clear(cur, channel: str, account: str, reasons: Iterable[str], *, external_o
 
 
 def sync_orders(cur, channel: str, account: str, decided: dict[str, tuple[str, str | None]], notes: dict[str, str],
-                run_id: str | None) -> None:
+                run_id: str | None, new: set[str] = frozenset()) -> None:
     """What a load decided, in ``staging.attention``: a held order's hold is raised (its message kept
     current), a hold that ended is cleared, and the mapper's notes are raised as ``needs_review``.
 
     Args:
         decided: ``external_order_id -> (status, status_reason)`` of every order the load decided on.
         notes: the mapper's notes (``StagedOrder.attention``) of the orders it wrote.
+        new: orders new to staging in this load: they have no rows to clear.
     """
     if not decided:
         return
@@ -180,8 +181,10 @@ def sync_orders(cur, channel: str, account: str, decided: dict[str, tuple[str, s
              for ext, (status, reason) in decided.items() if status in HOLDS]
     raise_(cur, channel, account, holds + [Flag(ext, "needs_review", note, {"source": "mapper"})
                                            for ext, note in notes.items()], run_id)
-    clear(cur, channel, account, HOLDS, external_order_ids=list(decided),
-          keep=[(f.external_order_id, f.reason) for f in holds], run_id=run_id)
+    known = [ext for ext in decided if ext not in new]
+    if known:
+        clear(cur, channel, account, HOLDS, external_order_ids=known,
+              keep=[(f.external_order_id, f.reason) for f in holds], run_id=run_id)
 
 
 def open_reasons(cur, order_id: int) -> dict[str, str]:

@@ -199,7 +199,7 @@ def load_orders(cur, mapper: ChannelMapper, account: str, orders: list[StagedOrd
                       f"status {taken[entry[0]]})", entry[3]) for entry in first_applied]
     _events(cur, channel, account, events + first_applied, run_id, order_ids)
     overrides.mark_applied(cur, first_applied)
-    attention.sync_orders(cur, channel, account, decided, notes, run_id)
+    attention.sync_orders(cur, channel, account, decided, notes, run_id, new=set(decided) - existing.keys())
     counts.effects = new.effects_written + enqueue(cur, channel, account, effects, order_ids)
     _remember_channel_products(cur, channel, account, orders)
     return counts
