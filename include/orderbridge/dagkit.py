@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from airflow.sdk import DeltaDataIntervalTimetable, ExceptionRetryPolicy, RetryAction, RetryRule
+from airflow.sdk import BaseNotifier, DeltaDataIntervalTimetable, ExceptionRetryPolicy, RetryAction, RetryRule
 
 START_DATE = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -29,6 +29,21 @@ RETRY_POLICY = ExceptionRetryPolicy(rules=[
 ])
 
 
+class AttentionNotifier(BaseNotifier):
+    """The DAG's callback after each run, failed or not: reports the attention the run raised where
+    the deployment's ``[orderbridge] attention_notify`` points (webhook or e-mail; off by default).
+    Everything happens in ``orderbridge.notify`` when the callback runs, nothing at parse time."""
+
+    def __init__(self, channel: str, account: str):
+        super().__init__()
+        self.channel, self.account = channel, account
+
+    def notify(self, context) -> None:
+        from orderbridge.notify import send_new_attention
+
+        send_new_attention(self.channel, self.account, context)
+
+
 def dag_args(account, doc: str, description: str, steps: tuple[str, ...], **extra) -> dict:
     """The ``@dag`` arguments every channel-account DAG shares (id, schedule, one run at a time, tags).
 
@@ -47,6 +62,8 @@ def dag_args(account, doc: str, description: str, steps: tuple[str, ...], **extr
         "max_active_runs": 1,  # the watermark and the outbox move one run at a time
         "default_args": default_args(pool=account.pool),
         "tags": ["orderbridge", account.channel, *steps],
+        "on_success_callback": AttentionNotifier(account.channel, account.name),
+        "on_failure_callback": AttentionNotifier(account.channel, account.name),
         **extra,
     }
 
@@ -86,7 +103,7 @@ def channel_dag(channel, account):
                 fastpath.enable()  # a task process, never the API server: the process-wide speed tricks are safe
                 run = context["dag_run"]
                 start, end = context.get("data_interval_start"), context.get("data_interval_end")
-                return spec.run(channel, account, Run(
+                return channel.run_task(spec.task_id, account, Run(
                     run_id=run.run_id, run_type=run.run_type, start=start, end=end,
                     key=(end or run.run_after).isoformat(), params=dict(context.get("params") or {})))
 

@@ -47,6 +47,23 @@ log = logging.getLogger(__name__)
 ENDPOINT_NOT_FOUND = frozenset({404, 405, 410})
 # Answers worth trying again: the server or something between us was busy or slow.
 TRANSIENT_4XX = frozenset({408})
+# A task waiting (Retry-After, a call budget, backoff) says so at least this often, so its log never
+# looks hung; waits shorter than PROGRESS_FROM (a rate limiter's spacing) are not logged.
+PROGRESS_EVERY, PROGRESS_FROM = 30.0, 5.0
+
+
+def wait_logged(sleep: Callable[[float], None], seconds: float, what: str, *, where: str = "") -> None:
+    """Sleep ``seconds`` in steps of at most ``PROGRESS_EVERY``, logging before each step what the
+    wait is for and how much of it is left."""
+    left = seconds
+    while True:
+        if seconds >= PROGRESS_FROM:
+            log.info("%s%s: waiting, %.0f s of %.0f s left", where, what, left, seconds)
+        step = min(PROGRESS_EVERY, left)
+        sleep(step)
+        left -= step
+        if left <= 0:
+            return
 
 
 class _NoAuth(AuthBase):
@@ -121,11 +138,19 @@ class ChannelClient:
         self.backoff, self.backoff_max = backoff, backoff_max
         self.max_retry_after = float(max_retry_after if max_retry_after is not None
                                      else self.settings.max_retry_after)
-        self._sleep = sleep
-        self.limiter = RateLimiter(self.settings.rate_per_second, sleep=sleep)
+        self._raw_sleep = sleep
+        self.limiter = RateLimiter(self.settings.rate_per_second,
+                                   sleep=lambda s: self.wait(s, f"rate limit of {self.settings.rate_per_second:g}/s"))
         self._session: requests.Session | None = None
         self.secrets = [s for s in (self.connection.password,) if s]
         self.stats = {"requests": 0, "throttled": 0, "retried": 0}
+
+    def wait(self, seconds: float, what: str) -> None:
+        """Sleep, logging what for and how much is left at least every ``PROGRESS_EVERY`` seconds."""
+        wait_logged(self._raw_sleep, seconds, what, where=f"{self.channel}/{self.account}: ")
+
+    def _sleep(self, seconds: float) -> None:
+        self.wait(seconds, "backing off before the next try")
 
     def read_settings(self) -> ChannelSettings:
         """The connection's extras as ``settings_class``; a channel whose settings need more context
@@ -226,8 +251,8 @@ class ChannelClient:
                 raise self._error(RateLimited, f"{method} {path}: still 429 after waiting {waited:g} s "
                                   f"(Retry-After {delay:g} s)", external_id)
             self.stats["throttled"] += 1
-            log.info("%s/%s: 429 on %s, waiting %g s as Retry-After asks", self.channel, self.account, path, delay)
-            self._sleep(delay)
+            self.wait(delay, f"429 on {method} {path}, Retry-After {delay:g} s (waited {waited:g} s of at most "
+                             f"{max_wait:g} s in this attempt)")
             waited += delay
 
     def _decode(self, response: requests.Response, path: str) -> Any:

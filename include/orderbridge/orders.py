@@ -48,6 +48,8 @@ class StagedLine:
     fallback_sku: str | None = None
     # The channel's own id of the product (plentymarkets variationId): stock updates address it.
     channel_product_id: str | None = None
+    # An operator's override (``staging.order_overrides`` kind ``sku``): pick this warehouse SKU.
+    warehouse_sku: str | None = None
 
     @property
     def open_on_channel(self) -> bool:
@@ -262,13 +264,17 @@ def line_rows(order: StagedOrder, skus: SkuMap) -> tuple[list[tuple], list[str]]
     """
     rows, unknown, fallbacks = [], [], []
     for line in order.lines:
-        parts = skus.resolve(line.channel_sku, line.kit_spec)
+        if line.warehouse_sku:  # an operator's override; a SKU the warehouse does not know is still unknown
+            parts = [(line.warehouse_sku, 1)] if line.warehouse_sku in skus.products else None
+        else:
+            parts = skus.resolve(line.channel_sku, line.kit_spec)
         if parts is None and line.fallback_sku and line.open_on_channel:
             fallbacks.append(f"{line.channel_sku} -> {line.fallback_sku}")
             parts = [(line.fallback_sku, 1)]
         if parts is None:
             if line.open_on_channel:
-                unknown.append(skus.unmapped_name(line.channel_sku, line.kit_spec))
+                unknown.append(f"{line.channel_sku} (override {line.warehouse_sku} is not in staging.products)"
+                               if line.warehouse_sku else skus.unmapped_name(line.channel_sku, line.kit_spec))
             parts = [(None, 1)]
         bundle = line.channel_sku if len(parts) > 1 or parts[0][1] > 1 else None
         for component, (sku, per_unit) in enumerate(parts):

@@ -22,7 +22,7 @@ from datetime import UTC, timedelta
 
 from psycopg2.extras import execute_values
 
-from orderbridge import db
+from orderbridge import attention, db
 from orderbridge.errors import InvalidPayload, OrderbridgeError, Retryable
 
 log = logging.getLogger(__name__)
@@ -51,9 +51,11 @@ class OutboxRow:
 class Outcome:
     """What the channel said about one row: ``sent``, or ``rejected`` (final, with the reason).
 
-    ``attention``: a person must act on the order (the message says how); it is added to
-    ``staging.orders.attention`` in the same transaction. ``reason``: a code for why (such as
-    ``tracking_not_open``), recorded in the history entry's ``detail``.
+    A rejected row of an order is raised for a person (``staging.attention``) in the same
+    transaction, with its ``attention_reason``: ``reason`` (a code such as ``tracking_not_open``,
+    also recorded in the history entry's ``detail``), else ``detail["reason"]``, else
+    ``writeback_refused``. ``attention``: kept for handlers that ask for it explicitly; every
+    rejection is raised anyway.
     """
 
     status: str
@@ -61,6 +63,10 @@ class Outcome:
     detail: dict = field(default_factory=dict)
     attention: bool = False
     reason: str | None = None
+
+    @property
+    def attention_reason(self) -> str:
+        return self.reason or self.detail.get("reason") or "writeback_refused"
 
 
 Handler = Callable[[list[OutboxRow]], dict[int, Outcome]]
@@ -170,22 +176,41 @@ def _record_outcomes(cur, channel, account, kind, rows, outcomes: dict[int, Outc
                  {r.id: outcomes[r.id].message or f"{kind} {status}" for r in done}, run_id,
                  {r.id: outcomes[r.id].reason for r in done})
         setattr(counts, status, len(done))
-    # One VALUES row per order: an UPDATE ... FROM applies only one of several rows joining the same
-    # order, so two lines of one order flagged in one batch would keep only one note.
-    notes: dict[int, list[str]] = {}
-    for r in rows:
-        if outcomes[r.id].attention and r.order_id and outcomes[r.id].message not in notes.get(r.order_id, []):
-            notes.setdefault(r.order_id, []).append(outcomes[r.id].message)
-    if notes:
-        execute_values(
-            cur,
-            """UPDATE staging.orders o SET updated_at = now(), attention = concat_ws('; ', o.attention,
-                   (SELECT string_agg(n, '; ' ORDER BY i) FROM unnest(v.notes::text[]) WITH ORDINALITY AS t (n, i)
-                    WHERE o.attention IS NULL OR strpos(o.attention, n) = 0))
-               FROM (VALUES %s) AS v (id, notes) WHERE o.id = v.id""",
-            list(notes.items()),
-        )
+    _raise_refused(cur, channel, account, kind, [r for r in rows if outcomes[r.id].status == "rejected"], outcomes,
+                   run_id)
+    _clear_resent(cur, [r.order_id for r in rows if outcomes[r.id].status == "sent" and r.order_id], run_id)
     return counts
+
+
+def _raise_refused(cur, channel: str, account: str, kind: str, rows: list[OutboxRow], outcomes: dict[int, Outcome],
+                   run_id: str | None) -> None:
+    """Each refused row of an order needs a person: nothing sends it again by itself."""
+    flags = []
+    for r in rows:
+        if r.external_order_id is None:
+            continue
+        outcome = outcomes[r.id]
+        message = outcome.message or f"{kind} refused"
+        if "Resolution" not in message:
+            message += (f" Resolution: fix what the refusal names, then send it again: UPDATE staging.outbox SET "
+                        f"status = 'pending', attempts = 0 WHERE id = {r.id}.")
+        flags.append(attention.Flag(r.external_order_id, outcome.attention_reason, message,
+                                    {"kind": kind, "outbox_ids": [r.id]}))
+    attention.raise_(cur, channel, account, flags, run_id, append=True)
+
+
+def _clear_resent(cur, order_ids: list[int], run_id: str | None) -> None:
+    """A refused or failed write-back resent and taken: its attention is cleared once every outbox
+    row it names is sent (another row of the same order still refused keeps it open)."""
+    if order_ids:
+        cur.execute(
+            """UPDATE staging.attention a SET cleared_at = now(), cleared_run_id = %s, cleared_by = %s
+               WHERE a.order_id = ANY(%s) AND a.cleared_at IS NULL AND a.detail ? 'outbox_ids'
+                 AND a.reason IN ('writeback_failed', 'writeback_refused', 'tracking_not_open')
+                 AND NOT EXISTS (SELECT 1 FROM jsonb_array_elements_text(a.detail->'outbox_ids') i
+                                 JOIN staging.outbox b ON b.id = i::bigint WHERE b.status <> 'sent')""",
+            (run_id, attention.ORDERBRIDGE, sorted(set(order_ids))),
+        )
 
 
 def _record_failure(cur, channel, account, kind, rows, err: Exception, max_attempts, retry_delay, run_id) -> int:
@@ -198,6 +223,13 @@ def _record_failure(cur, channel, account, kind, rows, err: Exception, max_attem
         (str(err), retry_delay, max_attempts, max_attempts, [r.id for r in rows]),
     )
     final = {i for i, status in cur.fetchall() if status == "failed"}
+    attention.raise_(cur, channel, account, [
+        attention.Flag(r.external_order_id, "writeback_failed",
+                       f"{kind} write-back gave up after {r.attempts + 1} attempts: {err}. Resolution: fix the cause, "
+                       f"then send it again: UPDATE staging.outbox SET status = 'pending', attempts = 0 WHERE id = "
+                       f"{r.id} (Merkana: trigger the DAG with {{\"resend_failed\": true}}).",
+                       {"kind": kind, "outbox_ids": [r.id]})
+        for r in rows if r.id in final and r.external_order_id is not None], run_id, append=True)
     _history(cur, channel, account, kind, rows, f"{kind}_attempt_failed",
              {r.id: (f"gave up after {r.attempts + 1} attempts: " if r.id in final else "") + str(err) for r in rows},
              run_id)

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
+from orderbridge import attention
 from orderbridge.outbox import Effect, enqueue
 from orderbridge.staging import record_event
 
@@ -94,7 +95,9 @@ def enqueue_tracking(cur, channel: str, account: str, payload: Callable[..., dic
 def record_blocked(cur, channel: str, account: str, blocked: list[tuple[int, str, int, str]], run_id: str | None,
                    *, consequence: str, code_name: str, alternative: str = "") -> int:
     """One ``tracking_blocked`` history entry per shipment whose courier service has no carrier code
-    for ``channel`` (once, not once per run); returns how many shipments wait.
+    for ``channel`` (once, not once per run), and its order's ``tracking_blocked`` attention while it
+    lasts; returns how many shipments wait. ``blocked`` is every blocked shipment of the account, so
+    the attention of orders not in it any more (the row was added) is cleared.
 
     Args:
         blocked: ``(order_id, external_order_id, shipment_id, courier_service)`` per shipment.
@@ -102,7 +105,16 @@ def record_blocked(cur, channel: str, account: str, blocked: list[tuple[int, str
         code_name: what to put in the carrier_code column, as the channel calls it.
         alternative: another way out, appended to the Resolution.
     """
+    flags: dict[str, attention.Flag] = {}
     for order_id, ext, shipment_id, service in blocked:
+        literal = service.replace("'", "''")
+        message = (f"courier service {service!r} has no {channel} carrier code, {consequence}. Resolution: INSERT "
+                   f"INTO staging.carrier_codes (channel, courier_service, carrier_code) VALUES ('{channel}', "
+                   f"'{literal}', '{code_name}'); the next run posts it.{alternative}")
+        before = flags.get(ext)
+        flags[ext] = attention.Flag(ext, "tracking_blocked", message if before is None or message in before.message
+                                    else f"{before.message}; {message}",
+                                    {"shipment_ids": [*(before.detail["shipment_ids"] if before else []), shipment_id]})
         cur.execute(
             """SELECT 1 FROM staging.order_events WHERE event = 'tracking_blocked'
                AND channel = %s AND account = %s AND (detail->>'shipment_id')::bigint = %s""",
@@ -110,15 +122,15 @@ def record_blocked(cur, channel: str, account: str, blocked: list[tuple[int, str
         )
         if cur.fetchone():
             continue  # already told; the shipment stays pending until the mapping exists
-        literal = service.replace("'", "''")
         record_event(
             cur, channel, account, "tracking_blocked",
-            f"order {ext} on {channel}/{account}: courier service {service!r} has no {channel} carrier code, "
-            f"{consequence}. Resolution: INSERT INTO staging.carrier_codes (channel, courier_service, carrier_code)"
-            f" VALUES ('{channel}', '{literal}', '{code_name}'); the next run posts it.{alternative}",
+            f"order {ext} on {channel}/{account}: {message}",
             order_id=order_id, external_order_id=ext, detail={"shipment_id": shipment_id, "courier_service": service},
             run_id=run_id,
         )
+    attention.raise_(cur, channel, account, flags.values(), run_id)
+    attention.clear(cur, channel, account, ["tracking_blocked"], keep=[(ext, "tracking_blocked") for ext in flags],
+                    run_id=run_id)
     return len(blocked)
 
 
@@ -129,9 +141,9 @@ def mark_shipped(cur, channel: str, account: str, run_id: str | None,
 
     Args:
         partial_deadline: for a channel that cancels orders left partially shipped (Groupon: 14
-            days after the first parcel), the order moving to ``partially_shipped`` gets
-            ``attention`` naming the deadline and a ``needs_attention`` entry with reason code
-            ``partially_shipped_deadline``; the note is taken off again once the order is shipped.
+            days after the first parcel), the order moving to ``partially_shipped`` gets the
+            attention reason ``partially_shipped_deadline`` naming the deadline (``detail.deadline``)
+            and a ``needs_attention`` entry; it is cleared once the order is shipped.
     """
     cur.execute(
         f"""WITH progress AS (
@@ -161,29 +173,16 @@ def mark_shipped(cur, channel: str, account: str, run_id: str | None,
     return (sum(1 for m in moved if m[2] == "shipped"), sum(1 for m in moved if m[2] == "partially_shipped"))
 
 
-def _deadline_note(channel: str) -> str:
-    return f"partially shipped on {channel}: "
-
-
 def _deadline_attention(cur, channel: str, account: str, order_id: int, ext: str, status: str, deadline,
                         run_id: str | None) -> None:
-    """Flag a partially shipped order with the date the channel cancels it; unflag it once shipped."""
-    prefix = _deadline_note(channel)
+    """Raise ``partially_shipped_deadline`` with the date the channel cancels the order; clear it once shipped."""
     if status == "shipped":
-        # Only our own note goes; anything else a person must look at stays.
-        cur.execute(
-            """UPDATE staging.orders SET attention = nullif(regexp_replace(attention, %s, '', 'g'), '')
-               WHERE id = %s AND strpos(attention, %s) > 0""",
-            ("(^|; )" + prefix + "[^;]*", order_id, prefix),
-        )
+        attention.clear(cur, channel, account, [PARTIAL_DEADLINE], order_ids=[order_id], run_id=run_id)
         return
-    note = (f"{prefix}{channel} cancels order {ext} at {deadline.isoformat()} unless the rest is shipped by then. "
-            "Resolution: ship the rest (a parcel in staging.shipments), or cancel the lines that cannot ship on "
-            f"{channel}")
-    cur.execute(
-        """UPDATE staging.orders SET attention = concat_ws('; ', attention, %s), updated_at = now()
-           WHERE id = %s AND (attention IS NULL OR strpos(attention, %s) = 0)""",
-        (note, order_id, prefix),
-    )
-    record_event(cur, channel, account, "needs_attention", note, order_id=order_id, external_order_id=ext,
-                 detail={"reason": PARTIAL_DEADLINE, "deadline": deadline.isoformat()}, run_id=run_id)
+    note = (f"partially shipped on {channel}: {channel} cancels order {ext} at {deadline.isoformat()} unless the rest "
+            "is shipped by then. Resolution: ship the rest (a parcel in staging.shipments), or cancel the lines that "
+            f"cannot ship on {channel}")
+    detail = {"reason": PARTIAL_DEADLINE, "deadline": deadline.isoformat()}
+    if attention.flag(cur, channel, account, ext, PARTIAL_DEADLINE, note, detail=detail, run_id=run_id):
+        record_event(cur, channel, account, "needs_attention", note, order_id=order_id, external_order_id=ext,
+                     detail=detail, run_id=run_id)

@@ -16,8 +16,10 @@ from contextlib import closing
 from dataclasses import asdict
 from datetime import timedelta
 
-from orderbridge import db, outbox, shipments, staging, stock
-from orderbridge.channels.base import CatalogueProduct, Channel, Run, StockPolicy, Stream
+import psycopg2
+
+from orderbridge import attention, db, outbox, shipments, staging, stock
+from orderbridge.channels.base import CatalogueProduct, Channel, Run, StockPolicy, Stream, Task
 from orderbridge.config import Account
 from orderbridge.errors import InvalidPayload
 from orderbridge.window import Window, resolve_window
@@ -58,6 +60,36 @@ def report(step: str, account: Account, counts: dict) -> dict:
     log.info("%s %s/%s: %s", step, account.channel, account.name,
              ", ".join(f"{k}={v}" for k, v in counts.items()))
     return counts
+
+
+def run_task(task: Task, channel: Channel, account: Account, run: Run) -> dict:
+    """Run one task's step; the attention it raised (still open) is logged as one WARNING per reason
+    and counted in its result (``attention_<reason>``). Reporting never fails the task."""
+    since = None
+    try:
+        with closing(staging_connection()) as conn, conn.cursor() as cur:
+            since = attention.mark(cur)
+    except psycopg2.Error as err:
+        log.warning("%s %s/%s: new attention will not be reported: %s", task.task_id, account.channel,
+                    account.name, err)
+    try:
+        result = task.run(channel, account, run)
+    except BaseException:
+        _new_attention(task, account, run, since)  # a failed task still says what it left for a person
+        raise
+    return {**result, **_new_attention(task, account, run, since)}
+
+
+def _new_attention(task: Task, account: Account, run: Run, since) -> dict[str, int]:
+    if since is None:
+        return {}
+    try:
+        with closing(staging_connection()) as conn, conn.cursor() as cur:
+            new = attention.raised_since(cur, account.channel, account.name, since, run.run_id)
+    except psycopg2.Error as err:
+        log.warning("%s %s/%s: new attention not reported: %s", task.task_id, account.channel, account.name, err)
+        return {}
+    return attention.report_new(account.channel, account.name, new, task.task_id)
 
 
 def extract_window(account: Account, run: Run, watermark: str | None) -> Window | None:

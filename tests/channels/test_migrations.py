@@ -136,3 +136,53 @@ def test_0007_makes_existing_stock_the_warehouses_own_and_goes_back_while_no_own
     finally:
         conn.close()
         pg.sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def test_0008_moves_free_text_attention_and_holds_into_reason_coded_rows(pg):
+    name = "t_migrate_0008"
+    pg.sql(f"DROP DATABASE IF EXISTS {name}")
+    pg.sql(f"CREATE DATABASE {name}")
+    dsn = pg.url(name)
+    db.migrate(dsn, "0005")
+    conn = db.connect(dsn)
+    try:
+        with conn.cursor() as cur:
+            # What 0005-era code left: a refused cancellation, a Merkana note, a held order, a failed post.
+            cur.execute("""INSERT INTO staging.orders (channel, account, external_order_id, status, status_reason,
+                               attention, content_hash) VALUES
+                           ('plentymarkets', 'p', 'C-1', 'in_progress', NULL, 'cancellation requested on plentymarkets
+                             after the warehouse started (in_progress): not cancelled. Resolution: stop it', 'x'),
+                           ('merkana', 'demo/293', 'M-1', 'ready', NULL, 'unknown SKU(s) put on the merchant''s
+                             unknown product: 41705 -> 1', 'x'),
+                           ('groupon', 'uk', 'G-1', 'awaiting_mapping', 'unknown SKU(s): GG-1', NULL, 'x'),
+                           ('merkana', 'demo/293', 'M-2', 'shipped', NULL, NULL, 'x')""")
+            cur.execute("""INSERT INTO staging.outbox (channel, account, kind, idempotency_key, order_id, payload,
+                               status, attempts, last_error)
+                           SELECT 'merkana', 'demo/293', 'order_status', 'k1', id, '{}', 'failed', 6, 'HTTP 503'
+                           FROM staging.orders WHERE external_order_id = 'M-2'""")
+        conn.commit()
+
+        db.migrate(dsn)
+
+        with conn.cursor() as cur:
+            cur.execute("""SELECT external_order_id, reason, cleared_at IS NULL FROM staging.attention
+                           ORDER BY external_order_id""")
+            assert cur.fetchall() == [("C-1", "cancel_after_pick", True), ("G-1", "awaiting_mapping", True),
+                                      ("M-1", "needs_review", True), ("M-2", "writeback_failed", True)]
+            cur.execute("SELECT external_order_id, attention FROM staging.orders ORDER BY 1")
+            summary = dict(cur.fetchall())
+        assert summary["G-1"] == "awaiting_mapping: unknown SKU(s): GG-1"
+        assert summary["M-1"].startswith("needs_review: unknown SKU(s) put on the merchant's")
+        assert summary["M-2"].startswith("writeback_failed: order_status write-back failed after 6 attempts")
+        conn.commit()
+
+        # Down and up again: the tables go, the summary column stays as it was, and 0008 applies anew.
+        _downgrade(dsn, "0005")
+        with conn.cursor() as cur:
+            cur.execute("SELECT to_regclass('staging.attention'), to_regclass('staging.order_overrides')")
+            assert cur.fetchone() == (None, None)
+        conn.commit()
+        db.migrate(dsn)
+    finally:
+        conn.close()
+        pg.sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")

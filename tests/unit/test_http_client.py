@@ -29,7 +29,7 @@ from orderbridge.errors import (
     Retryable,
     SettingsError,
 )
-from orderbridge.http import ChannelClient
+from orderbridge.http import ChannelClient, wait_logged
 
 CONN_ID = "orderbridge_unit_test"
 PASSWORD = "s3cr3t-Token-4711"
@@ -151,6 +151,37 @@ def test_429_waits_retry_after_inside_the_attempt_and_spends_no_retry(server, co
     assert client.slept == [7.0, 3.0]
     assert client.stats == {"requests": 3, "throttled": 2, "retried": 0}
     assert [r.path for r in server.received] == ["/api/v1/orders"] * 3
+
+
+@pytest.fixture
+def progress():
+    """The client's wait lines, read straight from its logger (Airflow may have re-routed the root's)."""
+    lines: list[str] = []
+    handler = logging.Handler(logging.INFO)
+    handler.emit = lambda record: lines.append(record.getMessage()) if "waiting" in record.getMessage() else None
+    logger = logging.getLogger("orderbridge.http")
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    yield lines
+    logger.removeHandler(handler)
+    logger.setLevel(level)
+
+
+def test_a_long_retry_after_is_waited_in_steps_that_each_log_what_is_left(server, connect, progress):
+    server(Answer(429, headers={"Retry-After": "75"}), Answer(200, {"ok": True}))
+    client = connect()
+    assert client.request_json("GET", "orders") == {"ok": True}
+    assert client.slept == [30.0, 30.0, 15.0]  # never more than 30 s without a line in the log
+    lines = progress
+    assert lines == [f"generic/unit: 429 on GET orders, Retry-After 75 s (waited 0 s of at most 300 s in this "
+                     f"attempt): waiting, {left} s of 75 s left" for left in (75, 45, 15)]
+
+
+def test_short_waits_are_not_logged(progress):
+    slept = []
+    wait_logged(slept.append, 0.25, "rate limit")
+    assert slept == [0.25] and progress == []
 
 
 def test_429_past_max_retry_after_raises_rate_limited(server, connect):
@@ -353,3 +384,16 @@ def test_an_error_inside_the_block_is_not_replaced_by_a_failed_logout(server, co
         client.call("GET", "rest/ordres")
     assert [r.path for r in server.received][-1] == "/rest/logout"
     assert len(server.received) == 3
+
+
+def test_a_spent_plenty_call_budget_is_waited_out_with_progress_in_the_log(server, connect, progress):
+    spent = {"X-Plenty-Global-Long-Period-Calls-Left": "1", "X-Plenty-Global-Long-Period-Decay": "70"}
+    server(Answer(200, {"access_token": "tok"}), Answer(200, {"entries": []}, headers=spent),
+           Answer(200, {"entries": []}))
+    client = plenty(connect)
+    client.call("GET", "rest/orders")
+    assert client.slept == [30.0, 30.0, 10.0] and client.stats["budget_waits"] == 1
+    lines = progress
+    assert [line.rsplit(": waiting, ", 1)[1] for line in lines] == ["70 s of 70 s left", "40 s of 70 s left",
+                                                                   "10 s of 70 s left"]
+    assert lines[0].startswith("plentymarkets/unit: call budget X-Plenty-Global-Long-Period spent (1 call left)")

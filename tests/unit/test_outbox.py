@@ -210,7 +210,16 @@ def test_rows_past_max_attempts_are_failed_and_left_for_a_person(conn):
     assert len(messages) == 4 and all(m.startswith("gave up after 2 attempts") for m in messages[2:])
 
 
-def test_attention_is_set_on_the_order_once_per_note(conn):
+def open_attention(conn) -> list[tuple]:
+    with conn.cursor() as cur:
+        cur.execute("SELECT external_order_id, reason, message, detail->>'kind' FROM staging.attention"
+                    " WHERE cleared_at IS NULL ORDER BY id")
+        found = cur.fetchall()
+    conn.rollback()
+    return found
+
+
+def test_attention_is_raised_on_the_order_once_per_note(conn):
     order_id = add_order(conn, "ORD-1")
     enqueue(conn, [Effect(KIND, "a", {"n": 1}, "ORD-1"), Effect(KIND, "b", {"n": 2}, "ORD-1")])
 
@@ -218,25 +227,51 @@ def test_attention_is_set_on_the_order_once_per_note(conn):
         return {r.id: Outcome("rejected", f"line {r.payload['n']} was cancelled. Resolution: stop the parcel",
                               attention=True) for r in batch}
 
-    def notes():
-        with conn.cursor() as cur:
-            cur.execute("SELECT attention FROM staging.orders WHERE id = %s", (order_id,))
-            attention = cur.fetchone()[0]
-        conn.rollback()
-        return sorted(attention.split("; "))
-
-    both = ["line 1 was cancelled. Resolution: stop the parcel", "line 2 was cancelled. Resolution: stop the parcel"]
-    dispatch(conn, Recorder(answer))  # two rows of one order in one batch: both notes
-    assert notes() == both
+    both = "line 1 was cancelled. Resolution: stop the parcel; line 2 was cancelled. Resolution: stop the parcel"
+    dispatch(conn, Recorder(answer))  # two rows of one order in one batch: one row, both notes
+    assert open_attention(conn) == [("ORD-1", "writeback_refused", both, KIND)]
     enqueue(conn, [Effect(KIND, "c", {"n": 1}, "ORD-1")])  # the same note again, from another row
     dispatch(conn, Recorder(answer))
-    assert notes() == both
+    assert open_attention(conn) == [("ORD-1", "writeback_refused", both, KIND)]
+    with conn.cursor() as cur:  # the order's summary reads the open rows
+        cur.execute("SELECT attention FROM staging.orders WHERE id = %s", (order_id,))
+        assert cur.fetchone()[0] == f"writeback_refused: {both}"
 
 
-def test_no_attention_unless_the_outcome_asks_for_it(conn):
+def test_every_refusal_is_raised_with_its_reason_and_a_resolution_and_cleared_once_resent(conn):
     add_order(conn, "ORD-2")
-    enqueue(conn, [Effect(KIND, "a", {"n": 1}, "ORD-2")])
-    dispatch(conn, Recorder(lambda batch: {r.id: Outcome("rejected", "refused") for r in batch}))
+    add_order(conn, "ORD-3")
+    enqueue(conn, [Effect(KIND, "a", {"n": 1}, "ORD-2"), Effect(KIND, "b", {"n": 2}, "ORD-3")])
+    dispatch(conn, Recorder(lambda batch: {r.id: Outcome("rejected", "refused", {"reason": "tracking_not_open"}
+                                                         if r.payload["n"] == 2 else {}) for r in batch}))
+    (ext2, reason2, message2, _), (ext3, reason3, _, _) = open_attention(conn)
+    assert (ext2, reason2, ext3, reason3) == ("ORD-2", "writeback_refused", "ORD-3", "tracking_not_open")
+    assert "Resolution: fix what the refusal names, then send it again: UPDATE staging.outbox SET status = " \
+           "'pending', attempts = 0 WHERE id = " in message2
     with conn.cursor() as cur:
-        cur.execute("SELECT attention FROM staging.orders WHERE external_order_id = 'ORD-2'")
-        assert cur.fetchone()[0] is None
+        cur.execute("UPDATE staging.outbox SET status = 'pending' WHERE payload->>'n' = '1'")
+    conn.commit()
+    outbox.dispatch(conn, CHANNEL, ACCOUNT, KIND, Recorder(all_sent), run_id="resend")
+    assert [r[:2] for r in open_attention(conn)] == [("ORD-3", "tracking_not_open")]
+    with conn.cursor() as cur:
+        cur.execute("SELECT cleared_by, cleared_run_id FROM staging.attention WHERE external_order_id = 'ORD-2'")
+        assert cur.fetchall() == [("orderbridge", "resend")]
+
+
+def test_a_write_back_given_up_is_raised_and_cleared_when_resent_and_taken(conn):
+    add_order(conn, "ORD-4")
+    enqueue(conn, [Effect(KIND, "a", {"n": 1}, "ORD-4")])
+
+    def down(batch):
+        raise Retryable("HTTP 503 (down)", status_code=503)
+
+    with pytest.raises(Retryable):
+        dispatch(conn, Recorder(down), max_attempts=1)
+    [(ext, reason, message, kind)] = open_attention(conn)
+    assert (ext, reason, kind) == ("ORD-4", "writeback_failed", KIND)
+    assert "gave up after 1 attempts: HTTP 503 (down)" in message and "Resolution" in message
+    with conn.cursor() as cur:
+        outbox.requeue_failed(cur, CHANNEL, ACCOUNT, KIND)
+    conn.commit()
+    dispatch(conn, Recorder(all_sent))
+    assert open_attention(conn) == []

@@ -276,8 +276,11 @@ class Channel:
         raise KeyError(f"channel {self.name} has no task {task_id!r}")
 
     def run_task(self, task_id: str, account: Account, run: Run) -> dict:
-        """Run one task's step outside Airflow (tests, chaos, demo): what the DAG task runs."""
-        return self.task(task_id).run(self, account, run)
+        """Run one task's step, as the DAG task does (also for tests, chaos, demo): the step, then a
+        report of the attention it raised (``steps.run_task``)."""
+        from orderbridge.steps import run_task
+
+        return run_task(self.task(task_id), self, account, run)
 
 
 # Task ids kept from before the contract (DAG history and the chaos suite name them).

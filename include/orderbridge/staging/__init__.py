@@ -22,18 +22,20 @@ An order the warehouse cannot take is stored anyway, with a status and a reason
 from orderbridge.staging.cancellations import CANCEL_AFTER_PICK, cancel_order
 from orderbridge.staging.history import EVENT_COLUMNS, record_event
 from orderbridge.staging.load import (
-    LINE_COLUMNS,
-    LINE_TABLE_COLUMNS,
-    ORDER_COLUMNS,
-    ORDER_TABLE_COLUMNS,
     ChannelMapper,
     LoadCounts,
-    _NewOrders,
     _order_row,
     load_orders,
 )
 from orderbridge.staging.raw import RAW_COLUMNS, land_raw, payload_hash, payload_id, raw_statistics
 from orderbridge.staging.retransform import _candidates, _map_safely, _raw_batches, transform
+from orderbridge.staging.rows import (
+    LINE_COLUMNS,
+    LINE_TABLE_COLUMNS,
+    ORDER_COLUMNS,
+    ORDER_TABLE_COLUMNS,
+    _NewOrders,
+)
 
 __all__ = ["CANCEL_AFTER_PICK", "EVENT_COLUMNS", "LINE_COLUMNS", "LINE_TABLE_COLUMNS", "ORDER_COLUMNS",
            "ORDER_TABLE_COLUMNS", "RAW_COLUMNS", "ChannelMapper", "LoadCounts", "_NewOrders", "_candidates",

@@ -3,8 +3,9 @@
 A channel cancels a whole order (plentymarkets 8.0, Merkana's ``cancel_order``) or single lines
 (Groupon, seen when the look-back reads an exported order again). Before the warehouse started,
 the order or line is simply no longer picked; after (``in_progress``, ``shipped``), a parcel may
-already hold it: the order is flagged (``staging.orders.attention``) with a ``cancel_refused``
-history entry whose ``detail.reason`` is ``cancel_after_pick``, and the channel is still answered
+already hold it: the order is raised for a person (``staging.attention``, reason
+``cancel_after_pick``) with a ``cancel_refused`` history entry whose ``detail.reason`` says the
+same, and the channel is still answered
 as it expects (plentymarkets 8.8). ``cancel_order`` is the synchronous cancellation a channel that
 calls us (Merkana) needs.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from orderbridge import attention
 from orderbridge.orders import CANCEL_REQUESTED, WAREHOUSE_STATUSES, StagedOrder
 from orderbridge.staging.history import record_event
 
@@ -54,7 +56,7 @@ def describe(channel: str, lines: list[str]) -> str:
 
 
 def _warehouse_owned(cur, mapper: ChannelMapper, account: str, owned: list[tuple[StagedOrder, str]],
-                     events: list[tuple], late: dict[str, list[str]]) -> list[Effect]:
+                     events: list[tuple], late: dict[str, list[str]], run_id: str | None) -> list[Effect]:
     """What a channel's cancellation (of the order, or of ``late`` lines) means for orders the
     warehouse already owns.
 
@@ -69,10 +71,10 @@ def _warehouse_owned(cur, mapper: ChannelMapper, account: str, owned: list[tuple
         if before not in ("in_progress", "partially_shipped", "shipped"):
             continue
         if order.channel_state == CANCEL_REQUESTED:
-            note = _flag_cancel_refused(cur, channel, account, ext, before)
+            note = _flag_cancel_refused(cur, channel, account, ext, before, run_id)
             effects += mapper.acknowledgements(order, "cancel_refused")
         elif late.get(ext):
-            note = _flag_cancel_refused(cur, channel, account, ext, before, describe(channel, late[ext]))
+            note = _flag_cancel_refused(cur, channel, account, ext, before, run_id, describe(channel, late[ext]))
         else:
             continue
         if note:
@@ -82,18 +84,16 @@ def _warehouse_owned(cur, mapper: ChannelMapper, account: str, owned: list[tuple
 
 
 def _flag_cancel_refused(cur, channel: str, account: str, external_order_id: str, status: str,
-                         what: str | None = None) -> str | None:
-    """Flag an order whose cancellation (``what``: of some lines) came too late; returns the note,
-    or None if already flagged."""
+                         run_id: str | None, what: str | None = None) -> str | None:
+    """Raise ``cancel_after_pick`` on an order whose cancellation (``what``: of some lines) came too
+    late; returns the note, or None if it is already raised."""
     what = f"{what} after the warehouse started ({status}): still in the order" if what else (
         f"cancellation requested on {channel} after the warehouse started ({status}): not cancelled")
-    note = f"{what}. Resolution: stop the parcel by hand or handle it as a return, then clear staging.orders.attention."
-    cur.execute(
-        "UPDATE staging.orders SET attention = %s, updated_at = now() WHERE channel = %s AND account = %s"
-        " AND external_order_id = %s AND attention IS DISTINCT FROM %s",
-        (note, channel, account, external_order_id, note),
-    )
-    return note if cur.rowcount else None
+    note = (f"{what}. Resolution: stop the parcel by hand or handle it as a return, then clear it in "
+            "staging.attention.")
+    new = attention.flag(cur, channel, account, external_order_id, CANCEL_AFTER_PICK, note,
+                         detail={"status": status}, run_id=run_id)
+    return note if new else None
 
 
 def cancel_order(cur, channel: str, account: str, external_order_id: str, reason: str,
@@ -119,7 +119,7 @@ def cancel_order(cur, channel: str, account: str, external_order_id: str, reason
     if status == "cancelled":
         return True, status
     if status in WAREHOUSE_STATUSES:
-        note = _flag_cancel_refused(cur, channel, account, external_order_id, status)
+        note = _flag_cancel_refused(cur, channel, account, external_order_id, status, run_id)
         if note:
             record_event(cur, channel, account, "cancel_refused", note, order_id=order_id,
                          external_order_id=external_order_id, detail={"status": status, "reason": CANCEL_AFTER_PICK},
@@ -127,6 +127,7 @@ def cancel_order(cur, channel: str, account: str, external_order_id: str, reason
         return False, status
     cur.execute("UPDATE staging.orders SET status = 'cancelled', status_reason = %s, updated_at = now() WHERE id = %s",
                 (reason, order_id))
+    attention.clear(cur, channel, account, attention.HOLDS, order_ids=[order_id], run_id=run_id)
     record_event(cur, channel, account, "status_changed", f"{status} -> cancelled", order_id=order_id,
                  external_order_id=external_order_id, detail={"from": status, "to": "cancelled", "reason": reason},
                  run_id=run_id)

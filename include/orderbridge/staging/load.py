@@ -13,7 +13,7 @@ from typing import Protocol
 
 import msgspec
 
-from orderbridge import db, fastpath
+from orderbridge import attention, db, fastpath
 from orderbridge.orders import (
     CANCEL_REQUESTED,
     WAREHOUSE_STATUSES,
@@ -25,9 +25,15 @@ from orderbridge.orders import (
     stock_shortage,
     take_stock,
 )
-from orderbridge.outbox import OUTBOX_COLUMNS, Effect, enqueue, outbox_rows
+from orderbridge.outbox import Effect, enqueue
+from orderbridge.staging import overrides
 from orderbridge.staging.cancellations import _warehouse_owned, describe, lines_cancelled_since
-from orderbridge.staging.history import EVENT_COLUMNS, _events
+from orderbridge.staging.history import _events
+from orderbridge.staging.rows import (
+    LINE_TABLE_COLUMNS,
+    ORDER_COLUMNS,
+    _NewOrders,
+)
 from orderbridge.stock import available as available_stock
 from orderbridge.stock import owner_of as stock_owner
 
@@ -73,16 +79,6 @@ class LoadCounts:
             self.by_status[status] = self.by_status.get(status, 0) + n
 
 
-ORDER_COLUMNS = (
-    "external_order_id", "status", "status_reason", "channel_status", "customer_name", "customer_email",
-    "customer_phone", "ship_name", "ship_address1", "ship_address2", "ship_city", "ship_state", "ship_postcode",
-    "ship_country", "ship_phone", "total", "shipping_total", "currency", "placed_at", "channel_data", "attention",
-    "raw_id", "content_hash",
-)
-LINE_COLUMNS = ("external_order_id", "channel_line_id", "component", "channel_sku", "warehouse_sku", "quantity",
-                "channel_quantity", "unit_price", "bundle_sku", "status", "channel_status")
-
-
 # What ``content_hash`` digests: the order's staging content as JSON with sorted keys (msgspec: a
 # quarter of the load's CPU went into json.dumps here). The text must stay as it is: a change
 # rewrites, once, every order transformed again (as the switch from json.dumps did).
@@ -95,8 +91,7 @@ def _order_row(order: StagedOrder, status: str, reason: str | None, lines: list[
     values["ship_country"] = normalize_country(order.ship_country) or order.ship_country
     content = _CONTENT_JSON.encode([status, reason, values, order.channel_data, order.attention, lines])
     digest = hashlib.sha256(content).hexdigest()
-    return (order.external_order_id, status, reason, *values.values(), order.channel_data, order.attention,
-            order.raw_id, digest)
+    return (order.external_order_id, status, reason, *values.values(), order.channel_data, order.raw_id, digest)
 
 
 @fastpath.paused_gc()
@@ -134,6 +129,8 @@ def load_orders(cur, mapper: ChannelMapper, account: str, orders: list[StagedOrd
             if mapper.checks_stock else None)
     new = _NewOrders(cur, channel, account, run_id, sum(1 for ext in ids if ext not in existing))
     changed_rows, lines_by_order, events, effects, changed, owned = [], {}, [], [], {}, []
+    decided, notes = {}, {}  # what each order not owned by the warehouse is now, and the mapper's notes
+    released, first_applied = _apply_overrides(cur, channel, account, orders)
     mapped = [(order, *line_rows(order, skus)) for order in orders]
     # An order already accepted as ready keeps its stock: it was promised (plentymarkets: 5.1 sent),
     # so it reserves first and is never re-checked; only new and held orders compete for the rest.
@@ -148,7 +145,7 @@ def load_orders(cur, mapper: ChannelMapper, account: str, orders: list[StagedOrd
         for order, lines, unknown in mapped:
             shortage = None
             if (free is not None and not unknown and order.external_order_id not in promised
-                    and order.channel_state != CANCEL_REQUESTED):
+                    and order.channel_state != CANCEL_REQUESTED and order.external_order_id not in released):
                 shortage = stock_shortage(lines, free)
             status, reason = decide_status(order, unknown, shortage)
             if status == "awaiting_stock" and order.external_order_id in held_for:
@@ -165,6 +162,7 @@ def load_orders(cur, mapper: ChannelMapper, account: str, orders: list[StagedOrd
                 counts.held_by_warehouse += 1
                 owned.append((order, before[0]))
                 continue
+            decided[ext] = (status, reason)
             if before and before[1] == row[-1]:
                 counts.unchanged += 1
                 continue
@@ -174,6 +172,7 @@ def load_orders(cur, mapper: ChannelMapper, account: str, orders: list[StagedOrd
                 history = [(ext, "imported", f"imported as {status}", {"status": status, "reason": reason})]
                 if order.attention:
                     history.append((ext, "needs_attention", order.attention, {}))
+                    notes[ext] = order.attention
                 new.add(row, lines, history, mapper.acknowledgements(order, status))
                 continue
             changed_rows.append(row)
@@ -187,6 +186,7 @@ def load_orders(cur, mapper: ChannelMapper, account: str, orders: list[StagedOrd
                                "started: not picked", {"lines": late[ext], "status": status}))
             if order.attention:
                 events.append((ext, "needs_attention", order.attention, {}))
+                notes[ext] = order.attention
         copied = new.finish(order_ids)
     except BaseException:
         new.abandon()
@@ -200,89 +200,31 @@ def load_orders(cur, mapper: ChannelMapper, account: str, orders: list[StagedOrd
         effects[:0] = new.effects
     if changed_rows:
         _upsert(cur, channel, account, changed_rows, lines_by_order, order_ids)
-    effects += _warehouse_owned(cur, mapper, account, owned, events, late)
-    _events(cur, channel, account, events, run_id, order_ids)
+    effects += _warehouse_owned(cur, mapper, account, owned, events, late, run_id)
+    taken = {order.external_order_id: status for order, status in owned}  # overrides come too late for these
+    first_applied = [entry if entry[0] not in taken else
+                     (entry[0], "override_unusable", f"{entry[2]} (not applied: the warehouse already took the order, "
+                      f"status {taken[entry[0]]})", entry[3]) for entry in first_applied]
+    _events(cur, channel, account, events + first_applied, run_id, order_ids)
+    overrides.mark_applied(cur, first_applied)
+    attention.sync_orders(cur, channel, account, decided, notes, run_id, new=set(decided) - existing.keys())
     counts.effects = new.effects_written + enqueue(cur, channel, account, effects, order_ids)
     _remember_channel_products(cur, channel, account, orders)
     return counts
 
 
-class _NewOrders:
-    """Orders not in staging yet, COPYed with their lines, history and outbox rows as they come.
-
-    Ids are drawn from ``staging.orders``' sequence up front, so every row is complete before it is
-    sent, and the rows go out in chunks through a ``db.CopyPipeline``: PostgreSQL inserts one chunk
-    while ``load_orders`` maps the next. Everything is kept until ``finish`` so that, if one order
-    existed after all (a concurrent load), the batch can take the ``ON CONFLICT`` path instead.
-    """
-
-    CHUNK = 500  # orders per round of COPYs: enough to amortise a statement, few enough to start early
-
-    def __init__(self, cur, channel: str, account: str, run_id: str | None, expected: int):
-        self.channel, self.account, self.run_id = channel, account, run_id
-        self.pipeline = db.CopyPipeline(cur, "staging_new_orders")
-        self.ids: list[int] = []
-        if expected:
-            cur.execute("SELECT nextval(pg_get_serial_sequence('staging.orders', 'id'))"
-                        " FROM generate_series(1, %s)", (expected,))
-            self.ids = [r[0] for r in cur.fetchall()]
-        self.rows: list[tuple] = []
-        self.lines: dict[str, list[tuple]] = {}
-        self.events: list[tuple] = []
-        self.effects: list[Effect] = []
-        self.effects_written = 0
-        self._sent = 0  # orders already handed to the pipeline
-        self._events_sent = self._effects_sent = 0
-
-    def add(self, row: tuple, lines: list[tuple], history: list[tuple], effects: list[Effect]) -> None:
-        self.rows.append(row)
-        self.lines[row[0]] = lines
-        self.events += history
-        self.effects += effects
-        if len(self.rows) - self._sent >= self.CHUNK:
-            self._ship()
-
-    def _ship(self) -> None:
-        if not self.pipeline.usable:
-            return
-        channel, account = self.channel, self.account
-        start, self._sent = self._sent, len(self.rows)
-        ids = {row[0]: order_id for row, order_id in zip(self.rows[start:], self.ids[start:], strict=False)}
-        self.pipeline.copy("staging.orders", ORDER_TABLE_COLUMNS,
-                           [(ids[row[0]], channel, account, *row) for row in self.rows[start:]])
-        self.pipeline.copy("staging.order_lines", LINE_TABLE_COLUMNS,
-                           [(ids[ext], *line) for ext in ids for line in self.lines[ext]])
-        self.pipeline.copy("staging.order_events", EVENT_COLUMNS,
-                           [(ids[ext], channel, account, ext, event, message, detail, self.run_id)
-                            for ext, event, message, detail in self.events[self._events_sent:]])
-        outbox = outbox_rows(channel, account, self.effects[self._effects_sent:], ids)
-        self.pipeline.copy("staging.outbox", OUTBOX_COLUMNS, outbox)
-        self._events_sent, self._effects_sent = len(self.events), len(self.effects)
-        self.effects_written += len(outbox)
-
-    def finish(self, order_ids: dict[str, int]) -> bool:
-        """Send what is left and wait.
-
-        Returns:
-            True when every row is in (``order_ids`` then has the new ids); False when nothing
-            was kept, and the caller must write these orders the ``ON CONFLICT`` way.
-        """
-        if not self.rows:
-            return True
-        if self.pipeline.usable:
-            self._ship()
-            if self.pipeline.finish():
-                order_ids.update((row[0], order_id) for row, order_id in zip(self.rows, self.ids, strict=True))
-                return True
-        self.effects_written = 0
-        return False
-
-    def abandon(self) -> None:
-        self.pipeline.abandon()
-
-
-ORDER_TABLE_COLUMNS = ("id", "channel", "account", *ORDER_COLUMNS)
-LINE_TABLE_COLUMNS = ("order_id", *LINE_COLUMNS[1:])
+def _apply_overrides(cur, channel: str, account: str, orders: list[StagedOrder]) -> tuple[set[str], list[tuple]]:
+    """Apply the operators' overrides to the mapped orders (``staging.overrides``); returns the orders
+    released from the stock check and the history entries of overrides applied the first time."""
+    found = overrides.active(cur, channel, account, [o.external_order_id for o in orders])
+    released, history = set(), []
+    for order in orders:
+        if order.external_order_id in found and not order.invalid_reason:
+            release, entries = overrides.apply(order, found[order.external_order_id])
+            if release:
+                released.add(order.external_order_id)
+            history += entries
+    return released, history
 
 
 def _upsert(cur, channel: str, account: str, rows: list[tuple], lines_by_order: dict[str, list[tuple]],

@@ -20,11 +20,15 @@ log = logging.getLogger(__name__)
 
 
 def _candidates(cur, channel: str, account: str, since_raw_id: int) -> list[str]:
+    """External ids to transform: new in ``raw``, still held, or with an override not yet applied."""
     cur.execute(
         """SELECT external_id FROM raw.orders WHERE channel = %(c)s AND account = %(a)s AND id > %(since)s
            UNION
            SELECT external_order_id FROM staging.orders WHERE channel = %(c)s AND account = %(a)s
              AND status IN %(recheck)s
+           UNION  -- an operator's override not applied yet (the order may be ready, and so not re-checked)
+           SELECT external_order_id FROM staging.order_overrides WHERE channel = %(c)s AND account = %(a)s
+             AND active AND applied_at IS NULL
            ORDER BY 1""",
         {"c": channel, "a": account, "since": since_raw_id, "recheck": RECHECK_STATUSES},
     )

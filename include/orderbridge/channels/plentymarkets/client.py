@@ -161,7 +161,9 @@ class PlentyClient(ChannelClient):
                 decay = lenient_int(response.headers.get(f"{prefix}-Decay"), 1)
                 if decay > 0:
                     self.stats["budget_waits"] += 1
-                    self._sleep(min(decay, self.max_retry_after))
+                    self.wait(min(decay, self.max_retry_after),
+                              f"call budget {prefix} spent ({left} call left), {self.stats['requests']} request(s) "
+                              f"sent so far by this task")
 
     # -- orders -----------------------------------------------------------------------------
     def iter_orders(self, status_from, status_to, updated: Window | None = None) -> Iterator[list[dict]]:
