@@ -34,9 +34,16 @@ class AttentionNotifier(BaseNotifier):
     the deployment's ``[orderbridge] attention_notify`` points (webhook or e-mail; off by default).
     Everything happens in ``orderbridge.notify`` when the callback runs, nothing at parse time."""
 
+    template_fields = ()
+
     def __init__(self, channel: str, account: str):
         super().__init__()
         self.channel, self.account = channel, account
+
+    def render_template_fields(self, context, jinja_env=None) -> None:
+        # Nothing is templated, and `airflow dags test` runs the callback with a SerializedDAG,
+        # which has no template environment: rendering would fail the callback.
+        return
 
     def notify(self, context) -> None:
         from orderbridge.notify import send_new_attention

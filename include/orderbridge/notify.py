@@ -79,4 +79,7 @@ def _email(conn_id: str, body: dict, context) -> None:
     items = "".join(f"<li>{escape(r)}: {v['count']} (e.g. {escape(', '.join(v['examples']))})</li>"
                     for r, v in body["reasons"].items())
     SmtpNotifier(to=to, smtp_conn_id=conn_id, subject=f"orderbridge: {body['total']} order(s) need a person "
-                 f"({body['dag_id']})", html_content=f"<p>{escape(body['text'])}</p><ul>{items}</ul>").notify(context)
+                 f"({body['dag_id']})", html_content=f"<p>{escape(body['text'])}</p><ul>{items}</ul>").notify(
+        # The text is final: without the DAG it renders in a plain Jinja environment (the SerializedDAG
+        # `airflow dags test` passes has no template environment of its own).
+        {key: value for key, value in context.items() if key != "dag"})

@@ -124,8 +124,10 @@ def hook(monkeypatch):
 
 
 def callback(run_id: str) -> None:
-    """What the DAG processor does after a run of plentymarkets_acct."""
-    AttentionNotifier("plentymarkets", "acct")({"dag_run": SimpleNamespace(run_id=run_id, dag_id="plentymarkets_acct")})
+    """What the DAG processor does after a run of plentymarkets_acct. The context's DAG is a stand-in
+    with no template environment, as the SerializedDAG ``airflow dags test`` hands over."""
+    AttentionNotifier("plentymarkets", "acct")({"dag_run": SimpleNamespace(run_id=run_id, dag_id="plentymarkets_acct"),
+                                                "dag": SimpleNamespace(dag_id="plentymarkets_acct")})
 
 
 def test_the_webhook_notifier_posts_the_runs_new_attention(held, hook, monkeypatch):
