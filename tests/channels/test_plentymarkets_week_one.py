@@ -118,6 +118,17 @@ def test_only_our_clients_orders_of_our_warehouse_are_staged_and_answered(plenty
     validate_against_spec(plenty)
 
 
+def test_a_plenty_id_no_order_has_drops_them_all_with_a_warning_naming_the_ones_seen(plenty, warehouse,  # noqa: F811
+                                                                                       monkeypatch, caplog):
+    own = control(plenty)["plenty_id"]
+    point_at(monkeypatch, plenty, plenty_id=own + 7)  # a typo in the connection
+    with caplog.at_level("WARNING", logger="orderbridge.channels.plentymarkets.client"):
+        counts = cycle("run-1", "extract_orders")
+    assert counts["extract_orders"]["other_clients"] > 0 and counts["extract_orders"]["new_payloads"] == 0
+    [warning] = [r.getMessage() for r in caplog.records if "plenty_id" in r.getMessage()]
+    assert f"belong to plenty_id {own + 7} (they are of plentyId {own})" in warning and "Resolution" in warning
+
+
 def pushed_variations(proc) -> set[int]:
     return {c["variationId"] for c in control(proc)["stock_corrections"]}
 

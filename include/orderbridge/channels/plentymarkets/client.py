@@ -97,6 +97,7 @@ class PlentyClient(ChannelClient):
         super().__init__(conn_id, account, **kwargs)  # reads self.settings (PlentySettings)
         self._token: str | None = None
         self.stats.update(logins=0, relogins=0, budget_waits=0, other_clients=0)
+        self._scope_warned = False
 
     # -- session ----------------------------------------------------------------------------
     def login(self) -> None:
@@ -239,6 +240,14 @@ class PlentyClient(ChannelClient):
         ours = [e for e in entries if not isinstance(e, dict) or lenient_int(e.get("plentyId"), -1)
                 == self.settings.plenty_id]
         self.stats["other_clients"] += len(entries) - len(ours)
+        if entries and not ours and not self._scope_warned:
+            # A wrong plenty_id drops every order without an error: say so where the operator looks.
+            self._scope_warned = True
+            seen = sorted({str(e.get("plentyId")) for e in entries if isinstance(e, dict)})
+            log.warning("plentymarkets %s: none of the %d orders on this page belong to plenty_id %s (they are of "
+                        "plentyId %s). Resolution: if the system has one client, set the connection %s's extra "
+                        "plenty_id to that client's plentyId (Setup » Client) or remove it.", self.account,
+                        len(entries), self.settings.plenty_id, ", ".join(seen), self.conn_id)
         return ours
 
     # -- write-backs ------------------------------------------------------------------------
