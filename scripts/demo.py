@@ -69,13 +69,14 @@ def plenty_systems() -> list[tuple[str, str, str]]:
     return [(a.name, f"rest-{a.name}", f"sandbox-pw-{a.name}") for a in load_accounts("plentymarkets")]
 
 
-def sandbox_url() -> str:
-    """The running sandbox's URL, starting it (detached, reused by later runs) if needed."""
+def sandbox_url() -> tuple[str, bool]:
+    """The running sandbox's URL, starting it (detached, reused by later runs) if needed, and whether
+    it was started now."""
     if SANDBOX_PORT_FILE.exists():
         url = f"http://127.0.0.1:{SANDBOX_PORT_FILE.read_text().strip()}"
         try:
             if requests.get(f"{url}/_sandbox/health", timeout=2).ok and _serves_every_account(url):
-                return url
+                return url, False
             stop_sandbox()  # one from an older checkout, without today's channels
         except requests.ConnectionError:
             pass
@@ -92,7 +93,18 @@ def sandbox_url() -> str:
     proc = start_sandbox(args, log_path=LOCAL / "sandbox.log")
     SANDBOX_PORT_FILE.write_text(str(proc.port))
     SANDBOX_PID_FILE.write_text(str(proc.pid))
-    return proc.url
+    return proc.url, True
+
+
+def empty_staging(staging_url: str) -> None:
+    """Drop and recreate the demo's staging database: what it held belonged to a sandbox that is gone
+    (a new one generates the same order ids afresh, which staging would take for orders it has)."""
+    database = staging_url.rsplit("/", 1)[1]
+    with closing(db.connect(staging_url.rsplit("/", 1)[0] + "/postgres")) as conn:
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+            cur.execute(f'CREATE DATABASE "{database}"')
 
 
 def _serves_every_account(url: str) -> bool:
@@ -136,13 +148,20 @@ def airflow_env(sandbox: str) -> dict[str, str]:
     for system, user, password in plenty_systems():
         env[f"AIRFLOW_CONN_{plenty[system].conn_id.upper()}"] = json.dumps({
             "conn_type": "http", "host": "127.0.0.1", "port": port, "schema": "http", "login": user,
-            "password": password, "extra": {"api_path": f"/plentymarkets/{system}", "plenty_id": 1000,
+            "password": password, "extra": {"api_path": f"/plentymarkets/{system}",
+                                            "plenty_id": plenty_client_id(sandbox, system),
                                             "warehouse_id": 1, "storage_location_id": 1}})
     merkana = {a.name: a for a in load_accounts("merkana")}
     for platform in merkana_platforms():
         env[f"AIRFLOW_CONN_{merkana[platform].conn_id.upper()}"] = json.dumps(
             mk.demo_connection(sandbox, MERKANA_OUR_TOKEN, MERKANA_THEIR_TOKEN, mids=(MERKANA_MID,)))
     return env
+
+
+def plenty_client_id(sandbox: str, system: str) -> int:
+    """The system's client id (plentyId), which a merchant reads in plenty's setup: the sandbox draws
+    it from its seed, and the connection's ``plenty_id`` must match or every order is another client's."""
+    return requests.get(f"{sandbox}/_sandbox/plentymarkets/{system}/state", timeout=10).json()["plenty_id"]
 
 
 def dag_ids() -> list[str]:
@@ -193,9 +212,9 @@ def summary(staging_url: str, sandbox: str) -> list[dict]:
                      != tuple(e["ship_to"][k] for k in ("name", "address1", "city", "zip"))]
             cur.execute("""SELECT count(*) FILTER (WHERE l.status = 'cancelled'),
                                   count(*) FILTER (WHERE l.status = 'cancelled' AND EXISTS (
-                                      SELECT 1 FROM staging.outbox b WHERE b.kind = 'tracking'
-                                      AND b.idempotency_key = 'groupon:' || o.account || ':tracking:'
-                                                              || l.channel_line_id))
+                                      SELECT 1 FROM staging.outbox b WHERE b.channel = 'groupon'
+                                      AND b.account = o.account AND b.kind = 'tracking'
+                                      AND b.payload->>'ci_lineitem_id' = l.channel_line_id))
                            FROM staging.order_lines l JOIN staging.orders o ON o.id = l.order_id
                            WHERE o.channel = 'groupon' AND o.account = %s AND l.component = 0""", (name,))
             cancelled, cancelled_tracked = cur.fetchone()
@@ -298,6 +317,18 @@ def plenty_summary(staging_url: str, sandbox: str) -> list[dict]:
     return rows
 
 
+def week_one_columns(cur, rows: list[dict]) -> list[dict]:
+    """Each row with what needs a person next: orders partly shipped, and open attention by reason."""
+    for row in rows:
+        cur.execute("SELECT count(*) FROM staging.orders WHERE channel = %s AND account = %s"
+                    " AND status = 'partially_shipped'", (row["channel"], row["account"]))
+        row["partially shipped"] = cur.fetchone()[0]
+        cur.execute("SELECT reason, count(*) FROM staging.attention WHERE channel = %s AND account = %s"
+                    " AND cleared_at IS NULL GROUP BY 1 ORDER BY 2 DESC, 1", (row["channel"], row["account"]))
+        row["attention by reason"] = ", ".join(f"{reason} {n}" for reason, n in cur.fetchall()) or "none"
+    return rows
+
+
 def print_table(rows: list[dict]) -> None:
     headers = list(rows[0])
     widths = [max(len(h), *(len(str(r[h])) for r in rows)) for h in headers]
@@ -310,7 +341,7 @@ def print_table(rows: list[dict]) -> None:
 def main() -> None:
     started = time.monotonic()
     command = sys.argv[1] if len(sys.argv) > 1 else "run"
-    sandbox = sandbox_url()
+    sandbox, new_sandbox = sandbox_url()
     if command == "sandbox":
         print(sandbox)
         return
@@ -320,6 +351,8 @@ def main() -> None:
         return
     staging_url = env["AIRFLOW_CONN_ORDERBRIDGE_STAGING"]
     print(f"PostgreSQL: {staging_url}\nSandbox:    {sandbox}")
+    if new_sandbox:
+        empty_staging(staging_url)
     db.migrate(staging_url)
     sh("airflow", "db", "migrate", env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     with closing(db.connect(staging_url)) as conn:
@@ -355,7 +388,8 @@ def main() -> None:
     for channel in CHANNELS:  # one table per registered channel
         print()
         if channel in tables:
-            print_table(tables[channel]())
+            with closing(db.connect(staging_url)) as conn, conn.cursor() as cur:
+                print_table(week_one_columns(cur, tables[channel]()))
         else:
             print(f"{channel}: its DAG runs above; it has no demo table yet (scripts/demo.py)")
     if PROBLEMS:
