@@ -164,6 +164,41 @@ def run_task(channel: str, task_id: str, account, run_id: str, run_type=None, st
     return get(channel).run_task(task_id, account, Run(run_id, run_type, start, end, key=key, params=params))
 
 
+def rows(conn, sql: str, *args) -> list[tuple]:
+    """Run one statement and commit; its rows (none for a statement that returns none)."""
+    with conn.cursor() as cur:
+        cur.execute(sql, args)
+        result = cur.fetchall() if cur.description else []
+    conn.commit()
+    return result
+
+
+def database_at(pg, name: str, revision: str) -> str:
+    """A fresh database ``name`` migrated to ``revision`` (a migration test's starting point); its DSN."""
+    from orderbridge import db
+
+    pg.sql(f"DROP DATABASE IF EXISTS {name}")
+    pg.sql(f"CREATE DATABASE {name}")
+    dsn = pg.url(name)
+    db.migrate(dsn, revision)
+    return dsn
+
+
+def downgrade(dsn: str, revision: str) -> None:
+    """Migrate the database at ``dsn`` down to ``revision`` (``db.migrate`` only goes up)."""
+    from importlib import resources
+
+    from alembic import command
+    from alembic.config import Config
+
+    from orderbridge import db
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(resources.files("orderbridge") / "migrations"))
+    cfg.set_main_option("sqlalchemy.url", db.sqlalchemy_url(dsn).replace("%", "%%"))
+    command.downgrade(cfg, revision)
+
+
 @pytest.fixture
 def warehouse(conn):
     """The staging database with the sandbox merchant's products, stock and Groupon mappings (a

@@ -7,7 +7,7 @@ import json
 
 import requests
 
-from conftest import run_task
+from conftest import rows, run_task  # noqa: F401 (rows: re-exported for the Groupon tests)
 from orderbridge.config import Account
 
 SUPPLIER, TOKEN = "1001", "sandbox-secret-token-1001"
@@ -38,11 +38,3 @@ def cycle(run_id: str) -> dict:
             "load": run_task("groupon", "load_staging", ACCOUNT, run_id),
             "mark": run_task("groupon", "mark_exported", ACCOUNT, run_id),
             "tracking": run_task("groupon", "post_tracking", ACCOUNT, run_id)}
-
-
-def rows(conn, sql: str, *args) -> list[tuple]:
-    with conn.cursor() as cur:
-        cur.execute(sql, args)
-        result = cur.fetchall()
-    conn.commit()
-    return result

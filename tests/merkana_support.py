@@ -17,6 +17,7 @@ import requests
 import uvicorn
 from fastapi import FastAPI
 
+from conftest import rows as sql  # noqa: F401 (the Merkana tests call it sql)
 from orderbridge_sandbox.process import free_port
 
 COLLECTION = Path(__file__).resolve().parent / "data" / "merkana_collection.json"
@@ -74,15 +75,6 @@ def replayer(sandbox_url: str, target: str):
         return answer.json()
 
     return replay
-
-
-def sql(conn, statement: str, *args) -> list[tuple]:
-    """Run one statement and commit; its rows, if any."""
-    with conn.cursor() as cur:
-        cur.execute(statement, args)
-        result = cur.fetchall() if cur.description else []
-    conn.commit()
-    return result
 
 
 def connection(sandbox_port: int = 9, **extra) -> str:

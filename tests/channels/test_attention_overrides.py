@@ -11,6 +11,7 @@ import copy
 import psycopg2
 import pytest
 
+from conftest import rows
 from orderbridge import attention, shipments, staging
 from orderbridge.channels.plentymarkets.mapping import PlentyMapper
 
@@ -48,38 +49,32 @@ def load(conn, run_id: str, *payloads: dict):
     return staging.transform(conn, PlentyMapper(), ACCOUNT, run_id)
 
 
-def q(conn, sql: str, *args) -> list[tuple]:
-    with conn.cursor() as cur:
-        cur.execute(sql, args)
-        found = cur.fetchall()
-    conn.commit()
-    return found
-
-
 def order(conn, ext: str) -> tuple:
-    return q(conn, "SELECT status, attention, ship_postcode FROM staging.orders WHERE external_order_id = %s", ext)[0]
+    return rows(conn, "SELECT status, attention, ship_postcode FROM staging.orders WHERE external_order_id = %s",
+                ext)[0]
 
 
 def reasons(conn, ext: str) -> list[tuple]:
     """Every attention row of the order: (reason, open, raised by run, cleared by run, cleared by whom)."""
-    return q(conn, """SELECT a.reason, a.cleared_at IS NULL, a.raised_run_id, a.cleared_run_id, a.cleared_by
+    return rows(conn, """SELECT a.reason, a.cleared_at IS NULL, a.raised_run_id, a.cleared_run_id, a.cleared_by
                       FROM staging.attention a JOIN staging.orders o ON o.id = a.order_id
                       WHERE o.external_order_id = %s ORDER BY a.id""", ext)
 
 
 def override(conn, ext: str, kind: str, value: str = "{}", who: str = "anna", why: str = "customer phoned") -> None:
-    q(conn, """INSERT INTO staging.order_overrides (channel, account, external_order_id, kind, value, created_by, why)
+    rows(conn, """INSERT INTO staging.order_overrides (channel, account, external_order_id, kind, value,
+                                                  created_by, why)
                VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id""", CHANNEL, ACCOUNT, ext, kind, value, who, why)
 
 
 def history(conn, ext: str, event: str) -> list[tuple]:
-    return q(conn, "SELECT message, detail->>'by' FROM staging.order_events WHERE external_order_id = %s"
+    return rows(conn, "SELECT message, detail->>'by' FROM staging.order_events WHERE external_order_id = %s"
                    " AND event = %s ORDER BY id", ext, event)
 
 
 def retransform_everything(conn, run_id: str):
     """As after a mapper fix: every raw payload transformed again."""
-    q(conn, "DELETE FROM staging.sync_state WHERE stream = 'transform' RETURNING 1")
+    rows(conn, "DELETE FROM staging.sync_state WHERE stream = 'transform' RETURNING 1")
     return staging.transform(conn, PlentyMapper(), ACCOUNT, run_id)
 
 
@@ -94,7 +89,7 @@ def test_a_hold_raises_its_reason_with_a_resolution_and_clears_it_when_the_mappi
     load(shelf, "run-2")  # still held: the row stays one, open
     assert reasons(shelf, "1") == [("awaiting_mapping", True, "run-1", None, None)]
 
-    q(shelf, "INSERT INTO staging.sku_aliases (channel, channel_sku, warehouse_sku)"
+    rows(shelf, "INSERT INTO staging.sku_aliases (channel, channel_sku, warehouse_sku)"
              " VALUES ('plentymarkets', 'PL-NEW-1', 'WH-1001') RETURNING 1")
     load(shelf, "run-3")
     assert order(shelf, "1")[:2] == ("ready", None)
@@ -103,7 +98,7 @@ def test_a_hold_raises_its_reason_with_a_resolution_and_clears_it_when_the_mappi
 
 def test_a_refused_cancellation_after_picking_is_raised_as_cancel_after_pick(shelf):
     load(shelf, "run-1", payload(2))
-    q(shelf, "UPDATE staging.orders SET status = 'in_progress' WHERE external_order_id = '2' RETURNING 1")
+    rows(shelf, "UPDATE staging.orders SET status = 'in_progress' WHERE external_order_id = '2' RETURNING 1")
     load(shelf, "run-2", {**payload(2), "statusId": 8})  # the customer cancels in plenty
     assert reasons(shelf, "2") == [("cancel_after_pick", True, "run-2", None, None)]
     with shelf.cursor() as cur:
@@ -115,14 +110,14 @@ def test_a_refused_cancellation_after_picking_is_raised_as_cancel_after_pick(she
 
 def test_clearing_the_old_attention_column_by_hand_clears_the_open_rows(shelf):
     load(shelf, "run-1", payload(3, (744, "PL-NEW-3", 1)))
-    q(shelf, "UPDATE staging.orders SET attention = NULL WHERE external_order_id = '3' RETURNING 1")
+    rows(shelf, "UPDATE staging.orders SET attention = NULL WHERE external_order_id = '3' RETURNING 1")
     assert [r[:2] for r in reasons(shelf, "3")] == [("awaiting_mapping", False)]
     assert reasons(shelf, "3")[0][4]  # by the database user who did it
 
 
 def test_blocked_tracking_is_raised_on_the_shipped_order_and_cleared_once_the_carrier_row_exists(shelf):
     load(shelf, "run-1", payload(4))
-    q(shelf, """INSERT INTO staging.shipments (order_id, courier_service, tracking_number)
+    rows(shelf, """INSERT INTO staging.shipments (order_id, courier_service, tracking_number)
                 SELECT id, 'Hermes Next Day', 'H-1' FROM staging.orders WHERE external_order_id = '4' RETURNING 1""")
 
     def post(run_id):
@@ -137,7 +132,7 @@ def test_blocked_tracking_is_raised_on_the_shipped_order_and_cleared_once_the_ca
     assert "INSERT INTO staging.carrier_codes" in summary
     post("run-3")
     assert reasons(shelf, "4") == [("tracking_blocked", True, "run-2", None, None)]
-    q(shelf, "INSERT INTO staging.carrier_codes (channel, courier_service, carrier_code)"
+    rows(shelf, "INSERT INTO staging.carrier_codes (channel, courier_service, carrier_code)"
              " VALUES ('plentymarkets', 'Hermes Next Day', '9') RETURNING 1")
     assert post("run-4").lines_enqueued == 1
     assert reasons(shelf, "4") == [("tracking_blocked", False, "run-2", "run-4", "orderbridge")]
@@ -167,7 +162,7 @@ def test_an_address_override_makes_the_order_ready_and_survives_a_retransform_fr
     retransform_everything(shelf, "run-4")
     assert order(shelf, "10") == ("ready", None, "10117")
     assert len(history(shelf, "10", "override_applied")) == 1  # in the history once, when first applied
-    assert q(shelf, "SELECT payload->'addresses'->0->>'postalCode' FROM raw.orders WHERE external_id = '10'"
+    assert rows(shelf, "SELECT payload->'addresses'->0->>'postalCode' FROM raw.orders WHERE external_id = '10'"
                     " ORDER BY id") == [("",), ("",)]  # raw is as the channel sent it
 
 
@@ -181,7 +176,7 @@ def test_a_sku_override_maps_an_unknown_sku_for_that_line_only(shelf):
     override(shelf, "11", "sku", '{"channel_line_id": 802, "warehouse_sku": "WH-1002"}', who="ben", why="same")
     load(shelf, "run-3")
     assert order(shelf, "11")[:2] == ("ready", None)
-    assert q(shelf, """SELECT l.channel_line_id, l.channel_sku, l.warehouse_sku FROM staging.order_lines l
+    assert rows(shelf, """SELECT l.channel_line_id, l.channel_sku, l.warehouse_sku FROM staging.order_lines l
                        JOIN staging.orders o ON o.id = l.order_id WHERE o.external_order_id = '11'
                        ORDER BY 1""") == [("801", "PL-ODD", "WH-1002"), ("802", "PL-ODD", "WH-1002")]
     assert reasons(shelf, "11") == [("awaiting_mapping", False, "run-1", "run-3", "orderbridge")]
@@ -220,7 +215,7 @@ def test_a_malformed_override_is_refused_naming_what_is_wrong(conn, kind, value,
     with pytest.raises(psycopg2.errors.CheckViolation, match=constraint):
         override(conn, "15", kind, value)
     conn.rollback()
-    assert q(conn, "SELECT count(*) FROM staging.order_overrides") == [(0,)]
+    assert rows(conn, "SELECT count(*) FROM staging.order_overrides") == [(0,)]
 
 
 def test_an_override_without_an_author_or_a_reason_is_refused(conn):
@@ -250,10 +245,10 @@ def test_the_mappers_note_is_raised_as_needs_review(shelf):
 
 def test_an_override_for_an_order_the_warehouse_took_is_recorded_as_not_applied(shelf):
     load(shelf, "run-1", payload(18))
-    q(shelf, "UPDATE staging.orders SET status = 'in_progress' WHERE external_order_id = '18' RETURNING 1")
+    rows(shelf, "UPDATE staging.orders SET status = 'in_progress' WHERE external_order_id = '18' RETURNING 1")
     override(shelf, "18", "address", '{"ship_city": "Potsdam"}')
     load(shelf, "run-2")
     load(shelf, "run-3")
     [(message, _by)] = history(shelf, "18", "override_unusable")
     assert "not applied: the warehouse already took the order, status in_progress" in message
-    assert q(shelf, "SELECT ship_city FROM staging.orders WHERE external_order_id = '18'") == [("Berlin",)]
+    assert rows(shelf, "SELECT ship_city FROM staging.orders WHERE external_order_id = '18'") == [("Berlin",)]

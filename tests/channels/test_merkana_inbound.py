@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
+from conftest import rows
 from merkana_support import OUR_TOKEN, collection_bodies, collection_texts, inbound_fixture  # noqa: F401 (fixture `inbound`)
 
 T = 10
@@ -22,14 +23,6 @@ def post(url: str, path: str, body, token: str | None = OUR_TOKEN) -> requests.R
     headers = {"content-type": "application/json", **({"api-token": token} if token is not None else {})}
     return requests.post(f"{url}/{path}", data=data.encode() if isinstance(data, str) else data, headers=headers,
                          timeout=T)
-
-
-def rows(conn, sql: str, *args) -> list[tuple]:
-    with conn.cursor() as cur:
-        cur.execute(sql, args)
-        result = cur.fetchall()
-    conn.commit()
-    return result
 
 
 def scalar(conn, sql: str, *args):

@@ -4,17 +4,9 @@ from __future__ import annotations
 
 import json
 
+from conftest import database_at, downgrade
 from orderbridge import db, staging
 from orderbridge.channels.groupon.mapping import GrouponMapper
-
-
-def _database_at(pg, name: str, revision: str) -> str:
-    """A fresh database ``name`` migrated to ``revision``; its DSN."""
-    pg.sql(f"DROP DATABASE IF EXISTS {name}")
-    pg.sql(f"CREATE DATABASE {name}")
-    dsn = pg.url(name)
-    db.migrate(dsn, revision)
-    return dsn
 
 
 def _entry(first_line: int, name: str, city: str) -> dict:
@@ -27,7 +19,7 @@ def _entry(first_line: int, name: str, city: str) -> dict:
 
 def test_0004_gives_each_groupon_entry_its_own_order_and_flags_taken_merged_orders(pg):
     name = "t_migrate_0004"
-    dsn = _database_at(pg, name, "0003")
+    dsn = database_at(pg, name, "0003")
     conn = db.connect(dsn)
     try:
         with conn.cursor() as cur:
@@ -83,18 +75,6 @@ def test_0004_gives_each_groupon_entry_its_own_order_and_flags_taken_merged_orde
         pg.sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
-def _downgrade(dsn: str, revision: str) -> None:
-    from importlib import resources
-
-    from alembic import command
-    from alembic.config import Config
-
-    cfg = Config()
-    cfg.set_main_option("script_location", str(resources.files("orderbridge") / "migrations"))
-    cfg.set_main_option("sqlalchemy.url", db.sqlalchemy_url(dsn).replace("%", "%%"))
-    command.downgrade(cfg, revision)
-
-
 def test_0007_makes_existing_stock_the_warehouses_own_and_goes_back_while_no_owner_has_rows(pg):
     import psycopg2
     import pytest
@@ -102,7 +82,7 @@ def test_0007_makes_existing_stock_the_warehouses_own_and_goes_back_while_no_own
     from orderbridge import stock
 
     name = "t_migrate_0007"
-    dsn = _database_at(pg, name, "0005")
+    dsn = database_at(pg, name, "0005")
     conn = db.connect(dsn)
     try:
         with conn.cursor() as cur:
@@ -121,12 +101,12 @@ def test_0007_makes_existing_stock_the_warehouses_own_and_goes_back_while_no_own
             assert (stock.available(cur), stock.available(cur, owner="293")) == ({"WH-1001": 8}, {"WH-1001": 3})
         conn.commit()
         with pytest.raises(Exception, match="owners other than the warehouse"):
-            _downgrade(dsn, "0005")
+            downgrade(dsn, "0005")
         with conn.cursor() as cur:
             cur.execute("DELETE FROM staging.stock_levels WHERE owner <> '';"
                         " DELETE FROM staging.products WHERE owner <> ''")
         conn.commit()
-        _downgrade(dsn, "0005")
+        downgrade(dsn, "0005")
         with conn.cursor() as cur:
             cur.execute("SELECT sku, on_hand FROM staging.stock_levels")
             assert cur.fetchall() == [("WH-1001", 8)]
@@ -140,10 +120,7 @@ def test_0007_makes_existing_stock_the_warehouses_own_and_goes_back_while_no_own
 
 def test_0008_moves_free_text_attention_and_holds_into_reason_coded_rows(pg):
     name = "t_migrate_0008"
-    pg.sql(f"DROP DATABASE IF EXISTS {name}")
-    pg.sql(f"CREATE DATABASE {name}")
-    dsn = pg.url(name)
-    db.migrate(dsn, "0005")
+    dsn = database_at(pg, name, "0005")
     conn = db.connect(dsn)
     try:
         with conn.cursor() as cur:
@@ -177,7 +154,7 @@ def test_0008_moves_free_text_attention_and_holds_into_reason_coded_rows(pg):
         conn.commit()
 
         # Down and up again: the tables go, the summary column stays as it was, and 0008 applies anew.
-        _downgrade(dsn, "0005")
+        downgrade(dsn, "0005")
         with conn.cursor() as cur:
             cur.execute("SELECT to_regclass('staging.attention'), to_regclass('staging.order_overrides')")
             assert cur.fetchone() == (None, None)

@@ -17,7 +17,7 @@ import requests
 from alembic import command
 from alembic.config import Config
 
-from conftest import run_task
+from conftest import database_at, rows, run_task
 from groupon_support import ACCOUNT as GROUPON
 from groupon_support import SUPPLIER, TOKEN, use_sandbox
 from merkana_support import OUR_TOKEN, PLATFORM, THEIR_TOKEN, inbound_fixture  # noqa: F401 (fixture `inbound`)
@@ -31,14 +31,6 @@ from orderbridge_sandbox.warehouse import seed_catalogue, ship_some
 
 ANCHOR = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 T = 10
-
-
-def rows(conn, sql: str, *args) -> list[tuple]:
-    with conn.cursor() as cur:
-        cur.execute(sql, args)
-        result = cur.fetchall() if cur.description else []
-    conn.commit()
-    return result
 
 
 def ship(conn, ext: str, tracking: str, lines, courier: str, shipped_at: datetime | None = None) -> None:
@@ -310,10 +302,7 @@ def test_merkana_hears_each_parcel_with_its_awb_and_send_only_when_complete(merk
 # -- migration 0006 on what 0005-era code wrote ---------------------------------------------------
 def test_0006_resolves_old_parcels_into_lines_and_rekeys_posted_tracking_so_nothing_is_posted_again(pg):
     name = "t_migrate_0006"
-    pg.sql(f"DROP DATABASE IF EXISTS {name}")
-    pg.sql(f"CREATE DATABASE {name}")
-    dsn = pg.url(name)
-    db.migrate(dsn, "0005")
+    dsn = database_at(pg, name, "0005")
     conn = db.connect(dsn)
     try:
         order_id = rows(conn, """INSERT INTO staging.orders (channel, account, external_order_id, status, content_hash)

@@ -25,7 +25,7 @@ from test_plentymarkets_pipeline import (  # noqa: F401 (fixtures)
     warehouse,
 )
 
-from conftest import run_task
+from conftest import database_at, downgrade, run_task
 
 TASKS = ("extract_orders", "load_staging", "record_returns", "send_status", "send_return_status", "post_tracking")
 
@@ -170,18 +170,10 @@ def test_a_listing_that_never_sold_gets_stock_after_the_catalogue_task_ran_and_n
 
 
 def test_0009_adds_what_the_warehouse_received_of_a_return_and_downgrades_cleanly(pg):
-    from importlib import resources
-
-    from alembic import command
-    from alembic.config import Config
-
     from orderbridge import db
 
     name = "t_migrate_0009"
-    pg.sql(f"DROP DATABASE IF EXISTS {name}")
-    pg.sql(f"CREATE DATABASE {name}")
-    dsn = pg.url(name)
-    db.migrate(dsn, "0005")
+    dsn = database_at(pg, name, "0005")
     conn = db.connect(dsn)
     try:
         with conn.cursor() as cur:  # a return recorded before 0009
@@ -198,10 +190,7 @@ def test_0009_adds_what_the_warehouse_received_of_a_return_and_downgrades_cleanl
             cur.execute("UPDATE staging.returns SET received_at = now()")
             cur.execute("UPDATE staging.return_lines SET received_quantity = 2")
         conn.commit()
-        cfg = Config()
-        cfg.set_main_option("script_location", str(resources.files("orderbridge") / "migrations"))
-        cfg.set_main_option("sqlalchemy.url", db.sqlalchemy_url(dsn).replace("%", "%%"))
-        command.downgrade(cfg, "0005")
+        downgrade(dsn, "0005")
         with conn.cursor() as cur:
             cur.execute("SELECT column_name FROM information_schema.columns WHERE table_schema = 'staging'"
                         " AND column_name IN ('received_at', 'received_quantity')")
