@@ -322,6 +322,15 @@ def test_each_status_change_bumps_updated_at_so_a_window_from_then_sees_it(main)
     assert after["updatedAt"] > order["updatedAt"]
 
 
+def test_a_search_repeated_after_a_change_sees_the_change(main):
+    actor = api(main, "act")
+    order = new_order(main, "act", "InPreparation")
+    listed = {o["orderId"] for o in _all_orders(actor, status="InPreparation")}
+    assert order["orderId"] in listed
+    _move(main, order["orderId"], "Cancelled")
+    assert {o["orderId"] for o in _all_orders(actor, status="InPreparation")} == listed - {order["orderId"]}
+
+
 def test_the_state_machine_refuses_impossible_moves(main):
     rakuten = new_order(main, "act", "Processing", channel="RAKUFR")
     refused = _move(main, rakuten["orderId"], "WaitingAcceptance")
@@ -425,7 +434,7 @@ def test_shipments_are_refused_for_other_supply_modes_statuses_and_malformed_bod
                                                            {**PARCEL, "orderLineIds": ["7"]}]), 400, "line 7")
     assert actor.get(f"/orders/{oid}").json()["lines"][0]["status"] == "InPreparation"
     for status in ("WaitingAcceptance", "Accepted"):
-        early = new_order(main, "act", status)
+        early = new_order(main, "act", status, modes=["Seller"])
         assert_problem(actor.post(f"/orders/{early['orderId']}/shipments", [{**PARCEL, "orderLineIds": ["1"]}]),
                        400, f"is {status}, not InPreparation")
     for body, field in (({**PARCEL, "orderLineIds": []}, "[0].orderLineIds"),
@@ -554,7 +563,7 @@ def test_requests_are_counted_per_endpoint_status_and_seller(main):
     assert state(main)["requests"]["token"]["200"] >= 1
 
 
-def test_the_same_seed_gives_the_same_orders_in_process(monkeypatch):
+def _in_process_orders(monkeypatch, spec: str, **options) -> dict:
     from fastapi.testclient import TestClient
 
     from orderbridge_sandbox.app import create_app
@@ -564,15 +573,16 @@ def test_the_same_seed_gives_the_same_orders_in_process(monkeypatch):
         name = "octopia"
 
     monkeypatch.setitem(registry.CHANNELS, "octopia", Octopia())
-    spec = [OctopiaSellerSpec.parse("c:s:1:12:CDISFR+WORTPT")]
-    bodies = []
-    for _ in range(2):
-        app = create_app(seed=3, anchor=ANCHOR, octopia=spec)
-        client = TestClient(app)
-        token = client.post(TOKEN_PATH, data={"grant_type": "client_credentials", "client_id": "c",
-                                              "client_secret": "s"}).json()["access_token"]
-        bodies.append(client.get(f"{API}/orders", params={"pageSize": 100},
-                                 headers={"Authorization": f"Bearer {token}", "SellerId": "1"}).json())
+    app = create_app(seed=3, anchor=ANCHOR, octopia=[OctopiaSellerSpec.parse(spec)], **options)
+    client = TestClient(app)
+    token = client.post(TOKEN_PATH, data={"grant_type": "client_credentials", "client_id": "c",
+                                          "client_secret": "s"}).json()["access_token"]
+    return client.get(f"{API}/orders", params={"pageSize": 100},
+                      headers={"Authorization": f"Bearer {token}", "SellerId": "1"}).json()
+
+
+def test_the_same_seed_gives_the_same_orders_in_process(monkeypatch):
+    bodies = [_in_process_orders(monkeypatch, "c:s:1:12:CDISFR+WORTPT") for _ in range(2)]
     assert bodies[0] == bodies[1] and len(bodies[0]["items"]) == 12
     assert {ln["shippingAddress"]["countryCode"] for o in bodies[0]["items"] for ln in o["lines"]
             if o["salesChannel"]["id"] == "WORTPT"} == {"PT"}
@@ -596,3 +606,29 @@ def test_a_malformed_command_line_spec_is_refused_naming_the_shape(text):
 
     with pytest.raises(ValueError, match="CLIENT_ID:CLIENT_SECRET:SELLER_ID:N|upper-case"):
         OctopiaSellerSpec.parse(text)
+
+
+def test_lines_of_one_order_can_ship_to_different_addresses(monkeypatch):
+    orders = _in_process_orders(monkeypatch, "c:s:1:30", octopia_split_address_share=1.0)["items"]
+    multi = [o for o in orders if len(o["lines"]) > 1]
+    assert multi and all(len({json.dumps(ln["shippingAddress"], sort_keys=True) for ln in o["lines"]}) > 1
+                         for o in multi)
+    same = _in_process_orders(monkeypatch, "c:s:1:30", octopia_split_address_share=0.0)["items"]
+    assert all(len({json.dumps(ln["shippingAddress"], sort_keys=True) for ln in o["lines"]}) == 1 for o in same)
+
+
+def test_the_command_line_checks_name_what_is_wrong():
+    import argparse
+
+    from orderbridge_sandbox.octopia import FAKE, OctopiaSellerSpec
+
+    parser = argparse.ArgumentParser()
+    FAKE.add_arguments(parser)
+    good = parser.parse_args(["--octopia", "c:s:1:2", "--octopia", "c:s:2:2:CDISFR+WORTPT"])
+    assert FAKE.check(good) is None and FAKE.summary(good) == "octopia sellers: 1 (CDISFR), 2 (CDISFR+WORTPT)"
+    two_secrets = parser.parse_args(["--octopia", "c:s:1:2", "--octopia", "c:other:2:2"])
+    assert "client c is given with two different secrets" in FAKE.check(two_secrets)
+    shares = parser.parse_args(["--octopia-fbo-share", "0.8", "--octopia-xdock-share", "0.3"])
+    assert "cannot exceed 1" in FAKE.check(shares)
+    assert "page-size" in FAKE.check(parser.parse_args(["--octopia-default-page-size", "101"]))
+    assert OctopiaSellerSpec.parse("c:s:1:2:CDISFR+CDISFR").channels == ("CDISFR",)

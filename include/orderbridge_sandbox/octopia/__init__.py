@@ -114,6 +114,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="share of generated lines fulfilled by Octopia (supplyMode Fulfillment)")
     parser.add_argument("--octopia-xdock-share", type=float, default=0.05,
                         help="share of generated lines cross-docked (supplyMode Xdock)")
+    parser.add_argument("--octopia-split-address-share", type=float, default=0.1,
+                        help="share of generated multi-line orders whose lines ship to different addresses")
 
 
 def build(app: FastAPI, options: argparse.Namespace, seed: int, anchor: datetime, days: float) -> OctopiaSandbox:
@@ -126,7 +128,8 @@ def build(app: FastAPI, options: argparse.Namespace, seed: int, anchor: datetime
         shared_stock=options.octopia_shared_stock))
     for spec in options.octopia:
         factory = OctopiaOrderFactory(seed, spec.seller_id, anchor, days=days, fbo_share=options.octopia_fbo_share,
-                                      xdock_share=options.octopia_xdock_share)
+                                      xdock_share=options.octopia_xdock_share,
+                                      split_address_share=options.octopia_split_address_share)
         # Every catalogue offer is listed on every channel, with a small stock until packages change it.
         offers = {c: {o.channel_sku: {"quantity": 5, "price": o.unit_price} for o in OCTOPIA_OFFERS}
                   for c in spec.channels}

@@ -88,8 +88,7 @@ def control_router(sandbox: OctopiaSandbox) -> APIRouter:
             orders = sandbox.factories[seller.seller_id].generate(
                 n, (channel,) if channel else seller.channels, status=status, anchor=anchor, days=days,
                 supply_modes=modes)
-            for order in orders:
-                seller.add(order)
+            sandbox.add_orders(seller, orders)
             return {"orderIds": [o.id for o in orders]}
         return await act(request, seller_id, add)
 
@@ -102,7 +101,7 @@ def control_router(sandbox: OctopiaSandbox) -> APIRouter:
             lines = body.get("lines")
             if lines is not None and not (isinstance(lines, list) and all(isinstance(x, str) for x in lines)):
                 raise ValueError("lines must be a list of orderLineId strings")
-            order.move(str(body.get("status")), lines, sandbox.clock.now())
+            sandbox.move(order, str(body.get("status")), lines)
             return {"order": order.state()}
         return await act(request, seller_id, step)
 

@@ -129,7 +129,8 @@ class OctopiaOrderFactory:
             if offer not in offers:
                 offers.append(offer)
         split = len(offers) > 1 and self.rng.random() < self.split_address_share
-        lines = [self._line(i, offer, self._shipping(self._address(country) if split and i > 1 else buyer, email),
+        home = self._shipping(buyer, email)
+        lines = [self._line(i, offer, self._shipping(self._address(country), email) if split and i > 1 else dict(home),
                             status, modes[i - 1] if modes else None) for i, offer in enumerate(offers, start=1)]
         total = round(sum(ln.payload["totalPrice"]["sellingPrice"] for ln in lines), 2)
         first, _, last = buyer.name.partition(" ")

@@ -85,6 +85,11 @@ class OctopiaSandbox:
         self.tokens: dict[str, Token] = {}
         self.requests: Counter[tuple[str, int]] = Counter()
         self.packages = None  # offers.OfferPackages, set by build (it needs the sellers)
+        self.accepted: list[Order] = []  # accepted here, waiting for the marketplace's controls
+        # Bumped by every change to an order: the sorted search of a sync's filters is kept until
+        # then, so paging through many orders costs one sort, not one per page.
+        self.generation = 0
+        self._searches: dict[tuple, tuple[int, list[Order]]] = {}
 
     # -- set-up ---------------------------------------------------------------------------------
     def add_seller(self, client_id: str, secret: str, seller_id: str, channels: tuple[str, ...],
@@ -101,10 +106,21 @@ class OctopiaSandbox:
         if seller is None:
             seller = self.sellers[seller_id] = Seller(seller_id, channels, offers=offers)
             self.factories[seller_id] = factory
-            for order in factory.generate(n_orders, channels):
-                seller.add(order)
+            self.add_orders(seller, factory.generate(n_orders, channels))
         seller.delegated_to.add(client_id)
         return seller
+
+    def add_orders(self, seller: Seller, orders: list[Order]) -> None:
+        for order in orders:
+            seller.add(order)
+        self.generation += 1
+
+    def move(self, order: Order, status: str, line_ids: list[str] | None, at: datetime | None = None) -> None:
+        """``Order.move`` at ``at`` (default now), noting the change; see there for what it raises."""
+        order.move(status, line_ids, at or self.clock.now())
+        self.generation += 1
+        if status == "Accepted":
+            self.accepted.append(order)
 
     # -- auth -----------------------------------------------------------------------------------
     def issue_token(self, form: dict[str, str]) -> dict:
@@ -151,15 +167,19 @@ class OctopiaSandbox:
         (``prepare_delay`` after acceptance) and Ready packages integrate (``package_delay``)."""
         now = self.clock.now()
         delay = self.settings.prepare_delay
+        # Only orders accepted while the fake runs: generated Accepted ones wait for the control route.
+        waiting = []
+        for order in self.accepted:
+            lines = [ln.id for ln in order.lines if ln.status == "Accepted"]
+            if delay < 0 or not lines:
+                continue
+            due = order.accepted_at + timedelta(seconds=delay)
+            if due <= now:
+                self.move(order, "InPreparation", lines, due)
+            else:
+                waiting.append(order)
         if delay >= 0:
-            for seller in self.sellers.values():
-                for order in seller.orders.values():
-                    # Only orders accepted while the fake runs: generated Accepted ones stay put.
-                    if order.accepted_at is None:
-                        continue
-                    due = order.accepted_at + timedelta(seconds=delay)
-                    if due <= now and any(ln.status == "Accepted" for ln in order.lines):
-                        order.move("InPreparation", [ln.id for ln in order.lines if ln.status == "Accepted"], due)
+            self.accepted = waiting
         if self.packages is not None:
             self.packages.tick(now)
 
@@ -170,6 +190,17 @@ class OctopiaSandbox:
         Raises:
             Problem: 400 naming a filter that is malformed.
         """
+        key = (seller.seller_id, *sorted((k, v) for k, v in params.items() if k not in ("pageIndex", "pageSize")))
+        cached = self._searches.get(key)
+        if cached is not None and cached[0] == self.generation:
+            return cached[1]
+        found = self._search(seller, params)
+        if len(self._searches) > 32:
+            self._searches.clear()
+        self._searches[key] = (self.generation, found)
+        return found
+
+    def _search(self, seller: Seller, params: dict[str, str]) -> list[Order]:
         orders = list(seller.orders.values())
         if params.get("status"):
             wanted = [s.strip() for s in params["status"].split(",") if s.strip()]
@@ -250,7 +281,7 @@ class OctopiaSandbox:
         if order.status != "WaitingAcceptance":
             raise Problem(400, "Approval not available", f"Order {order_id} is {order.status}: approval is only "
                           "possible in WaitingAcceptance")
-        order.move(value, None, self.clock.now())
+        self.move(order, value, None)
         order.approvals.append(value)
         return order
 
@@ -294,7 +325,7 @@ class OctopiaSandbox:
             for line_id in parcel["orderLineIds"]:
                 order.line(line_id).parcels.append(record)
         shipped = list(dict.fromkeys(i for p in body for i in p["orderLineIds"]))
-        order.move("Shipped", shipped, self.clock.now())
+        self.move(order, "Shipped", shipped)
         order.shipments.append([dict(p) for p in body])
         return order
 
