@@ -75,7 +75,7 @@ def main(plugged):
 
 @pytest.fixture(scope="module")
 def short(plugged):
-    args = ["--seed", "7", "--octopia-token-ttl", "60", "--octopia-prepare-delay", "-1",
+    args = ["--seed", "7", "--octopia-token-ttl", "60", "--octopia-prepare-delay", "-1", "--octopia-token-quota", "4",
             "--octopia-token-errors", "keycloak", "--octopia", f"{CLIENT}:{SECRET}:31001:2"]
     with start_sandbox(args) as proc:
         yield proc
@@ -196,6 +196,19 @@ def test_a_token_expires_after_its_lifetime_and_keycloak_style_errors_can_be_cho
         "error": "invalid_client", "error_description": "Invalid client or Invalid client credentials"}
 
 
+def test_past_the_token_quota_a_client_waits_for_the_rolling_hour(short):
+    control(short, "/clock", {"advance": 3601})  # the hour of earlier tests is over
+    for _ in range(4):
+        get_token(short)
+    form = {"grant_type": "client_credentials", "client_id": CLIENT, "client_secret": SECRET}
+    over = requests.post(short.url + TOKEN_PATH, data=form, timeout=T)
+    assert over.status_code == 429 and "Token quota of 4 an hour" in over.json()["error_description"]
+    assert 0 < int(over.headers["Retry-After"]) <= 3601
+    assert state(short)["clients"][CLIENT]["tokens_last_hour"] == 4
+    control(short, "/clock", {"advance": int(over.headers["Retry-After"])})
+    assert requests.post(short.url + TOKEN_PATH, data=form, timeout=T).status_code == 200
+
+
 # -- sellers and orders --------------------------------------------------------------------------
 def test_sellers_and_subscriptions(main):
     reader = api(main, "read")
@@ -205,6 +218,9 @@ def test_sellers_and_subscriptions(main):
     assert [s["sales-channel-id"] for s in subs] == ["CDISFR", "RAKUFR"] and all(s["status"] == "Active" for s in subs)
     assert [s["sales-channel-id"] for s in api(main, "pack").get("/sellers/subscriptions").json()] == \
         ["CDISFR", "CDONSE"]
+    carriers = reader.get("/carriers").json()
+    assert {"code", "label", "additionalParametersRequired"} == set(carriers[0])
+    assert "Colissimo" in {c["label"] for c in carriers}
 
 
 def _all_orders(reader: Api, **params) -> list[dict]:

@@ -6,10 +6,12 @@ Served under ``/octopia`` (the first path segment names the channel, so fault ru
 
 - ``POST /octopia/auth/realms/maas/protocol/openid-connect/token``: client credentials in a form
   body; ``access_token``, ``expires_in`` (``--octopia-token-ttl``, 7200), ``token_type`` Bearer; 401
-  for a bad secret; every token issued is counted per client (``/_sandbox/octopia/state``).
+  for a bad secret; every token issued is counted per client (``/_sandbox/octopia/state``); past
+  ``--octopia-token-quota`` (500) tokens in a rolling hour a client gets 429 [G: the answer].
 - ``/octopia/seller/v2/...``: ``sellers``, ``sellers/subscriptions``, ``orders`` (filters, 1-based
   ``pageIndex``/``pageSize``, ``{itemsPerPage, items}``), ``orders/count``, ``orders/{id}``,
-  ``orders/{id}/approval-status``, ``orders/{id}/shipments``, ``offers``, ``offer-packages`` (and
+  ``orders/{id}/approval-status``, ``orders/{id}/shipments``, ``carriers`` (invented rows),
+  ``offers``, ``offer-packages`` (and
   ``/{id}``, ``/{id}/offer-requests``, ``/{id}/offer-requests-results``). Each needs a live Bearer
   token and a ``SellerId`` header of a seller delegated to the token's client (else 401 / 403).
 
@@ -97,6 +99,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="a seller delegated to an API client, with N initial orders spread over its sales "
                              "channels (CHANNELS: '+'-separated salesChannelIds, default CDISFR; repeatable)")
     parser.add_argument("--octopia-token-ttl", type=int, default=7200, help="access token lifetime, seconds")
+    parser.add_argument("--octopia-token-quota", type=int, default=500,
+                        help="tokens a client may get per rolling hour; more are answered 429")
     parser.add_argument("--octopia-token-errors", choices=("problem", "keycloak"), default="problem",
                         help="token endpoint error body: problem+json or Keycloak's error/error_description")
     parser.add_argument("--octopia-default-page-size", type=int, default=20, help="orders pageSize when absent [G]")
@@ -122,6 +126,7 @@ def build(app: FastAPI, options: argparse.Namespace, seed: int, anchor: datetime
     """The sellers of ``--octopia`` with their orders and offers, and their routes on ``app``."""
     sandbox = OctopiaSandbox(Settings(
         token_ttl=options.octopia_token_ttl, token_errors=options.octopia_token_errors,
+        token_quota=options.octopia_token_quota,
         default_page_size=options.octopia_default_page_size, max_page_size=options.octopia_max_page_size,
         write_status=options.octopia_write_status, prepare_delay=options.octopia_prepare_delay,
         package_delay=options.octopia_package_delay, max_offer_requests=options.octopia_max_offer_requests,

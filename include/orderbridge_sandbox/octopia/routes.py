@@ -16,14 +16,19 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
 from orderbridge_sandbox.octopia.sandbox import OctopiaSandbox, bad_request
-from orderbridge_sandbox.octopia.state import PROBLEM, Problem, Seller
+from orderbridge_sandbox.octopia.state import CARRIERS, PROBLEM, Problem, Seller
 
 TOKEN_PATH = "/octopia/auth/realms/maas/protocol/openid-connect/token"
 API = "/octopia/seller/v2"
 
 
+def _retry_after(problem: Problem) -> dict[str, str] | None:
+    return {"Retry-After": str(problem.retry_after)} if problem.retry_after is not None else None
+
+
 def problem_response(problem: Problem) -> Response:
-    return Response(json.dumps(problem.body()).encode(), status_code=problem.status, media_type=PROBLEM)
+    return Response(json.dumps(problem.body()).encode(), status_code=problem.status, media_type=PROBLEM,
+                    headers=_retry_after(problem))
 
 
 async def _json(request: Request) -> object:
@@ -62,7 +67,7 @@ def api_router(sandbox: OctopiaSandbox) -> APIRouter:
             answer = problem_response(problem)
             if sandbox.settings.token_errors == "keycloak":
                 answer = JSONResponse({"error": problem.title, "error_description": problem.detail},
-                                      status_code=problem.status)
+                                      status_code=problem.status, headers=_retry_after(problem))
         count("token", answer.status_code, None)
         return answer
 
@@ -87,6 +92,10 @@ def api_router(sandbox: OctopiaSandbox) -> APIRouter:
     @router.get(f"{API}/sellers/subscriptions")
     async def subscriptions(request: Request) -> Response:
         return await call(request, "subscriptions", lambda s: s.subscriptions())
+
+    @router.get(f"{API}/carriers")
+    async def carriers(request: Request) -> Response:
+        return await call(request, "carriers", lambda s: list(CARRIERS))
 
     @router.get(f"{API}/orders")
     async def orders(request: Request) -> Response:

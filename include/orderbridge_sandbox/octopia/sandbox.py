@@ -46,6 +46,7 @@ class Settings:
     package_delay: float = 300.0
     max_offer_requests: int = 100
     shared_stock: bool = False
+    token_quota: int = 500  # tokens per client per rolling hour (§1); the answer beyond it is a guess: 429
 
 
 def bad_request(field: str, message: str) -> Problem:
@@ -127,7 +128,8 @@ class OctopiaSandbox:
         """The token endpoint (§1): client credentials in a form body.
 
         Raises:
-            Problem: 400 for another grant type, 401 for an unknown client or a wrong secret.
+            Problem: 400 for another grant type, 401 for an unknown client or a wrong secret, 429
+                past the client's token quota.
         """
         if form.get("grant_type") != "client_credentials":
             raise Problem(400, "unsupported_grant_type", "grant_type must be client_credentials")
@@ -135,6 +137,12 @@ class OctopiaSandbox:
         if client is None or not hmac.compare_digest(client.secret.encode(), form.get("client_secret", "").encode()):
             raise Problem(401, "invalid_client", "Invalid client or Invalid client credentials")
         now = self.clock.now()
+        recent = [t for t in client.issued if t > now - timedelta(hours=1)]
+        if len(recent) >= self.settings.token_quota:
+            wait = int((recent[0] + timedelta(hours=1) - now).total_seconds()) + 1
+            raise Problem(429, "Too Many Requests", f"Token quota of {self.settings.token_quota} an hour reached for "
+                          f"client {client.client_id}; reuse the token you have (next one in {wait} s)",
+                          retry_after=wait)
         token = secrets.token_urlsafe(32)
         self.tokens[token] = Token(client.client_id, now + timedelta(seconds=self.settings.token_ttl))
         client.issued.append(now)

@@ -28,6 +28,12 @@ SALES_CHANNELS: dict[str, tuple[str, str, str]] = {  # id -> (name, currency, sh
 STATUSES = ("Processing", "WaitingAcceptance", "Accepted", "Refused", "InPreparation", "Shipped", "Delivered",
             "Cancelled", "Rejected")
 SUPPLY_MODES = ("Seller", "Fulfillment", "Xdock")
+# ``GET /carriers`` (D-seller: code, label, additionalParametersRequired [C]); the rows are invented.
+CARRIERS = tuple({"code": code, "label": label, "additionalParametersRequired": extra} for code, label, extra in (
+    ("COL", "Colissimo", False), ("CHR", "Chronopost", False), ("MDR", "Mondial Relay", True), ("DHL", "DHL", False),
+    ("DHLEXP", "DHL Express", False), ("UPS", "UPS", False), ("DPD", "DPD", False), ("GLS", "GLS", False),
+    ("TNT", "TNT", False), ("FEDEX", "FedEx", False), ("POSTNORD", "PostNord", False),
+    ("ROYALMAIL", "Royal Mail", False), ("CTT", "CTT Expresso", False)))
 _BEFORE_SHIPPING = ("Processing", "WaitingAcceptance", "Accepted", "InPreparation")
 # §11: Processing -> (Cdiscount) WaitingAcceptance -> Accepted|Refused -> InPreparation -> Shipped ->
 # Delivered; Cancelled/Rejected at any stage before shipping. Elsewhere Processing goes straight on
@@ -57,9 +63,11 @@ def iso(moment: datetime) -> str:
 class Problem(Exception):
     """An error the API answers as ``application/problem+json`` (§8): title, detail, errors."""
 
-    def __init__(self, status: int, title: str, detail: str, errors: dict[str, list[str]] | None = None) -> None:
+    def __init__(self, status: int, title: str, detail: str, errors: dict[str, list[str]] | None = None,
+                 retry_after: int | None = None) -> None:
         super().__init__(detail)
         self.status, self.title, self.detail, self.errors = status, title, detail, errors
+        self.retry_after = retry_after
 
     def body(self) -> dict:
         body = {"type": f"https://httpstatuses.io/{self.status}", "title": self.title, "status": self.status,
