@@ -92,6 +92,20 @@ PLENTY_OFFERS: tuple[ChannelOffer, ...] = (
     ChannelOffer("PM-9902", "Linen apron (new)", 24.90, "unknown", variation_id=3302),
 )
 
+# Octopia (Cdiscount and the other sales channels): ``offer.sellerProductId`` is the seller's own
+# reference. Mostly the warehouse SKU, some merchant codes mapped by aliases (channel 'octopia'), two
+# bundles and two products nobody has mapped; the same offers are listed on every subscribed channel.
+OCTOPIA_OFFERS: tuple[ChannelOffer, ...] = (
+    *(ChannelOffer(p.sku, p.name, round(11.90 + i * 1.75, 2), "direct", ((p.sku, 1),))
+      for i, p in enumerate(WAREHOUSE_PRODUCTS[:14])),
+    *(ChannelOffer(f"CD-{7001 + i}", p.name, round(14.50 + i * 1.5, 2), "alias", ((p.sku, 1),))
+      for i, p in enumerate(WAREHOUSE_PRODUCTS[14:20])),
+    ChannelOffer("CD-BUNDLE-BREAKFAST", "Breakfast set", 34.90, "bundle", (("WH-1005", 2), ("WH-1019", 1))),
+    ChannelOffer("CD-BUNDLE-OUTDOOR", "Outdoor pack", 44.00, "bundle", (("WH-1013", 1), ("WH-1020", 1))),
+    ChannelOffer("CD-NEW-3301", "Ceramic vase (new listing)", 19.90, "unknown"),
+    ChannelOffer("CD-NEW-3302", "Rattan basket (new listing)", 23.50, "unknown"),
+)
+
 # How often each kind appears on generated orders: mostly mapped products, a few unmapped ones so
 # the demo always shows orders waiting for a mapping.
 OFFER_WEIGHTS: dict[str, int] = {"direct": 10, "alias": 6, "bundle": 3, "kit": 3, "unknown": 1}
