@@ -71,8 +71,8 @@ def test_refuse_setting_refuses_an_order_the_shelf_cannot_cover_once(conn):
 
 def test_parcels_carry_the_carrier_name_and_a_template_url_and_an_unmapped_courier_blocks(conn):
     _stock(conn, "WH-1", 10)
-    _land_and_load(conn, [_order("SCID03", "InPreparation", *((str(i), "WH-1", "Seller", PARIS, 1) for i in (1, 2, 3)))],
-                   OctopiaMapper(), "run-1")
+    lines = ((str(i), "WH-1", "Seller", PARIS, 1) for i in (1, 2, 3))
+    _land_and_load(conn, [_order("SCID03", "InPreparation", *lines)], OctopiaMapper(), "run-1")
     [(order_id,)] = rows(conn, "SELECT id FROM staging.orders WHERE external_order_id = 'SCID03'")
     rows(conn, "INSERT INTO staging.shipments (order_id, courier_service, tracking_number, lines) "
                "VALUES (%s, 'colissimo', '6A1', '[\"1\"]')", order_id)
