@@ -9,7 +9,7 @@ from conftest import rows
 from orderbridge import outbox, shipments, staging
 from orderbridge.channels.octopia.channel import _land
 from orderbridge.channels.octopia.mapping import OctopiaMapper
-from orderbridge.channels.octopia.writeback import tracking_payload
+from orderbridge.channels.octopia.writeback import held_parts, tracking_payload
 from orderbridge.outbox import Outcome
 
 PARIS = {"firstName": "Jean", "lastName": "Dupont", "addressLine1": "1 rue de Rivoli", "postalCode": "75001",
@@ -50,13 +50,18 @@ def test_two_addresses_two_orders_fbo_closed_and_acceptance_held_until_stock_arr
         ("1", "open"), ("3", "closed")]  # the FBO line is recorded, never picked (and its SKU holds nothing)
     assert rows(conn, "SELECT reason FROM staging.attention WHERE external_order_id = 'SCID01' "
                       "AND cleared_at IS NULL") == [("awaiting_stock",)]
-    # The Lyon part is ready: the order is accepted once, with the first decision, for the whole order.
+    # The Lyon part is ready and enqueues the order's one approval; it waits for the Paris part.
     assert rows(conn, "SELECT idempotency_key, payload->>'approval_status' FROM staging.outbox") == [
         ("octopia:fr:approval:SCID01", "Accepted")]
+    with conn.cursor() as cur:
+        assert held_parts(cur, "fr", "SCID01") == ["SCID01 (awaiting_stock)"]
+        assert held_parts(cur, "fr", "SCID0") == []  # another order's prefix is not a part
 
     _stock(conn, "WH-1", 10)
     _land_and_load(conn, [payload], OctopiaMapper("hold"), "run-2")
     assert rows(conn, "SELECT status FROM staging.orders WHERE external_order_id = 'SCID01'") == [("ready",)]
+    with conn.cursor() as cur:
+        assert held_parts(cur, "fr", "SCID01") == []
     assert rows(conn, "SELECT count(*) FROM staging.outbox") == [(1,)]  # nothing twice
 
 

@@ -24,6 +24,8 @@ from orderbridge.outbox import Handler, OutboxRow, Outcome
 
 # Line statuses that come before InPreparation: a parcel for such a line waits (not an error).
 BEFORE_PREPARATION = frozenset({"Processing", WAITING_ACCEPTANCE, "Accepted"})
+# Staging statuses of a part that holds the acceptance of its whole order.
+HELD = frozenset({"awaiting_mapping", "awaiting_stock", "invalid_address", "invalid_payload"})
 # Where each approval leaves the order (what a re-read after a lost answer looks for).
 APPROVED = {"Accepted": frozenset({"Accepted", "InPreparation", "Shipped", "Delivered"}),
             "Refused": frozenset({"Refused"})}
@@ -55,11 +57,41 @@ def _parcels(line: dict) -> list[str]:
     return [str(p.get("parcelNumber")) for p in line.get("parcels") or [] if isinstance(p, dict)]
 
 
-def approval_handler(client: OctopiaClient) -> Handler:
+def held_parts(cur, account: str, order_id: str) -> list[str]:
+    """The staging orders of Octopia order ``order_id`` (one per delivery address) the warehouse
+    cannot take yet: held, or not loaded. An order is accepted whole, so it waits for all of them."""
+    cur.execute("""SELECT external_order_id, status FROM staging.orders WHERE channel = 'octopia' AND account = %s
+                   AND (external_order_id = %s OR external_order_id LIKE %s)""",
+                (account, order_id, order_id.replace("%", r"\%").replace("_", r"\_") + "#%"))
+    return [f"{ext} ({status})" for ext, status in cur.fetchall() if status in HELD]
+
+
+def _held_in_staging(account: str) -> Callable[[str], list[str]]:
+    def held(order_id: str) -> list[str]:
+        from contextlib import closing
+
+        from orderbridge.steps import staging_connection
+
+        with closing(staging_connection()) as conn, conn.cursor() as cur:
+            return held_parts(cur, account, order_id)
+
+    return held
+
+
+def approval_handler(client: OctopiaClient, held: Callable[[str], list[str]] | None = None) -> Handler:
+    """``held(order_id)``: parts of the order still held in staging (default: read there); an
+    acceptance waits for them (the part that was ready enqueued it), a refusal does not."""
+    held = held or _held_in_staging(client.account)
+
     def send(rows: list[OutboxRow]) -> dict[int, Outcome]:
         outcomes = {}
         for row in rows:
             order_id, want = order_of(row), row.payload["approval_status"]
+            waiting = held(order_id) if want == "Accepted" else []
+            if waiting:
+                outcomes[row.id] = Outcome("waiting", f"order {order_id} is accepted whole: "
+                                           f"{', '.join(waiting)} cannot be fulfilled yet")
+                continue
             status = str(client.order(order_id).get("status"))
             if status != WAITING_ACCEPTANCE:
                 outcomes[row.id] = _after_the_fact(order_id, want, status)
