@@ -49,7 +49,10 @@ class OutboxRow:
 
 @dataclass(frozen=True)
 class Outcome:
-    """What the channel said about one row: ``sent``, or ``rejected`` (final, with the reason).
+    """What the channel said about one row: ``sent``, or ``rejected`` (final, with the reason), or
+    ``waiting``: not yet, and not an error (Octopia: a line not in preparation yet takes no parcel);
+    the row stays pending for a later run, with the message in ``last_error`` and one history entry
+    the first time (or when the message changes).
 
     A rejected row of an order is raised for a person (``staging.attention``) in the same
     transaction, with its ``attention_reason``: ``reason`` (a code such as ``tracking_not_open``,
@@ -79,6 +82,7 @@ class DispatchCounts:
     rejected: int = 0
     failed: int = 0
     batches: int = 0
+    waiting: int = 0
 
 
 def idempotency_key(channel: str, account: str, effect: Effect) -> str:
@@ -133,14 +137,14 @@ def enqueue(cur, channel: str, account: str, effects: Iterable[Effect],
     return cur.rowcount
 
 
-def _claim(cur, channel: str, account: str, kind: str, limit: int) -> list[OutboxRow]:
+def _claim(cur, channel: str, account: str, kind: str, limit: int, skip: list[int] = ()) -> list[OutboxRow]:
     cur.execute(
         """SELECT b.id, b.order_id, o.external_order_id, b.payload, b.attempts FROM staging.outbox b
            LEFT JOIN staging.orders o ON o.id = b.order_id
            WHERE b.channel = %s AND b.account = %s AND b.kind = %s AND b.status = 'pending'
-             AND b.next_attempt_at <= now()
+             AND b.next_attempt_at <= now() AND NOT (b.id = ANY(%s))
            ORDER BY b.id LIMIT %s FOR UPDATE OF b SKIP LOCKED""",
-        (channel, account, kind, limit),
+        (channel, account, kind, list(skip), limit),
     )
     return [OutboxRow(*r) for r in cur.fetchall()]
 
@@ -176,10 +180,29 @@ def _record_outcomes(cur, channel, account, kind, rows, outcomes: dict[int, Outc
                  {r.id: outcomes[r.id].message or f"{kind} {status}" for r in done}, run_id,
                  {r.id: outcomes[r.id].reason for r in done})
         setattr(counts, status, len(done))
+    waiting = [r for r in rows if outcomes[r.id].status == "waiting"]
+    counts.waiting = _record_waiting(cur, channel, account, kind, waiting, outcomes, run_id)
     _raise_refused(cur, channel, account, kind, [r for r in rows if outcomes[r.id].status == "rejected"], outcomes,
                    run_id)
     _clear_resent(cur, [r.order_id for r in rows if outcomes[r.id].status == "sent" and r.order_id], run_id)
     return counts
+
+
+def _record_waiting(cur, channel, account, kind, rows: list[OutboxRow], outcomes: dict[int, Outcome], run_id) -> int:
+    """Leave rows pending with the reason they wait; a history entry only when the reason is new."""
+    if not rows:
+        return 0
+    changed = execute_values(
+        cur,
+        """UPDATE staging.outbox b SET last_error = v.error, updated_at = now() FROM (VALUES %s) AS v (id, error)
+           WHERE b.id = v.id AND b.last_error IS DISTINCT FROM v.error RETURNING b.id""",
+        [(r.id, outcomes[r.id].message) for r in rows], fetch=True,
+    )
+    fresh = [r for r in rows if r.id in {i for (i,) in changed}]
+    if fresh:
+        _history(cur, channel, account, kind, fresh, f"{kind}_waiting", {r.id: outcomes[r.id].message for r in fresh},
+                 run_id, {r.id: outcomes[r.id].reason for r in fresh})
+    return len(rows)
 
 
 def _raise_refused(cur, channel: str, account: str, kind: str, rows: list[OutboxRow], outcomes: dict[int, Outcome],
@@ -260,9 +283,10 @@ def dispatch(conn, channel: str, account: str, kind: str, handler: Handler, *, b
         InvalidPayload: every row of a batch was refused, after recording them as ``rejected``.
     """
     total = DispatchCounts()
+    waiting: list[int] = []  # rows a handler said wait: not claimed again in this dispatch
     with conn.cursor() as cur:
         while True:
-            rows = _claim(cur, channel, account, kind, batch_size)
+            rows = _claim(cur, channel, account, kind, batch_size, waiting)
             if not rows:
                 conn.commit()
                 break
@@ -281,6 +305,8 @@ def dispatch(conn, channel: str, account: str, kind: str, handler: Handler, *, b
             conn.commit()
             total.sent += counts.sent
             total.rejected += counts.rejected
+            total.waiting += counts.waiting
+            waiting += [r.id for r in rows if outcomes[r.id].status == "waiting"]
             if len(refused) == len(rows):
                 raise _all_refused(channel, account, kind, rows, outcomes)
     return total

@@ -35,6 +35,11 @@ _COMPLETE = """NOT EXISTS (
                                 JOIN staging.shipments p ON p.id = sl.shipment_id
                                 WHERE p.order_id = {order} AND sl.channel_line_id = l.channel_line_id{upto}))"""
 
+# A parcel's tracking URL: the warehouse's, else its courier's template (migration 0010).
+_URL = """coalesce(nullif(s.tracking_url, ''), (
+    SELECT replace(t.url_template, '{tracking}', s.tracking_number) FROM staging.tracking_url_templates t
+    WHERE lower(t.courier_service) = lower(s.courier_service)))"""
+
 
 @dataclass
 class TrackingCounts:
@@ -46,7 +51,8 @@ class TrackingCounts:
 
 
 def enqueue_tracking(cur, channel: str, account: str, payload: Callable[..., dict],
-                     run_id: str | None = None, partial_deadline: timedelta | None = None) -> TrackingCounts:
+                     run_id: str | None = None, partial_deadline: timedelta | None = None,
+                     tracking_url: bool = False) -> TrackingCounts:
     """Turn new parcel lines into tracking effects, in the caller's transaction.
 
     Args:
@@ -55,11 +61,15 @@ def enqueue_tracking(cur, channel: str, account: str, payload: Callable[..., dic
             the order is fully shipped with this parcel and the ones written before it.
         partial_deadline: how long the channel lets an order stay partially shipped (see
             ``mark_shipped``).
+        tracking_url: the channel takes a tracking URL: ``payload`` also gets ``tracking_url=``, the
+            parcel's own (``staging.shipments.tracking_url``) or its courier's template filled in
+            (``staging.tracking_url_templates``), None when there is neither.
     """
     counts = TrackingCounts()
     cur.execute(
         f"""SELECT s.id, o.id, o.external_order_id, sl.channel_line_id, sl.quantity, s.tracking_number,
-                   s.courier_service, c.carrier_code, {_COMPLETE.format(order='o.id', upto=' AND p.id <= s.id')}
+                   s.courier_service, c.carrier_code, {_COMPLETE.format(order='o.id', upto=' AND p.id <= s.id')},
+                   {_URL if tracking_url else 'NULL'}
             FROM staging.shipments s
             JOIN staging.orders o ON o.id = s.order_id
             JOIN staging.shipment_lines sl ON sl.shipment_id = s.id
@@ -77,12 +87,13 @@ def enqueue_tracking(cur, channel: str, account: str, payload: Callable[..., dic
     rows = cur.fetchall()
     counts.shipments = len({r[0] for r in rows})
     effects, blocked = [], {}
-    for shipment_id, order_id, ext_id, line_id, qty, tracking, service, code, complete in rows:
+    for shipment_id, order_id, ext_id, line_id, qty, tracking, service, code, complete, url in rows:
         if code is None:
             blocked[shipment_id] = (order_id, ext_id, shipment_id, service)
             continue
-        effects.append(Effect(TRACKING, f"{line_id}:{tracking}", payload(line_id, code, tracking, qty, complete),
-                              ext_id))
+        body = (payload(line_id, code, tracking, qty, complete, tracking_url=url) if tracking_url
+                else payload(line_id, code, tracking, qty, complete))
+        effects.append(Effect(TRACKING, f"{line_id}:{tracking}", body, ext_id))
     counts.lines_enqueued = enqueue(cur, channel, account, effects)
     counts.blocked_shipments = record_blocked(
         cur, channel, account, list(blocked.values()), run_id,

@@ -211,11 +211,13 @@ def sender(kind: str) -> Callable[[Channel, Account, Run], dict]:
 
 
 def enqueue_and_post_tracking(account: Account, run_id: str, payload: Callable[..., dict],
-                              handler: outbox.Handler, partial_deadline: timedelta | None = None) -> dict:
+                              handler: outbox.Handler, partial_deadline: timedelta | None = None,
+                              tracking_url: bool = False) -> dict:
     """Turn new parcels into tracking effects (one per parcel and line), then send them."""
     with closing(staging_connection()) as conn:
         with conn.cursor() as cur:
-            enq = shipments.enqueue_tracking(cur, account.channel, account.name, payload, run_id, partial_deadline)
+            enq = shipments.enqueue_tracking(cur, account.channel, account.name, payload, run_id, partial_deadline,
+                                             tracking_url)
         conn.commit()
     report("enqueue tracking", account, asdict(enq))
     sent = send_outbox(account, shipments.TRACKING, handler, run_id)
@@ -226,7 +228,7 @@ def post_tracking(channel: Channel, account: Account, run: Run) -> dict:
     shape = channel.tracking
     with channel.client(account) as client:
         return enqueue_and_post_tracking(account, run.run_id, shape.payload, shape.handler(client),
-                                         shape.partial_deadline)
+                                         shape.partial_deadline, shape.tracking_url)
 
 
 def reconcile_stock(account: Account, run_key: str, *, pushes_stock: bool, not_pushed_reason: str = "") -> dict:

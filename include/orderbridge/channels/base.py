@@ -177,6 +177,7 @@ class TrackingShape:
     handler: Callable[[Any], Handler]
     per: str = "line"
     partial_deadline: timedelta | None = None
+    tracking_url: bool = False  # the payload also takes ``tracking_url=`` (``shipments.enqueue_tracking``)
 
 
 @dataclass(frozen=True)

@@ -45,6 +45,9 @@ class ChannelMapper(Protocol):
 
     ``checks_stock``: True when the channel's orders wait as ``awaiting_stock`` while the shelf
     cannot cover them (a channel that answers such orders, e.g. with a status of its own).
+    Optional ``to_order_of(external_id, rows)``: for a channel whose one payload is landed under
+    several external ids (each its own staging order), maps the one named; ``transform`` then
+    calls it instead of ``to_order``.
     """
 
     channel: str

@@ -93,7 +93,10 @@ def _map_safely(mapper: ChannelMapper, external_id: str, rows: list[tuple[int, d
     is a bug in our mapper and fails the task: quarantining on it would hide the bug behind a
     green task while every order piles up as ``invalid_payload``.
     """
+    # A mapper that lands one payload under several ids (Octopia: one staging order per delivery
+    # address) says which of them it maps through ``to_order_of``.
+    to_order_of = getattr(mapper, "to_order_of", None)
     try:
-        return mapper.to_order(rows)
+        return to_order_of(external_id, rows) if to_order_of else mapper.to_order(rows)
     except InvalidPayload as err:
         return StagedOrder(external_order_id=external_id, raw_id=rows[-1][0], lines=[], invalid_reason=str(err))
