@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, closing
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 SEED = 7
 ANCHOR = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
@@ -69,6 +69,7 @@ class ChannelBench:
     mapper: Callable[[dict], object]  # connection -> the channel's mapper
     max_n: int | None = None  # largest N its sandbox serves in reasonable time
     max_n_reason: str = ""
+    land: Callable | None = None  # the stream's own landing (Octopia: one raw row per delivery address)
 
     def account(self, n: int):
         from orderbridge.config import Account
@@ -126,7 +127,33 @@ def _plentymarkets() -> ChannelBench:
     )
 
 
-CHANNELS: dict[str, Callable[[], ChannelBench]] = {"groupon": _groupon, "plentymarkets": _plentymarkets}
+def _octopia() -> ChannelBench:
+    """Octopia's window read: one seller on two sales channels, every order of the sandbox's day."""
+    from orderbridge.channels.octopia.channel import _land
+    from orderbridge.channels.octopia.client import OctopiaClient
+    from orderbridge.channels.octopia.mapping import OctopiaMapper, order_id
+    from orderbridge.window import Window
+
+    def pages(account, stack: ExitStack):
+        client = stack.enter_context(OctopiaClient(account.conn_id, account.name))
+        return client, client.iter_orders(Window(ANCHOR - timedelta(days=1, hours=1), ANCHOR + timedelta(minutes=1)))
+
+    return ChannelBench(
+        channel="octopia",
+        sandbox_args=lambda n: ["--octopia", f"bench-client:bench-secret:98979:{n}:CDISFR+RAKUFR"],
+        connection=lambda n, port: {"conn_type": "http", "host": "127.0.0.1", "port": port, "schema": "http",
+                                    "login": "bench-client", "password": "bench-secret",
+                                    "extra": {"api_path": "/octopia/seller/v2", "timeout": 120, "seller_id": "98979",
+                                              "token_url": f"http://127.0.0.1:{port}/octopia/auth/realms/maas/"
+                                                           "protocol/openid-connect/token"}},
+        pages=pages, external_id=order_id, land=_land, mapper=lambda conn: OctopiaMapper(),
+        max_n=10_000, max_n_reason="its sandbox filters every order of the seller for each page it serves "
+                                   "(O(N) a page, 100 orders a page)",
+    )
+
+
+CHANNELS: dict[str, Callable[[], ChannelBench]] = {"groupon": _groupon, "plentymarkets": _plentymarkets,
+                                                   "octopia": _octopia}
 
 
 # -- helpers on the staging database ------------------------------------------------------------------
@@ -235,6 +262,7 @@ def cycle(channel: str, n: int, dsn: str, profile: bool = False) -> dict:
     out["sandbox_start_s"] = time.perf_counter() - t0
     connection = bench.connection(n, sandbox.port)
     os.environ[f"AIRFLOW_CONN_{account.conn_id.upper()}"] = json.dumps(connection)
+    os.environ.setdefault("AIRFLOW_CONN_ORDERBRIDGE_STAGING", dsn)  # Octopia's client keeps its token there
     sb = psutil.Process(sandbox.pid)
     mapper = bench.mapper(connection)
 
@@ -281,7 +309,8 @@ def cycle(channel: str, n: int, dsn: str, profile: bool = False) -> dict:
             client, pages = bench.pages(account, stack)  # the client: what a task process has loaded already
             cpu0, sb_cpu0, pg0 = os.times(), sb.cpu_times(), backend_cpu_s(conn)
             t0 = time.perf_counter()
-            extract = steps.land_pages(conn, account, timed_pages(pages), bench.external_id, "bench-cycle")
+            extract = steps.land_pages(conn, account, timed_pages(pages), bench.external_id, "bench-cycle",
+                                       land=bench.land)
             t1 = time.perf_counter()
             load = staging.transform(conn, mapper, account.name, "bench-cycle")
             t2 = time.perf_counter()

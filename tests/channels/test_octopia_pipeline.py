@@ -1,12 +1,8 @@
 """Octopia end to end against its sandbox fake over real HTTP and a real PostgreSQL (issue 13).
 
-The fake (``orderbridge_sandbox.octopia``) is built by the other half of issue 13 from the same
-API reference; until the lead merges it, this module is skipped. It is written against the wire
-contract the lead fixed: ``--octopia CLIENT_ID:SECRET:SELLER_ID:N[:CHANNELS]``, the API under
-``/octopia/seller/v2``, the token under ``/octopia/auth/realms/maas/...``, and the control routes
-``/_sandbox/octopia/state``, ``/_sandbox/octopia/{seller}/orders`` and
-``/_sandbox/octopia/{seller}/orders/{id}/status``. The accessors below (``orders``, ``tokens``,
-``packages``) are the only places that read the fake's state: adapt them at merge if its keys differ.
+The client and the fake (``orderbridge_sandbox.octopia``) were built apart from the same API
+reference; this module proves them together. The accessors below (``orders``, ``tokens``,
+``packages``) are the only places that read the fake's state (``GET /_sandbox/octopia/state``).
 """
 
 from __future__ import annotations
@@ -17,16 +13,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import requests
 
-from orderbridge.channels.registry import CHANNELS  # noqa: E402
-
-if "octopia" not in CHANNELS:
-    pytest.skip("Octopia is not in the channel registry yet: its client and its fake are merged, their end-to-end "
-                "integration is still open (issue 13)", allow_module_level=True)
-
-from conftest import rows, run_task  # noqa: E402
-from orderbridge.config import Account  # noqa: E402
-from orderbridge_sandbox.process import start_sandbox  # noqa: E402
-from orderbridge_sandbox.warehouse import seed_catalogue  # noqa: E402
+from conftest import rows, run_task
+from orderbridge.config import Account
+from orderbridge_sandbox.process import start_sandbox
+from orderbridge_sandbox.warehouse import seed_catalogue
 
 CLIENT, SECRET, SELLERS = "orderbridge-platform", "platform-secret", ("98979", "98980")
 ACCOUNTS = {s: Account(channel="octopia", name=f"s{s}", conn_id=f"orderbridge_octopia_s{s}", extract_mode="window")
@@ -36,7 +26,10 @@ T = 10
 
 @pytest.fixture
 def fake():
-    with start_sandbox(["--seed", "13", "--octopia", f"{CLIENT}:{SECRET}:{SELLERS[0]}:12:CDISFR+FNAC",
+    # Accepted orders reach InPreparation an hour later on the fake's clock (``clock``), never by
+    # itself while a test runs.
+    with start_sandbox(["--seed", "13", "--octopia-prepare-delay", "3600",
+                        "--octopia", f"{CLIENT}:{SECRET}:{SELLERS[0]}:12:CDISFR+FNAC",
                         "--octopia", f"{CLIENT}:{SECRET}:{SELLERS[1]}:6"]) as proc:
         yield proc
 
@@ -69,18 +62,14 @@ def state(proc) -> dict:
     return control(proc, "state")
 
 
-def orders(proc, seller: str | None = None) -> dict[str, dict]:
-    """orderId -> order (with ``lines``, each with ``status``, ``offer.supplyMode`` and ``parcels``)."""
-    found = {}
-    for entry in state(proc)["orders"]:
-        if seller is None or str(entry.get("sellerId") or (entry.get("seller") or {}).get("id")) == seller:
-            found[entry["orderId"]] = entry
-    return found
+def orders(proc, seller: str) -> dict[str, dict]:
+    """orderId -> the fake's order (``salesChannelId``, ``status``, ``lines`` with ``status``,
+    ``supplyMode`` and ``parcels``, ``shipments``: every accepted shipments POST body)."""
+    return {o["orderId"]: o for o in state(proc)["sellers"][seller]["orders"]}
 
 
 def tokens(proc) -> int:
-    st = state(proc)
-    return int(st.get("tokens_issued", st.get("tokens", 0)))
+    return state(proc)["tokens_issued"]
 
 
 def packages(proc) -> list[dict]:
@@ -119,7 +108,7 @@ def test_two_sales_channels_one_token_for_every_task_and_seller(octopia, conn):
         for seller in SELLERS:
             cycle(seller, f"run-{run}")
     assert tokens(octopia) == 1
-    channels = {o["salesChannel"]["id"] for o in orders(octopia, SELLERS[0]).values()}
+    channels = {o["salesChannelId"] for o in orders(octopia, SELLERS[0]).values()}
     assert channels == {"CDISFR", "FNAC"}
     assert set(staged(conn, SELLERS[0])) >= set(orders(octopia, SELLERS[0]))
 
@@ -127,7 +116,7 @@ def test_two_sales_channels_one_token_for_every_task_and_seller(octopia, conn):
 def test_fbo_lines_are_recorded_and_never_shipped(octopia, conn):
     cycle(SELLERS[0], "run-1")
     fbo = [(o["orderId"], line["orderLineId"]) for o in orders(octopia, SELLERS[0]).values() for line in o["lines"]
-           if line["offer"]["supplyMode"] != "Seller"]
+           if line["supplyMode"] != "Seller"]
     assert fbo, "the fake serves mixed supply modes"
     for order_id, line_id in fbo:
         assert rows(conn, "SELECT l.status FROM staging.order_lines l JOIN staging.orders o ON o.id = l.order_id "
@@ -137,12 +126,11 @@ def test_fbo_lines_are_recorded_and_never_shipped(octopia, conn):
 
 def test_acceptance_held_while_stock_is_short_and_accepted_once_it_arrives(octopia, conn):
     seller = SELLERS[0]
-    control(octopia, f"{seller}/orders", "POST", n=1, salesChannelId="CDISFR")
+    [order_id] = control(octopia, f"{seller}/orders", "POST", n=1, salesChannelId="CDISFR",
+                         status="WaitingAcceptance", supplyModes=["Seller"])["orderIds"]
     rows(conn, "UPDATE staging.stock_levels SET on_hand = 0")
     cycle(seller, "run-1")
-    waiting = [o["orderId"] for o in orders(octopia, seller).values() if o["status"] == "WaitingAcceptance"]
-    assert waiting, "a new Cdiscount order waits for acceptance"
-    order_id = waiting[0]
+    assert orders(octopia, seller)[order_id]["status"] == "WaitingAcceptance"
     assert staged(conn, seller)[order_id] == "awaiting_stock"
     rows(conn, "UPDATE staging.stock_levels SET on_hand = 1000")
     cycle(seller, "run-2")
@@ -153,11 +141,18 @@ def test_acceptance_held_while_stock_is_short_and_accepted_once_it_arrives(octop
 
 
 def _accepted_order(proc, conn, seller: str) -> str:
+    """A new two-line Cdiscount order, Accepted and not yet InPreparation, staged ready to pick."""
+    [order_id] = control(proc, f"{seller}/orders", "POST", n=1, salesChannelId="CDISFR", status="Accepted",
+                         supplyModes=["Seller", "Seller"])["orderIds"]
     cycle(seller, "run-1")
-    ready = [o for o, s in staged(conn, seller).items() if s == "ready" and "#" not in o
-             and orders(proc, seller)[o]["status"] == "Accepted"]
-    assert ready, "an accepted order not yet InPreparation"
-    return ready[0]
+    assert staged(conn, seller)[order_id] == "ready"
+    assert orders(proc, seller)[order_id]["status"] == "Accepted"
+    return order_id
+
+
+def clock(proc, seconds: float) -> None:
+    """Move the fake's time on: accepted orders pass its controls, packages integrate, tokens age."""
+    control(proc, "clock", "POST", advance=seconds)
 
 
 def test_a_parcel_for_a_line_not_in_preparation_waits_and_goes_out_later_exactly_once(octopia, conn):
@@ -170,7 +165,7 @@ def test_a_parcel_for_a_line_not_in_preparation_waits_and_goes_out_later_exactly
     move(octopia, seller, order_id, "InPreparation")
     cycle(seller, "run-3")
     cycle(seller, "run-4")  # a rerun declares nothing twice
-    ours = [line for line in orders(octopia, seller)[order_id]["lines"] if line["offer"]["supplyMode"] == "Seller"]
+    ours = [line for line in orders(octopia, seller)[order_id]["lines"] if line["supplyMode"] == "Seller"]
     assert all([p["parcelNumber"] for p in line["parcels"]] == ["6A-WAIT-1"] for line in ours)
 
 
@@ -181,7 +176,8 @@ def test_a_lost_answer_to_a_parcel_post_declares_nothing_twice(octopia, conn):
     ship(conn, seller, order_id, "6A-LOST-1")
     fault(octopia, kind="cut", match="shipments", times=1)
     cycle(seller, "run-2")
-    ours = [line for line in orders(octopia, seller)[order_id]["lines"] if line["offer"]["supplyMode"] == "Seller"]
+    assert len(orders(octopia, seller)[order_id]["shipments"]) == 1, "the fake took the POST whose answer was cut"
+    ours = [line for line in orders(octopia, seller)[order_id]["lines"] if line["supplyMode"] == "Seller"]
     assert all([p["parcelNumber"] for p in line["parcels"]] == ["6A-LOST-1"] for line in ours)
     assert rows(conn, "SELECT DISTINCT status FROM staging.outbox WHERE kind = 'tracking'") == [("sent",)]
 
@@ -194,9 +190,12 @@ def test_an_offer_package_that_rejects_items_shows_the_channels_reason(octopia, 
     rows(conn, "INSERT INTO staging.sku_aliases (channel, channel_sku, warehouse_sku) SELECT 'octopia', "
                "'NOT-AN-OFFER', sku FROM staging.products LIMIT 1")
     cycle(seller, "run-2")
-    assert packages(octopia), "stock went as offer packages"
-    for run in range(3, 8):  # the fake integrates after a delay: later runs poll
-        cycle(seller, f"run-{run}")
+    ours = [p for p in packages(octopia) if p["sellerId"] == seller]
+    assert ours and {p["state"] for p in ours} == {"Ready"}, "stock went as offer packages, not integrated yet"
+    cycle(seller, "run-3")  # polled before the fake integrates it: still open, nothing recorded
+    assert rows(conn, "SELECT count(*) FROM staging.order_events WHERE event = 'stock_rejected'") == [(0,)]
+    clock(octopia, 301)  # the fake integrates a Ready package 300 s later (--octopia-package-delay)
+    cycle(seller, "run-4")
     assert rows(conn, "SELECT count(*) > 0 FROM staging.order_events WHERE event = 'stock_rejected' "
                       "AND detail->'item'->>'sellerExternalReference' = 'NOT-AN-OFFER'") == [(True,)]
 
@@ -219,3 +218,23 @@ def test_a_disconnected_account_stops_and_keeps_its_data(octopia, conn, tmp_path
     config.write_text("octopia:\n  - name: s98979\n    conn_id: orderbridge_octopia_s98979\n", encoding="utf-8")
     assert [a.name for a in load_accounts("octopia", config)] == ["s98979"]  # no DAG for s98980 any more
     assert staged(conn, SELLERS[1]) == before and before
+
+
+def test_a_429_on_an_approval_is_waited_out_in_the_task_not_a_failed_run(octopia, conn):
+    """A 429 was not processed: the single-try approval waits Retry-After and sends it (a lost
+    answer, by contrast, is checked by re-reading the order, never resent blindly)."""
+    seller = SELLERS[0]
+    [order_id] = control(octopia, f"{seller}/orders", "POST", n=1, salesChannelId="CDISFR",
+                         status="WaitingAcceptance", supplyModes=["Seller"])["orderIds"]
+    fault(octopia, kind="429", match="approval-status", retry_after=0, times=1)
+    result = cycle(seller, "run-1")["send_approval"]
+    assert (result["sent"], result["failed"]) == (1, 0)
+    assert orders(octopia, seller)[order_id]["approvals"] == ["Accepted"]
+
+
+def test_a_throttled_or_failing_token_endpoint_is_retried_within_the_task(octopia, conn):
+    fault(octopia, kind="429", match="openid-connect/token", retry_after=0, times=1)
+    fault(octopia, kind="503", match="openid-connect/token", times=1)
+    cycle(SELLERS[1], "run-1")
+    assert tokens(octopia) == 1
+    assert set(staged(conn, SELLERS[1])) >= set(orders(octopia, SELLERS[1]))

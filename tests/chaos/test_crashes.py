@@ -30,8 +30,11 @@ ALL = [
     # retry, tests/chaos/test_inbound_abuse.py). Its stock goes as levels: one sent again after a
     # killed worker changes nothing.
     ("merkana", "post_status_updates", "writeback.order_status"), ("merkana", "push_stock", "writeback.stock"),
+    ("octopia", "extract_orders", "extract.landed"), ("octopia", "load_staging", "load.committed"),
+    ("octopia", "send_approval", "writeback.approval"), ("octopia", "post_tracking", "writeback.tracking"),
+    ("octopia", "push_stock", "writeback.stock"),
 ]
-SHORT = [ALL[0], ALL[2], ALL[3], ALL[5], ALL[7], ALL[8], ALL[9], ALL[10]]
+SHORT = [ALL[0], ALL[2], ALL[3], ALL[5], ALL[7], ALL[8], ALL[9], ALL[10], ALL[13], ALL[14]]
 
 
 def cycle(adapter, run_id: str, crash: tuple[str, str] | None = None) -> int:

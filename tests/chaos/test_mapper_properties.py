@@ -19,14 +19,18 @@ from hypothesis import strategies as st
 from merkana_support import collection_bodies
 from orderbridge import staging
 from orderbridge.channels.groupon.mapping import GrouponMapper, entry_id
+from orderbridge.channels.octopia.mapping import OctopiaMapper
 from orderbridge.channels.plentymarkets.mapping import PlentyMapper
 from orderbridge.channels.registry import CHANNELS
 from orderbridge.orders import SkuMap, StagedOrder, decide_status, line_rows
 from orderbridge_sandbox.fakedata import GrouponOrderFactory
+from orderbridge_sandbox.octopia.factory import OctopiaOrderFactory
 from orderbridge_sandbox.plentyfake import PlentyOrderFactory
 
 ANCHOR = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 GROUPON_SAMPLES = [e.payload for order in GrouponOrderFactory(3, "1001", ANCHOR).generate(8) for e in order]
+OCTOPIA_SAMPLES = [o.to_api() for o in OctopiaOrderFactory(3, "98979", ANCHOR, split_address_share=0.5)
+                   .generate(8, ("CDISFR", "RAKUFR"))]
 PLENTY_SAMPLES = [{**o.body, "id": o.id, "statusId": 5.0} for o in PlentyOrderFactory(3, "demo", ANCHOR).generate(8)]
 
 
@@ -41,7 +45,18 @@ MAPPERS = {
     "groupon": (lambda: GrouponMapper("GBP"), GROUPON_SAMPLES),
     "plentymarkets": (PlentyMapper, PLENTY_SAMPLES),
     "merkana": (merkana_mapper, [collection_bodies()["order_create"]]),
+    "octopia": (OctopiaMapper, OCTOPIA_SAMPLES),
 }
+
+
+def landed_id(channel: str, payload) -> str:
+    """The id the loader maps a payload under: Octopia lands an order once per delivery address
+    (``mapping.landed``) and maps each under its own id; the others under any id."""
+    if channel != "octopia":
+        return "ext-1"
+    from orderbridge.channels.octopia.mapping import landed, order_id
+
+    return landed([(order_id(payload), payload)])[0][0]
 
 
 def test_every_registered_channel_has_its_mapper_under_these_properties():
@@ -137,7 +152,7 @@ def test_any_broken_payload_is_staged_or_quarantined_naming_the_field(channel, d
     make, samples = MAPPERS[channel]
     path, payload = data.draw(broken(samples), label=channel)
     mapper = make()
-    order = staging._map_safely(mapper, "ext-1", [(1, payload)])
+    order = staging._map_safely(mapper, landed_id(channel, payload), [(1, payload)])
     assert_valid_or_quarantined(order, path, mapper)
 
 
@@ -147,7 +162,7 @@ def test_any_broken_payload_is_staged_or_quarantined_naming_the_field(channel, d
 def test_any_json_at_all_never_crashes_the_mapper(channel, data):
     make, _ = MAPPERS[channel]
     payload = data.draw(JSON)
-    order = staging._map_safely(make(), "ext-1", [(1, payload)])
+    order = staging._map_safely(make(), landed_id(channel, payload), [(1, payload)])
     assert isinstance(order, StagedOrder)
     assert order.invalid_reason or order.lines
 

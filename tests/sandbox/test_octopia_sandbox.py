@@ -648,3 +648,20 @@ def test_the_command_line_checks_name_what_is_wrong():
     assert "cannot exceed 1" in FAKE.check(shares)
     assert "page-size" in FAKE.check(parser.parse_args(["--octopia-default-page-size", "101"]))
     assert OctopiaSellerSpec.parse("c:s:1:2:CDISFR+CDISFR").channels == ("CDISFR",)
+
+
+def test_generated_statuses_can_be_limited_and_a_bad_list_is_refused(monkeypatch):
+    import argparse
+
+    from orderbridge_sandbox.octopia import FAKE
+
+    orders = _in_process_orders(monkeypatch, "c:s:1:40:CDISFR+RAKUFR",
+                                octopia_statuses=("WaitingAcceptance", "InPreparation", "Shipped"))["items"]
+    assert {o["status"] for o in orders if o["salesChannel"]["id"] == "CDISFR"} == {"WaitingAcceptance",
+                                                                                   "InPreparation", "Shipped"}
+    assert {o["status"] for o in orders if o["salesChannel"]["id"] == "RAKUFR"} == {"InPreparation", "Shipped"}
+    parser = argparse.ArgumentParser()
+    FAKE.add_arguments(parser)
+    assert "got Sent" in FAKE.check(parser.parse_args(["--octopia-statuses", "Shipped,Sent"]))
+    only_cdiscount = parser.parse_args(["--octopia", "c:s:1:2:CDISFR+RAKUFR", "--octopia-statuses", "Refused"])
+    assert "exist only on CDISFR" in FAKE.check(only_cdiscount)

@@ -16,6 +16,7 @@ import yaml
 from orderbridge.channels import registry
 from orderbridge.channels.groupon.settings import GrouponSettings
 from orderbridge.channels.merkana.settings import PlatformSettings
+from orderbridge.channels.octopia.settings import OctopiaSettings
 from orderbridge.channels.plentymarkets.settings import PlentySettings
 from orderbridge.channels.settings import ChannelSettings
 from orderbridge.config import Account
@@ -37,15 +38,21 @@ DOCUMENTED = {
                 "unknown_product_sku": "MK-UNKNOWN-{mid}", "stock_mode": "delta", "field_names": {"br": "qty"},
                 "status_values": {"shipped": "shipped"}, "max_body_bytes": 1024, "status_batch_size": 10,
                 "stock_batch_size": 20, "retry_delay_seconds": 60, "unmapped_courier": "service_name"},
+    "octopia": {**SHARED, "token_url": "https://auth.octopia-io.net/token", "seller_id": "98979",
+                "sales_channels": ["CDISFR", "RAKUFR"], "order_overlap_minutes": 15, "page_size": 100,
+                "acceptance": "hold", "token_margin_seconds": 300, "accept_language": "fr-FR", "offer_batch": 100,
+                "results_limit": 100, "subscription_states": ["Active"]},
 }
 CHANNELS = tuple(DOCUMENTED)
+REQUIRED = {"octopia": {"seller_id": "98979"}}  # extras with no default: the seller we act for
 
 
 def parse(channel: str, extra: dict, conn_id: str = "orderbridge_unit_x") -> ChannelSettings:
     """The channel's settings of a connection with these extras."""
     if channel == "merkana":
         return PlatformSettings.from_extra("demo", conn_id, extra)
-    return {"groupon": GrouponSettings, "plentymarkets": PlentySettings}[channel].from_extra(extra, conn_id)
+    return {"groupon": GrouponSettings, "plentymarkets": PlentySettings,
+            "octopia": OctopiaSettings}[channel].from_extra(extra, conn_id)
 
 
 # -- what each channel accepts ---------------------------------------------------------------------
@@ -59,7 +66,7 @@ def test_each_channel_accepts_its_documented_extras(channel):
 
 @pytest.mark.parametrize("channel", CHANNELS)
 def test_no_extras_means_the_defaults(channel):
-    settings = parse(channel, {})
+    settings = parse(channel, REQUIRED.get(channel, {}))
     assert (settings.api_path, settings.timeout, settings.rate_per_second, settings.max_retry_after) == (
         "", 30.0, None, 300.0)
 
@@ -130,7 +137,7 @@ def test_the_connections_this_repository_sets_are_accepted():
 # -- what each channel refuses, and how --------------------------------------------------------------
 
 @pytest.mark.parametrize("channel", CHANNELS)
-@pytest.mark.parametrize("unknown", ["rate_per_secnd", "seller_id", "page_size", "client_secret"])
+@pytest.mark.parametrize("unknown", ["rate_per_secnd", "seller_ident", "pageSize", "client_secret"])
 def test_an_unknown_extra_is_refused_naming_it_and_what_the_channel_takes(channel, unknown):
     with pytest.raises(SettingsError) as err:
         parse(channel, {**DOCUMENTED[channel], unknown: SECRET})

@@ -54,11 +54,11 @@ from fastapi import FastAPI
 
 from orderbridge_sandbox.catalogue import OCTOPIA_OFFERS
 from orderbridge_sandbox.octopia.control import control_router
-from orderbridge_sandbox.octopia.factory import OctopiaOrderFactory
+from orderbridge_sandbox.octopia.factory import CDISCOUNT_ONLY, OctopiaOrderFactory
 from orderbridge_sandbox.octopia.offers import OfferPackages
 from orderbridge_sandbox.octopia.routes import api_router
 from orderbridge_sandbox.octopia.sandbox import OctopiaSandbox, Settings
-from orderbridge_sandbox.octopia.state import CDISCOUNT, CHANNEL, PROBLEM, Problem
+from orderbridge_sandbox.octopia.state import CDISCOUNT, CHANNEL, PROBLEM, STATUSES, Problem
 from orderbridge_sandbox.plugin import Fake, spec_type
 
 _CHANNEL_ID = re.compile(r"[A-Z0-9]{2,12}")
@@ -118,6 +118,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="share of generated lines fulfilled by Octopia (supplyMode Fulfillment)")
     parser.add_argument("--octopia-xdock-share", type=float, default=0.05,
                         help="share of generated lines cross-docked (supplyMode Xdock)")
+    parser.add_argument("--octopia-statuses", type=lambda text: tuple(t.strip() for t in text.split(",") if t.strip()),
+                        default=None, metavar="STATUS,...",
+                        help="draw generated orders' statuses from these only (default: every status); e.g. "
+                             "without Processing and Accepted no order waits for the marketplace's own moves")
     parser.add_argument("--octopia-split-address-share", type=float, default=0.1,
                         help="share of generated multi-line orders whose lines ship to different addresses")
 
@@ -134,7 +138,8 @@ def build(app: FastAPI, options: argparse.Namespace, seed: int, anchor: datetime
     for spec in options.octopia:
         factory = OctopiaOrderFactory(seed, spec.seller_id, anchor, days=days, fbo_share=options.octopia_fbo_share,
                                       xdock_share=options.octopia_xdock_share,
-                                      split_address_share=options.octopia_split_address_share)
+                                      split_address_share=options.octopia_split_address_share,
+                                      statuses=options.octopia_statuses)
         # Every catalogue offer is listed on every channel, with a small stock until packages change it.
         offers = {c: {o.channel_sku: {"quantity": 5, "price": o.unit_price} for o in OCTOPIA_OFFERS}
                   for c in spec.channels}
@@ -151,6 +156,16 @@ def _check(options: argparse.Namespace) -> str | None:
         return "--octopia-default-page-size must be between 1 and --octopia-max-page-size"
     if options.octopia_fbo_share + options.octopia_xdock_share > 1:
         return "--octopia-fbo-share plus --octopia-xdock-share cannot exceed 1"
+    chosen = options.octopia_statuses
+    if chosen is not None:
+        unknown = [s for s in chosen if s not in STATUSES]
+        if unknown or not chosen:
+            return (f"--octopia-statuses takes statuses among {', '.join(STATUSES)}, "
+                    f"got {', '.join(unknown) or 'none'}")
+        others = any(c != CDISCOUNT for spec in options.octopia for c in spec.channels)
+        if others and all(s in CDISCOUNT_ONLY for s in chosen):
+            return (f"--octopia-statuses: {', '.join(chosen)} exist only on {CDISCOUNT}; "
+                    "add a status other channels have")
     secrets: dict[str, str] = {}
     for spec in options.octopia:
         if secrets.setdefault(spec.client_id, spec.secret) != spec.secret:

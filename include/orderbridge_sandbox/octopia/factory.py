@@ -21,6 +21,7 @@ _LOCALES = {"FR": "fr_FR", "SE": "sv_SE", "GB": "en_GB", "PT": "pt_PT"}
 # Initial statuses: most orders still to act on, some in every other status so a client meets them all.
 _STATUS_WEIGHTS = {"Processing": 4, "WaitingAcceptance": 22, "Accepted": 12, "InPreparation": 34, "Shipped": 10,
                    "Delivered": 6, "Cancelled": 5, "Refused": 3, "Rejected": 2}
+CDISCOUNT_ONLY = ("WaitingAcceptance", "Refused")
 _CARRIERS = (("Colissimo", "https://www.laposte.fr/outils/suivre-vos-envois?code={}"),
              ("Chronopost", "https://www.chronopost.fr/tracking-no-cms/suivi-page?listeNumerosLT={}"))
 
@@ -41,11 +42,14 @@ class OctopiaOrderFactory:
         fbo_share: share of lines fulfilled by Octopia (``supplyMode: Fulfillment``).
         xdock_share: share of lines cross-docked by the sales channel (``Xdock``).
         split_address_share: share of multi-line orders whose lines go to different addresses.
+        statuses: the statuses random orders are drawn from (default all, weighted as usual).
     """
 
     def __init__(self, seed: int, seller_id: str, anchor: datetime, days: float = 2.0, fbo_share: float = 0.15,
-                 xdock_share: float = 0.05, split_address_share: float = 0.1) -> None:
+                 xdock_share: float = 0.05, split_address_share: float = 0.1,
+                 statuses: tuple[str, ...] | None = None) -> None:
         self.rng = random.Random(derive_seed(seed, "octopia", seller_id))
+        self.statuses = tuple(statuses or _STATUS_WEIGHTS)
         self.seller_id, self.anchor, self.days = seller_id, anchor.replace(second=0, microsecond=0), days
         self.fbo_share, self.xdock_share, self.split_address_share = fbo_share, xdock_share, split_address_share
         self._weights = [OFFER_WEIGHTS[o.kind] for o in OCTOPIA_OFFERS]
@@ -67,7 +71,7 @@ class OctopiaOrderFactory:
         return orders
 
     def _status(self, channel: str) -> str:
-        names = [s for s in _STATUS_WEIGHTS if channel == CDISCOUNT or s not in ("WaitingAcceptance", "Refused")]
+        names = [s for s in self.statuses if channel == CDISCOUNT or s not in CDISCOUNT_ONLY]
         return self.rng.choices(names, weights=[_STATUS_WEIGHTS[s] for s in names])[0]
 
     def _code(self, n: int, alphabet: str = string.ascii_uppercase + string.digits) -> str:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import time
 from collections.abc import Callable
 from contextlib import closing
 from datetime import UTC, datetime, timedelta
@@ -35,6 +36,8 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from orderbridge.errors import AuthError, RateLimited, Retryable
 
 SALT = b"orderbridge oauth token cache v1"
+TOKEN_ATTEMPTS = 3  # tries of one token request before the task's retry takes over
+MAX_TOKEN_WAIT = 60.0  # seconds one token request may wait on 429s and backoff in all
 
 
 def fernet_for(client_secret: str, token_key: str) -> Fernet:
@@ -66,7 +69,7 @@ class TokenCache:
         self.key = token_key(token_url, client_id)
         self._fernet = fernet_for(client_secret, self.key)
         self._secret, self.timeout, self.margin, self.clock = client_secret, timeout, margin, clock
-        self.fetch = fetch or self._fetch
+        self.fetch = fetch or self._fetch_patiently
         self.where = {"channel": channel, "account": account}
         self.fetched = 0  # tokens this instance asked the endpoint for
 
@@ -103,6 +106,22 @@ class TokenCache:
             return None  # the secret was rotated: the old token is unreadable, fetch one with the new
         return None if token == refused else token
 
+    def _fetch_patiently(self) -> tuple[str, int]:
+        """``_fetch`` with the patience of every other call: a 5xx or a dropped connection is tried
+        again after a short backoff, a 429 after its Retry-After (up to ``MAX_TOKEN_WAIT`` s in
+        all), ``TOKEN_ATTEMPTS`` tries at most; then the task's own retry takes over."""
+        waited, attempt = 0.0, 1
+        while True:
+            try:
+                return self._fetch()
+            except Retryable as err:
+                delay = getattr(err, "retry_after", None)
+                delay = float(2 ** (attempt - 1)) if delay is None else delay
+                if attempt >= TOKEN_ATTEMPTS or waited + delay > MAX_TOKEN_WAIT:
+                    raise
+            time.sleep(delay)
+            waited, attempt = waited + delay, attempt + 1
+
     def _fetch(self) -> tuple[str, int]:
         """One client-credentials grant (authlib), errors in the project's classes.
 
@@ -111,19 +130,19 @@ class TokenCache:
             RateLimited: 429, the token quota (500 an hour per client id) is spent.
             Retryable: no answer, a 5xx or an unreadable answer.
         """
-        statuses: list[int] = []
+        answers: list[requests.Response] = []
         session = OAuth2Session(self.client_id, self._secret, token_endpoint_auth_method="client_secret_post")
-        session.hooks["response"].append(lambda response, *args, **kwargs: statuses.append(response.status_code))
+        session.hooks["response"].append(lambda response, *args, **kwargs: answers.append(response))
         try:
             token = session.fetch_token(self.token_url, grant_type="client_credentials", timeout=self.timeout)
         except requests.RequestException as err:
             raise Retryable(f"token endpoint {self.token_url}: no answer ({type(err).__name__})", **self.where) from err
         except (AuthlibBaseError, ValueError) as err:
-            raise self._refused(statuses[-1] if statuses else None, err) from err
+            raise self._refused(answers[-1] if answers else None, err) from err
         finally:
             session.close()
-        if statuses and statuses[-1] >= 400:
-            raise self._refused(statuses[-1], None)
+        if answers and answers[-1].status_code >= 400:
+            raise self._refused(answers[-1], None)
         access, expires_in = token.get("access_token"), token.get("expires_in")
         if not access:
             raise Retryable(f"token endpoint {self.token_url} answered without access_token", **self.where)
@@ -133,12 +152,18 @@ class TokenCache:
             seconds = 7200
         return access, seconds
 
-    def _refused(self, status: int | None, err: Exception | None):
+    def _refused(self, answer: requests.Response | None, err: Exception | None):
         # authlib's message holds the endpoint's error and description, never our secret.
         said = f" ({str(err)[:200]})" if err else ""
+        status = answer.status_code if answer is not None else None
         if status == 429:
-            return RateLimited(f"token endpoint {self.token_url}: HTTP 429, the token quota of this client id is "
-                               f"spent{said}", status_code=status, **self.where)
+            limited = RateLimited(f"token endpoint {self.token_url}: HTTP 429, the token quota of this client id is "
+                                  f"spent{said}", status_code=status, **self.where)
+            try:
+                limited.retry_after = max(float(answer.headers.get("Retry-After", "")), 0.0)
+            except ValueError:
+                limited.retry_after = 60.0  # no usable Retry-After: a quota is not back in a second
+            return limited
         if status is not None and 400 <= status < 500:
             return AuthError(f"token endpoint {self.token_url}: HTTP {status}, client id {self.client_id} or its "
                              f"secret refused{said}. Resolution: check login (client id) and password (client secret) "

@@ -109,18 +109,31 @@ class OctopiaClient(ChannelClient):
         if token not in self.secrets:
             self.secrets.append(token)
 
-    def call(self, method: str, path: str, *, headers: dict | None = None, **kwargs: Any) -> Any:
-        """An authenticated call as the seller; a 401 renews the token once and repeats the call."""
+    def call(self, method: str, path: str, *, headers: dict | None = None, single: bool = False,
+             **kwargs: Any) -> Any:
+        """An authenticated call as the seller; a 401 renews the token once and repeats the call.
+
+        Args:
+            single: one try for a write whose lost answer must not be resent blindly (no backoff
+                on a timeout or a reset); a 429 is still waited out, Octopia did not process it.
+        """
         if self._token is None:
             self._use(self.tokens.get())
         try:
-            return self.request(method, path, headers=self._headers(headers), **kwargs)
+            return self._send(method, path, headers, single, kwargs)
         except AuthError as err:
             if err.status_code != 401:
                 raise
             self.stats["token_renewals"] += 1
             self._use(self.tokens.get(refused=self._token))
+            return self._send(method, path, headers, single, kwargs)
+
+    def _send(self, method: str, path: str, headers: dict | None, single: bool, kwargs: dict) -> Any:
+        if not single:
             return self.request(method, path, headers=self._headers(headers), **kwargs)
+        # ``request(once=True)`` gives up on a 429; ``_attempt`` is one attempt that waits it out.
+        external_id, decode = kwargs.pop("external_id", ""), kwargs.pop("decode", False)
+        return self._attempt(method, path, external_id, decode, {**kwargs, "headers": self._headers(headers)})
 
     def _headers(self, extra: dict | None) -> dict:
         return {"Authorization": f"Bearer {self._token}", "SellerId": self.settings.seller_id,
@@ -199,13 +212,13 @@ class OctopiaClient(ChannelClient):
 
     def approve(self, order_id: str, approval: str) -> None:
         """``POST /orders/{id}/approval-status`` with ``Accepted`` or ``Refused``: a single try (a lost
-        answer is checked by re-reading the order, ``writeback``)."""
+        answer is checked by re-reading the order, ``writeback``), a 429 waited out."""
         self.call("POST", f"orders/{order_id}/approval-status", json={"approval_status": approval},
-                  external_id=order_id, once=True)
+                  external_id=order_id, single=True)
 
     def declare_parcels(self, order_id: str, parcels: list[dict]) -> None:
         """``POST /orders/{id}/shipments`` with an array of parcels: a single try, as ``approve``."""
-        self.call("POST", f"orders/{order_id}/shipments", json=parcels, external_id=order_id, once=True)
+        self.call("POST", f"orders/{order_id}/shipments", json=parcels, external_id=order_id, single=True)
 
     # -- offer packages ---------------------------------------------------------------------
     def create_package(self, sales_channel: str) -> str:
@@ -238,7 +251,8 @@ class OctopiaClient(ChannelClient):
 
     def package_results(self, package_id: str) -> list[dict]:
         """Every per-item result (cursor paged: ``Link: <...>; rel="next"``, or a ``cursor`` in the body)."""
-        results, params = [], {"limit": 1000}
+        limit = self.settings.results_limit
+        results, params = [], {"limit": limit}
         while True:
             response = self.call("GET", f"offer-packages/{package_id}/offer-requests-results", params=params)
             body = self._decode(response, "offer-requests-results")
@@ -253,4 +267,4 @@ class OctopiaClient(ChannelClient):
 
                 params = {k: v[0] for k, v in parse_qs(urlsplit(following).query).items()}
             else:
-                params = {"limit": 1000, "cursor": cursor}
+                params = {"limit": limit, "cursor": cursor}

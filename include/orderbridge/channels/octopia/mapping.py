@@ -97,6 +97,8 @@ def _address(line: dict, i) -> tuple:
 def address_groups(order: dict) -> dict[str, list[dict]]:
     """Staging id -> the lines that order holds: Seller lines grouped by delivery address, the
     other lines with the first group. Raises ``InvalidPayload`` naming what it cannot read."""
+    if not isinstance(order, dict):  # a page item that is no object lands under its own id, quarantined
+        refuse("the order", "an object", order)
     order_id = _text(order.get("orderId"), "orderId")
     if not order_id:
         raise InvalidPayload("orderId is missing")

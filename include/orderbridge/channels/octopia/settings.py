@@ -39,6 +39,8 @@ class OctopiaSettings(ChannelSettings):
             soon as it can be) or ``refuse`` (refused on Cdiscount at once).
         accept_language: ``Accept-Language`` of offer-package calls [G: clients send fr-FR].
         offer_batch: offer requests per ``POST .../offer-requests`` [G: a client caps at 100].
+        results_limit: ``limit`` of a cursor page of ``offer-requests-results`` [G: the largest
+            limit is not documented; 100, the orders' page cap, is taken as the safe reading].
         subscription_states: ``status`` words of ``GET /sellers/subscriptions`` that count as
             subscribed [G: the words are not documented]; a subscription without one counts.
     """
@@ -54,6 +56,7 @@ class OctopiaSettings(ChannelSettings):
     acceptance: Literal["hold", "refuse"] = "hold"
     accept_language: str = "fr-FR"
     offer_batch: int = Field(100, ge=1, le=1000)
+    results_limit: int = Field(100, ge=1, le=1000)
     subscription_states: list[str] = ["Active", "Activated", "Enabled", "Open"]
 
     @field_validator("seller_id", mode="before")
