@@ -35,6 +35,7 @@ class Findings:
     tracking_sent: int = 0
     tracking_missing: list[str] = field(default_factory=list)
     stock_checked: int = 0
+    takes_stock: bool = False  # the channel shows stock: then a run that checked none proves nothing
     stock_mismatch: list[str] = field(default_factory=list)
     unsent: list[str] = field(default_factory=list)
     silent_quarantine: list[str] = field(default_factory=list)
@@ -119,6 +120,7 @@ def check(adapter: ChannelAdapter, sandbox, conn, observed: Observed | None = No
                  " AND status IN ('pending', 'failed')", channel, account)]
 
         if seen.stock is not None:
+            found.takes_stock = True
             for sku, ours in sorted(expected_stock(cur, channel, account).items()):
                 found.stock_checked += 1
                 theirs = seen.stock.get(sku)

@@ -40,6 +40,7 @@ def test_faults_lose_nothing_duplicate_nothing_and_send_nothing_twice(channel, d
     assert sum(result.faults.values()) > 0 and {"429", "5xx"} <= set(result.faults)
     assert result.problems == []
     assert f.offered > 0 and f.staged >= f.offered
+    assert f.stock_checked > 0 or not f.takes_stock, "a channel that shows stock had none of it checked"
     # within each task's own retries: 3 in dagkit.default_args, 5 on Merkana's send tasks (the seed's policy)
     assert result.max_tries <= 1 + max(task.retries for task in dag.tasks)
 

@@ -160,7 +160,10 @@ def _staged_line(line: dict, order_status: str) -> StagedLine:
     price = _obj(line.get("sellingPrice"), f"lines[{line_id}].sellingPrice").get("unitSalesPrice")
     if isinstance(price, bool | dict | list):
         refuse(f"lines[{line_id}].sellingPrice.unitSalesPrice", "a number", price)
+    # The offer is addressed by its sellerProductId (offer packages' sellerExternalReference), so it
+    # is also the product's id on the channel: stock is pushed for it.
     return StagedLine(channel_line_id=line_id, channel_sku=sku, channel_quantity=quantity,
+                      channel_product_id=sku if supply_mode(line) == SELLER else None,
                       unit_price=parse_decimal(price, f"lines[{line_id}].sellingPrice.unitSalesPrice"),
                       name=text_field(offer.get("productTitle"), f"lines[{line_id}].offer.productTitle"),
                       status=status, channel_status=word)
