@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import os
 import textwrap
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pytest
 import requests
@@ -603,6 +603,15 @@ def test_the_same_seed_gives_the_same_orders_in_process(monkeypatch):
     assert {ln["shippingAddress"]["countryCode"] for o in bodies[0]["items"] for ln in o["lines"]
             if o["salesChannel"]["id"] == "WORTPT"} == {"PT"}
     assert max(o["updatedAt"] for o in bodies[0]["items"]) <= (ANCHOR.isoformat() + "Z")
+
+
+def test_octopia_days_dates_the_initial_orders_where_a_live_scheduled_run_reads(monkeypatch):
+    # --days spreads every fake's orders; Octopia is read by update window, so live runs need them recent.
+    spread = _in_process_orders(monkeypatch, "c:s:1:30:CDISFR", days=2.0)["items"]
+    recent = _in_process_orders(monkeypatch, "c:s:1:30:CDISFR", days=2.0, octopia_days=0.02)["items"]
+    since = (ANCHOR - timedelta(minutes=29)).isoformat() + "Z"
+    assert len(recent) == 30 and min(o["updatedAt"] for o in recent) >= since
+    assert min(o["updatedAt"] for o in spread) < since
 
 
 @pytest.mark.parametrize(("text", "expected"), [

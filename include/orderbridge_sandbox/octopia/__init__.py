@@ -124,6 +124,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "without Processing and Accepted no order waits for the marketplace's own moves")
     parser.add_argument("--octopia-split-address-share", type=float, default=0.1,
                         help="share of generated multi-line orders whose lines ship to different addresses")
+    # Octopia is read by update window only (no queue), so a live sandbox whose orders are spread over
+    # --days shows a scheduled run (its 10-minute interval) almost none of them.
+    parser.add_argument("--octopia-days", type=float, default=None,
+                        help="spread the initial Octopia orders over this many days before the anchor "
+                             "(default: --days); e.g. 0.02 so live runs find them")
 
 
 def build(app: FastAPI, options: argparse.Namespace, seed: int, anchor: datetime, days: float) -> OctopiaSandbox:
@@ -136,7 +141,8 @@ def build(app: FastAPI, options: argparse.Namespace, seed: int, anchor: datetime
         package_delay=options.octopia_package_delay, max_offer_requests=options.octopia_max_offer_requests,
         shared_stock=options.octopia_shared_stock))
     for spec in options.octopia:
-        factory = OctopiaOrderFactory(seed, spec.seller_id, anchor, days=days, fbo_share=options.octopia_fbo_share,
+        factory = OctopiaOrderFactory(seed, spec.seller_id, anchor, days=options.octopia_days or days,
+                                      fbo_share=options.octopia_fbo_share,
                                       xdock_share=options.octopia_xdock_share,
                                       split_address_share=options.octopia_split_address_share,
                                       statuses=options.octopia_statuses)
@@ -154,6 +160,8 @@ def build(app: FastAPI, options: argparse.Namespace, seed: int, anchor: datetime
 def _check(options: argparse.Namespace) -> str | None:
     if not 1 <= options.octopia_default_page_size <= options.octopia_max_page_size:
         return "--octopia-default-page-size must be between 1 and --octopia-max-page-size"
+    if options.octopia_days is not None and options.octopia_days <= 0:
+        return "--octopia-days must be positive"
     if options.octopia_fbo_share + options.octopia_xdock_share > 1:
         return "--octopia-fbo-share plus --octopia-xdock-share cannot exceed 1"
     chosen = options.octopia_statuses
