@@ -35,8 +35,22 @@ def stored_texts(conn) -> str:
 TOKEN_MARK = "eyJ"
 
 
+def cached_tokens(conn, client_secret: str) -> list[str]:
+    """The OAuth access tokens staging caches (Octopia), decrypted as a worker would: each must
+    stay out of logs and stored texts, and the cache must hold none of them in plain text."""
+    from orderbridge.channels.octopia.auth import fernet_for
+
+    with conn.cursor() as cur:
+        cur.execute("SELECT token_key, token FROM staging.oauth_tokens WHERE token IS NOT NULL")
+        rows = cur.fetchall()
+    conn.rollback()
+    tokens = [fernet_for(client_secret, key).decrypt(bytes(token)).decode() for key, token in rows]
+    assert all(t.encode() not in bytes(token) for t, (_key, token) in zip(tokens, rows, strict=True))
+    return tokens
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("channel", ["groupon", "plentymarkets"], indirect=True)
+@pytest.mark.parametrize("channel", ["groupon", "plentymarkets", "octopia"], indirect=True)
 def test_secrets_stay_out_of_task_logs_raw_and_errors(channel, conn, airflow_db, monkeypatch, capfd, caplog):
     from airflow.dag_processing.dagbag import DagBag
 
@@ -66,7 +80,9 @@ def test_secrets_stay_out_of_task_logs_raw_and_errors(channel, conn, airflow_db,
     out = capfd.readouterr()
     logs = out.out + out.err + caplog.text
     assert "credentials" in logs or "refused" in logs
-    for secret in (SECRET, sandbox_secret, TOKEN_MARK):
+    tokens = cached_tokens(conn, sandbox_secret)
+    assert bool(tokens) == (adapter.channel == "octopia")  # the one channel whose token staging shares
+    for secret in (SECRET, sandbox_secret, TOKEN_MARK, *tokens):
         assert secret not in logs, f"{secret[:6]}... leaked into a task log"
         assert secret not in stored_texts(conn), f"{secret[:6]}... stored in raw/staging"
 
