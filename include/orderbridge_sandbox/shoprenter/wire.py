@@ -97,7 +97,16 @@ def parse_body(raw: bytes, content_type: str, form: list[tuple[str, str]] | None
         target[keys[-1]] = value
     if not data:
         raise missing
-    return data
+    return _listed(data)
+
+
+def _listed(value: object) -> object:
+    """Form fields number list entries (``data[requests][0][method]``): such dicts become lists."""
+    if not isinstance(value, dict):
+        return value
+    if value and all(k.isdigit() for k in value):
+        return [_listed(value[k]) for k in sorted(value, key=int)]
+    return {k: _listed(v) for k, v in value.items()}
 
 
 def parse_date(name: str, text: str, date_only: bool = False) -> datetime:
