@@ -283,6 +283,9 @@ def test_status_change_writes_history_and_delivers_multipart_data_to_every_hook(
         assert document["orderHistory"]["statusText"] == "Feldolgozás alatt"
         assert document["innerResourceId"] == f"orders/{order['id']}"
         assert all("quantity" in line for line in document["orderProducts"]["orderProduct"])
+    since = done["order"]["dateUpdated"]
+    updated = Shop(main, "hooks").get("orders", updatedAtMin=since, full=1).json()["items"]
+    assert order["innerId"] in [int(o["innerId"]) for o in updated] and since >= order["dateUpdated"]
     history = Shop(main, "hooks").get("orderHistories", orderId=order["id"], full=1).json()
     assert "pageCount" in history and history["items"][-1]["comment"] == "csomagoljuk"
     assert history["items"][-1]["orderStatus"]["href"].endswith("b3JkZXJTdGF0dXMtb3JkZXJfc3RhdHVzX2lkPTI=")
@@ -343,6 +346,16 @@ def test_products_by_sku_and_product_extend_addressed_by_sku(main):
     assert shop.call("POST", "products", json={"sku": "SR-NEW-1"}).status_code == 409
     assert shop.call("DELETE", "productExtend", params={"sku": "SR-NEW-1"}).status_code == 204
     assert shop.get("products", sku="SR-NEW-1").json()["items"] == []
+
+
+def test_a_changed_sku_is_found_under_its_new_name_only(main):
+    shop = Shop(main, "beta")
+    renamed = shop.call("PUT", "productExtend", params={"sku": "WH-1010"}, json={"sku": "WH-1010-B"})
+    assert renamed.status_code == 200 and renamed.json()["sku"] == "WH-1010-B"
+    assert shop.get("products", sku="WH-1010").json()["items"] == []
+    assert shop.call("PUT", "productExtend", params={"sku": "WH-1010"}, json={"stock1": 1}).status_code == 404
+    assert shop.call("PUT", "productExtend", params={"sku": "WH-1010-B"}, json={"sku": "WH-1011"}).status_code == 409
+    assert shop.call("PUT", "productExtend", params={"sku": "WH-1010-B"}, json={"sku": "WH-1010"}).status_code == 200
 
 
 def test_every_product_sits_in_a_group(main):
@@ -452,6 +465,8 @@ def test_basic_auth_on_the_legacy_host(main):
     assert Shop(main, "alpha").get("orders").status_code == 200
     wrong = Shop(main, "alpha", key="wrong").get("orders")
     assert wrong.status_code == 401 and wrong.json()["error"] == 40101
+    as_xml = Shop(main, "alpha", key="wrong").call("GET", "orders", xml=True)
+    assert as_xml.status_code == 401 and ElementTree.fromstring(as_xml.content).findtext("error") == "40101"
     anonymous = requests.get(f"{main.url}/shoprenter/alpha/orders", headers={"Accept": "application/json"}, timeout=T)
     assert anonymous.status_code == 401
     other_shop = Shop(main, "beta", key=KEYS["alpha"]).get("orders")  # alpha's key does not open beta
@@ -549,6 +564,13 @@ def test_control_adds_and_changes_products_with_groups(main):
     assert listed["productDescriptions"][0]["name"] == "Kerti lámpa" and listed["stock1"] == "9"
     assert control(main, "beta/products", {"sku": "SR-CTRL-1", "status": 9})["_status"] == 400
     assert control(main, "nosuch/products", {"sku": "x"})["_status"] == 404
+    many = control(main, "beta/products", {"products": [{"sku": f"SR-BULK-{i}", "price": 100 + i} for i in range(300)]})
+    assert (many["created"], many["changed"]) == (300, 0)
+    assert len(shop.get("products", limit=200, page=1).json()["items"]) > 100
+    refused = control(main, "beta/products", {"products": [{"sku": "SR-BULK-0", "price": 1}, {"sku": "SR-BULK-1",
+                                                                                                  "stock1": "x"}]})
+    assert refused["_status"] == 400  # all or nothing: the first one is unchanged
+    assert shop.get("products", sku="SR-BULK-0", full=1).json()["items"][0]["price"] == "100.0000"
     assert control(main, "beta/orders/1/status", {"status": 2})["_status"] == 404
 
 

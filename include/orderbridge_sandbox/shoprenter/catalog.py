@@ -94,11 +94,10 @@ def change_product(shop: Shop, product: Product, body: dict, extend: bool, now) 
         raise ApiError(409, 40901, f"Product with sku {fields['sku']} already exists")
     changed = (fields != product.fields or (name and name != product.name)
                or (category and category != product.category_id))
-    product.fields, product.name = fields, name or product.name
-    product.category_id = category or product.category_id
-    if changed:
-        product.updated = now
-    return product
+    changed_product = Product(product.inner_id, fields, name or product.name, category or product.category_id,
+                              product.created, now if changed else product.updated)
+    shop.put_product(changed_product)
+    return changed_product
 
 
 def create_product(shop: Shop, body: dict, extend: bool, now) -> Product:
@@ -184,7 +183,7 @@ def _writer(collection: str, action: str) -> Callable:
             return 201, render(api, create_product(api.shop, fields, extend, now))
         product = _target(api, collection, item, params)
         if action == "delete":
-            del api.shop.products[product.inner_id]
+            api.shop.drop_product(product)
             return 204, None
         return 200, render(api, change_product(api.shop, product, fields, extend, now))
     return write

@@ -11,9 +11,11 @@ from dataclasses import asdict
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from orderbridge_sandbox.shoprenter.catalog import change_product, create_product
+from orderbridge_sandbox.shoprenter.catalog import apply_fields, change_product, create_product
 from orderbridge_sandbox.shoprenter.sandbox import ShoprenterSandbox
 from orderbridge_sandbox.shoprenter.state import ORDER_STATUSES, ApiError, Order, Product, Shop, fmt, make_id
+
+_NEW = {"sku": "", "status": 1}  # the fields a new product's body is checked against
 
 
 def order_state(order: Order) -> dict:
@@ -106,24 +108,40 @@ def control_router(sandbox: ShoprenterSandbox) -> APIRouter:
     @router.post("/{shop_name}/products")
     async def product(shop_name: str, request: Request) -> JSONResponse:
         """``{"sku": ..., "name": ..., "group": ..., <product fields>}``: add the product, or change
-        the one with that SKU (a new group name is created)."""
+        the one with that SKU (a new group name is created). ``{"products": [...]}`` does many at
+        once (a large catalogue for a benchmark), all or nothing."""
         def put(shop: Shop, body: dict) -> dict:
-            body = dict(body)
-            name, group = body.pop("name", None), body.pop("group", None)
-            if group is not None:
-                ids = {v: k for k, v in shop.categories.items()}
-                if group not in ids:
-                    ids[group] = shop.new_id("category", 201)
-                    shop.categories[ids[group]] = str(group)
-                body["productCategoryRelations"] = [{"category": {"id": make_id("categories", ids[group])}}]
-            if name is not None:
-                body["productDescriptions"] = [{"name": str(name)}]
-            existing = shop.product_by_sku(str(body.get("sku", "")))
-            now = sandbox.now()
-            found = change_product(shop, existing, body, True, now) if existing else \
-                create_product(shop, body, True, now)
-            return {"product": product_state(shop, found), "created": existing is None}
+            many = body.get("products")
+            bodies = many if isinstance(many, list) else [body]
+            checked = [_product_body(shop, dict(b)) for b in bodies]  # refuse before changing anything
+            for b in checked:
+                existing = shop.product_by_sku(str(b.get("sku", "")))
+                apply_fields(shop, existing.fields if existing else _NEW, b, True)
+            results = [_put_product(shop, b) for b in checked]
+            if isinstance(many, list):
+                return {"created": sum(c for _, c in results), "changed": sum(not c for _, c in results)}
+            found, created = results[0]
+            return {"product": product_state(shop, found), "created": created}
         return await act(request, shop_name, put)
+
+    def _product_body(shop: Shop, body: dict) -> dict:
+        name, group = body.pop("name", None), body.pop("group", None)
+        if group is not None:
+            ids = {v: k for k, v in shop.categories.items()}
+            if group not in ids:
+                ids[group] = shop.new_id("category", 201)
+                shop.categories[ids[group]] = str(group)
+            body["productCategoryRelations"] = [{"category": {"id": make_id("categories", ids[group])}}]
+        if name is not None:
+            body["productDescriptions"] = [{"name": str(name)}]
+        return body
+
+    def _put_product(shop: Shop, body: dict) -> tuple[Product, bool]:
+        existing = shop.product_by_sku(str(body.get("sku", "")))
+        now = sandbox.now()
+        if existing:
+            return change_product(shop, existing, body, True, now), False
+        return create_product(shop, body, True, now), True
 
     @router.post("/{shop_name}/tokens/expire")
     async def expire(shop_name: str, request: Request) -> JSONResponse:

@@ -46,7 +46,8 @@ def add_product(shop: Shop, fields: dict, name: str, category_id: int | None, no
     full = {"sku": "", "modelNumber": "", "gtin": "", "price": 0.0, "cost": 0.0, "multiplier": 1.0,
             "multiplierLock": 0, "stock1": 0, "stock2": 0, "stock3": 0, "stock4": 0, "subtractStock": 1,
             "status": 1, "orderable": 1, "quantity": 1, "minimalOrderNumber": 1, "taxClass": 1, **fields}
-    product = shop.products[inner] = Product(inner, full, name, category_id, now, now)
+    product = Product(inner, full, name, category_id, now, now)
+    shop.put_product(product)
     return product
 
 

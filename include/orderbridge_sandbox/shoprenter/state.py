@@ -155,6 +155,7 @@ class Shop:
     client_secret: str | None = None
     orders: dict[int, Order] = field(default_factory=dict)
     products: dict[int, Product] = field(default_factory=dict)
+    skus: dict[str, int] = field(default_factory=dict)  # sku -> product innerId (catalogue syncs address by SKU)
     categories: dict[int, str] = field(default_factory=dict)
     prices: dict[int, dict] = field(default_factory=dict)  # customerGroupProductPrices by innerId
     webhooks: dict[int, dict] = field(default_factory=dict)
@@ -173,7 +174,20 @@ class Shop:
         return self.next_ids[what] - 1
 
     def product_by_sku(self, sku: str) -> Product | None:
-        return next((p for p in self.products.values() if p.fields["sku"] == sku), None)
+        inner = self.skus.get(sku)
+        return self.products.get(inner) if inner is not None else None
+
+    def put_product(self, product: Product) -> None:
+        """Store ``product`` (new or changed), keeping the SKU index right."""
+        old = self.products.get(product.inner_id)
+        if old is not None and self.skus.get(old.fields["sku"]) == product.inner_id:
+            del self.skus[old.fields["sku"]]
+        self.products[product.inner_id] = product
+        self.skus[product.fields["sku"]] = product.inner_id
+
+    def drop_product(self, product: Product) -> None:
+        del self.products[product.inner_id]
+        self.skus.pop(product.fields["sku"], None)
 
     def admit(self, cost: int, limit: int, now: float | None = None) -> bool:
         """Count ``cost`` requests in this second; False (and counted as refused) past ``limit``."""
