@@ -38,7 +38,8 @@ could depend on it:
 - dates are shop local time without an offset (``--shoprenter-timezone``, Europe/Budapest);
 - writes refuse unknown or read-only fields (400 naming them) rather than ignoring them;
 - a PUT of ``orderStatus`` writes an orderHistory row and fires ``order_status_change``
-  (``--shoprenter-put-status-webhook off``: only admin changes, the control route, fire it);
+  (``--shoprenter-put-status-webhook off``: only admin changes, the control route, fire it); a PUT
+  of the status the order already has changes nothing;
 - a ``/batch`` counts as one request against the 3 a second (``--shoprenter-batch-counts each``:
   every sub-request counts); more than ``--shoprenter-max-batch`` (200) sub-requests is a 400;
   sub-requests may address the fake's base, the real hosts or a bare path;
