@@ -109,3 +109,24 @@ OCTOPIA_OFFERS: tuple[ChannelOffer, ...] = (
 # How often each kind appears on generated orders: mostly mapped products, a few unmapped ones so
 # the demo always shows orders waiting for a mapping.
 OFFER_WEIGHTS: dict[str, int] = {"direct": 10, "alias": 6, "bundle": 3, "kit": 3, "unknown": 1}
+
+# Shoprenter webshops: products carry the shop's own SKU (``sku``), mostly the warehouse SKU, some
+# merchant codes mapped by aliases (channel 'shoprenter') and one nobody has mapped. Prices are net
+# HUF, as the shop stores them. Every product sits in one product group (a shop category), so
+# excluded groups can be tested: the garden group is the one the demo excludes.
+SHOPRENTER_OFFERS: tuple[ChannelOffer, ...] = (
+    *(ChannelOffer(p.sku, p.name, float(2990 + i * 450), "direct", ((p.sku, 1),))
+      for i, p in enumerate(WAREHOUSE_PRODUCTS[:16])),
+    *(ChannelOffer(f"SR-{4001 + i}", p.name, float(3490 + i * 500), "alias", ((p.sku, 1),))
+      for i, p in enumerate(WAREHOUSE_PRODUCTS[16:22])),
+    ChannelOffer("SR-UJ-8801", "Kerámia tál (új termék)", 5990.0, "unknown"),
+)
+SHOPRENTER_GROUPS: tuple[str, ...] = ("Konyha", "Otthon", "Kert", "Elektronika")
+# sku -> product group; the garden and outdoor things are in "Kert"
+SHOPRENTER_GROUP_OF: dict[str, str] = {
+    o.channel_sku: ("Kert" if o.components and o.components[0][0] in ("WH-1013", "WH-1017", "WH-1020")
+                    else "Elektronika" if o.components and o.components[0][0] in ("WH-1003", "WH-1008", "WH-1011",
+                                                                                     "WH-1018")
+                    else "Konyha" if i % 2 == 0 else "Otthon")
+    for i, o in enumerate(SHOPRENTER_OFFERS)
+}
