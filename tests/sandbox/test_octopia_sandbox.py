@@ -13,8 +13,6 @@ client only). ``short`` is a second sandbox with 60 s tokens and no automatic mo
 from __future__ import annotations
 
 import json
-import os
-import textwrap
 from datetime import datetime, timedelta
 
 import pytest
@@ -23,6 +21,7 @@ import requests
 from orderbridge.channels import registry
 from orderbridge.channels.base import Channel
 from orderbridge_sandbox.process import start_sandbox
+from plugin_support import plugged_channel
 
 ANCHOR = datetime(2024, 3, 15, 12, 0)
 T = 10  # seconds; every request has a timeout
@@ -39,31 +38,7 @@ MAIN = ["--seed", "7", "--anchor", ANCHOR.isoformat(), "--octopia-prepare-delay"
 
 @pytest.fixture(scope="module")
 def plugged(tmp_path_factory):
-    """Make ``octopia`` a channel here and in child processes, unless it already is one."""
-    with pytest.MonkeyPatch.context() as mp:
-        if "octopia" not in {c.name for c in registry.BUILT_IN}:
-            folder = tmp_path_factory.mktemp("octoplug")
-            package = folder / "octopia_fake_plug"
-            package.mkdir()
-            (package / "__init__.py").write_text("")
-            (package / "channel.py").write_text(textwrap.dedent("""\
-                from orderbridge.channels.base import Channel
-
-
-                class Octopia(Channel):
-                    name = "octopia"
-
-
-                CHANNEL = Octopia()
-                """))
-            (package / "sandbox.py").write_text("from orderbridge_sandbox.octopia import FAKE  # noqa: F401\n")
-            mp.setenv(registry.PLUGINS_ENV, "octopia_fake_plug")
-            mp.setenv("PYTHONPATH", os.pathsep.join(p for p in (str(folder), os.environ.get("PYTHONPATH")) if p))
-
-            class Octopia(Channel):
-                name = "octopia"
-
-            mp.setitem(registry.CHANNELS, "octopia", Octopia())
+    with plugged_channel("octopia", "orderbridge_sandbox.octopia", tmp_path_factory):
         yield
 
 
