@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 
 import pytest
 
@@ -59,3 +60,58 @@ def plenty_connection(port: int, system: str = "demo") -> str:
     return json.dumps({"conn_type": "http", "host": "127.0.0.1", "port": port, "schema": "http", "login": "rest-user",
                        "password": "pw", "extra": {"api_path": f"/plentymarkets/{system}", "timeout": 5,
                                                    "warehouse_id": 1, "storage_location_id": 7}})
+
+
+PASSWORDS = {"admin": "admin-pw-1", "viewer": "viewer-pw-1"}
+
+
+@contextmanager
+def api_server(staging_dsn: str, extra_env: dict[str, str], timeout: float = 120):
+    """A real ``airflow api-server`` (one worker) with SimpleAuthManager users ``admin:ADMIN`` and
+    ``viewer:VIEWER``, this repository's plugins and the staging database; yields its base URL."""
+    import os
+    import subprocess
+    import sys
+    import tempfile
+    import time
+    from pathlib import Path
+
+    import requests
+
+    from conftest import REPO, _free_port
+
+    home = Path(tempfile.mkdtemp(prefix="orderbridge-apiserver-"))
+    passwords = home / "passwords.json"
+    passwords.write_text(json.dumps(PASSWORDS))
+    port = _free_port()
+    env = {**os.environ, "AIRFLOW_HOME": str(home), "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
+           "AIRFLOW__CORE__AUTH_MANAGER":
+               "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager",
+           "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:ADMIN,viewer:VIEWER",
+           "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
+           "AIRFLOW__API_AUTH__JWT_SECRET": "operator-browser-tests-" + "x" * 64,
+           "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
+           "AIRFLOW_CONN_ORDERBRIDGE_STAGING": staging_dsn,
+           "PYTHONPATH": os.pathsep.join([str(REPO / "include"), os.environ.get("PYTHONPATH", "")]), **extra_env}
+    log = open(home / "api-server.log", "wb")  # noqa: SIM115 (open while the server runs)
+    proc = subprocess.Popen([str(Path(sys.executable).with_name("airflow")), "api-server", "--port", str(port),
+                             "--host", "127.0.0.1", "--workers", "1"], env=env, stdout=log,
+                            stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"airflow api-server did not start: {(home / 'api-server.log').read_text()[-3000:]}")
+            try:
+                if requests.get(f"{url}/api/v2/monitor/health", timeout=2).status_code == 200:
+                    break
+            except requests.RequestException:
+                pass
+            time.sleep(0.5)
+        yield url
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, 15)
+            proc.wait(30)
+        log.close()

@@ -231,3 +231,28 @@ def test_one_failed_write_back_is_sent_again_and_only_that_one(client, users, wa
     assert history(conn, ext) == [("operator_resend", "op"), ("operator_resend", "op")]
     assert rows(conn, "SELECT run_id FROM staging.order_events WHERE event = %s ORDER BY id DESC LIMIT 1",
                 f"{kind}_sent") == [("operator:op",)]
+
+
+def test_the_deadline_watch_lists_orders_without_tracking_past_or_near_their_deadline_nearest_first(
+        client, users, shop, monkeypatch):
+    from datetime import datetime
+
+    from orderbridge.operator.deadlines import DeadlineSettings, add_business_days
+
+    groupon = DeadlineSettings().of("groupon")  # Groupon's own rules, from its TrackingShape
+    assert (groupon.tracking_due_business_days, groupon.cancel_unshipped_business_days) == (1, 7)
+
+    friday = datetime(2026, 11, 20, 10, 15)
+    assert add_business_days(friday, 1) == datetime(2026, 11, 23, 10, 15)  # Monday
+    assert add_business_days(friday, 7) == datetime(2026, 12, 1, 10, 15)
+    assert client.get("/orderbridge/api/deadlines", headers=as_(users, "viewer")).json() == []  # plenty: none set
+    monkeypatch.setenv("ORDERBRIDGE_DEADLINES", '{"plentymarkets": {"tracking_due_business_days": 1, '
+                                                '"cancel_unshipped_business_days": 7}}')
+    watch = client.get("/orderbridge/api/deadlines", headers=as_(users, "viewer")).json()
+    # 7002 has its parcel; 7001 (placed 2026-11-20) is past both.
+    assert [(d["external_order_id"], d["deadline"]) for d in watch] == [("7001", "tracking due"),
+                                                                         ("7001", "cancelled without tracking")]
+    assert watch[0]["seconds_left"] < watch[1]["seconds_left"] < 0
+    monkeypatch.setenv("ORDERBRIDGE_DEADLINES", '{"plentymarkets": {"tracking_due_days": 1}}')
+    with pytest.raises(ValueError, match="tracking_due_days"):
+        client.get("/orderbridge/api/deadlines", headers=as_(users, "viewer"))
