@@ -137,14 +137,16 @@ def enqueue(cur, channel: str, account: str, effects: Iterable[Effect],
     return cur.rowcount
 
 
-def _claim(cur, channel: str, account: str, kind: str, limit: int, skip: list[int] = ()) -> list[OutboxRow]:
+def _claim(cur, channel: str, account: str, kind: str, limit: int, skip: list[int] = (),
+           only: list[int] | None = None) -> list[OutboxRow]:
     cur.execute(
         """SELECT b.id, b.order_id, o.external_order_id, b.payload, b.attempts FROM staging.outbox b
            LEFT JOIN staging.orders o ON o.id = b.order_id
            WHERE b.channel = %s AND b.account = %s AND b.kind = %s AND b.status = 'pending'
              AND b.next_attempt_at <= now() AND NOT (b.id = ANY(%s))
+             AND (%s::bigint[] IS NULL OR b.id = ANY(%s::bigint[]))
            ORDER BY b.id LIMIT %s FOR UPDATE OF b SKIP LOCKED""",
-        (channel, account, kind, list(skip), limit),
+        (channel, account, kind, list(skip), only, only, limit),
     )
     return [OutboxRow(*r) for r in cur.fetchall()]
 
@@ -261,7 +263,7 @@ def _record_failure(cur, channel, account, kind, rows, err: Exception, max_attem
 
 def dispatch(conn, channel: str, account: str, kind: str, handler: Handler, *, batch_size: int = 100,
              max_attempts: int | None = None, retry_delay: timedelta = timedelta(0),
-             run_id: str | None = None) -> DispatchCounts:
+             run_id: str | None = None, only: list[int] | None = None) -> DispatchCounts:
     """Send every pending effect of one kind, batch by batch, and record what happened.
 
     A batch the channel refuses (``InvalidPayload``, HTTP 400/422) is sent again row by row, so
@@ -275,6 +277,7 @@ def dispatch(conn, channel: str, account: str, kind: str, handler: Handler, *, b
         max_attempts: after this many failed attempts a row is ``failed`` and left for a person;
             None means the task's own retries decide.
         retry_delay: how long a failed row waits before it may be claimed again.
+        only: send only these rows (a person re-sending one write-back); None: every pending row.
 
     Raises:
         Retryable, AuthError, EndpointNotFound: after recording the failed attempt on the claimed
@@ -286,7 +289,7 @@ def dispatch(conn, channel: str, account: str, kind: str, handler: Handler, *, b
     waiting: list[int] = []  # rows a handler said wait: not claimed again in this dispatch
     with conn.cursor() as cur:
         while True:
-            rows = _claim(cur, channel, account, kind, batch_size, waiting)
+            rows = _claim(cur, channel, account, kind, batch_size, waiting, only)
             if not rows:
                 conn.commit()
                 break

@@ -40,7 +40,10 @@ def test_airflow_loads_the_plugin_and_its_api_server_serves_the_app_under_merkan
     init_plugins(root)  # what the API server does with every plugin's fastapi_apps
     monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", connection())
     with LoopbackServer(root) as server:
-        assert requests.get(f"{server.url}/merkana/health", timeout=10).json()["status"] is True
+        # Health says only that the app answers: no process id or other internal detail.
+        assert requests.get(f"{server.url}/merkana/health", timeout=10).json() == {"status": True}
+        for path in ("/merkana/docs", "/merkana/redoc", "/merkana/openapi.json", "/merkana/docs/oauth2-redirect"):
+            assert requests.get(f"{server.url}{path}", timeout=10).status_code == 404, path  # no public API docs
         answer = requests.post(f"{server.url}/merkana/demo/stock", json={"mid": 293}, timeout=10)
         # The app's own check (Airflow does not authenticate plugin routes).
         assert answer.status_code == 401 and answer.json() == {"status": False, "message": "missing api-token header"}

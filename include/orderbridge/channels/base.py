@@ -177,6 +177,10 @@ class TrackingShape:
     handler: Callable[[Any], Handler]
     per: str = "line"
     partial_deadline: timedelta | None = None
+    # The channel's deadlines an operator watches (``orderbridge.operator.deadlines``), in business days
+    # after the order was placed: tracking due, and the channel cancelling an order still without tracking.
+    tracking_due_business_days: int | None = None
+    cancel_unshipped_business_days: int | None = None
     tracking_url: bool = False  # the payload also takes ``tracking_url=`` (``shipments.enqueue_tracking``)
 
 

@@ -85,6 +85,24 @@ def transform(conn, mapper: ChannelMapper, account: str, run_id: str | None, bat
     return total
 
 
+def transform_one(conn, mapper: ChannelMapper, account: str, external_order_id: str, run_id: str | None) -> LoadCounts:
+    """Re-transform one order from ``raw`` now (a person fixed its cause): the current SKU tables and its
+    overrides apply, as in a load, in one committed transaction.
+
+    Raises:
+        LookupError: ``raw`` holds no payload of that order, naming it.
+    """
+    with conn.cursor() as cur:
+        grouped = next(_raw_batches(cur, mapper.channel, account, [external_order_id], 1), {})
+        if external_order_id not in grouped:
+            raise LookupError(f"raw.orders holds no payload of {mapper.channel}/{account} order {external_order_id!r}")
+        skus = SkuMap.load(cur, mapper.channel, account)
+        counts = load_orders(cur, mapper, account, [_map_safely(mapper, external_order_id, grouped[external_order_id])],
+                             skus, run_id)
+    conn.commit()
+    return counts
+
+
 def _map_safely(mapper: ChannelMapper, external_id: str, rows: list[tuple[int, dict]]) -> StagedOrder:
     """Map one order, or quarantine it when the channel sent something the mapper refuses.
 

@@ -73,7 +73,10 @@ def start_inbound(env: dict[str, str], port: int | None = None, log_path: str | 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and popen.poll() is None:
         try:
-            if requests.get(f"{proc.url}/merkana/health", timeout=1).json().get("pid") == popen.pid:
+            # Health no longer names the process (not public detail): ours answered if it still runs
+            # once the port does (a foreign server on the port would have made it exit on bind).
+            if requests.get(f"{proc.url}/merkana/health", timeout=1).json().get("status") is True \
+                    and popen.poll() is None:
                 return proc
         except (requests.RequestException, ValueError):
             pass

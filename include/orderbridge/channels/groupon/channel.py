@@ -74,9 +74,11 @@ class GrouponChannel(Channel):
     doc = DOC
     writebacks = {"mark_exported": lazy(WRITEBACK, "mark_exported_handler")}
     # Groupon cancels an order left partially shipped after 14 days (its fulfilment guide, in the
-    # API reference's business rules): the order is flagged for a person with that deadline.
+    # API reference's business rules): the order is flagged for a person with that deadline. The same
+    # rules: tracking is due within 1 business day, and an order without tracking is cancelled after 7.
     tracking = TrackingShape(payload=lazy(WRITEBACK, "tracking_payload"), handler=lazy(WRITEBACK, "tracking_handler"),
-                             partial_deadline=timedelta(days=14))
+                             partial_deadline=timedelta(days=14), tracking_due_business_days=1,
+                             cancel_unshipped_business_days=7)
     stock = Stock(StockPolicy.REPORT_ONLY, not_pushed_reason="Groupon stock is infinite (seed 000)")
 
     @property

@@ -30,7 +30,6 @@ import argparse
 import hmac
 import json
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable, Generator
@@ -198,8 +197,11 @@ def _run_id(endpoint: str) -> str:
 def create_app(runtime: Runtime | None = None) -> FastAPI:
     """The Merkana fulfilment endpoints; cheap to call (nothing connects until a request comes)."""
     runtime = runtime or Runtime()
+    # No docs or OpenAPI routes: mounted on the Airflow API server, nothing authenticates them, and they
+    # would describe our endpoints to anyone. The platforms' own routes check their api-token.
     app = FastAPI(title="orderbridge: Merkana fulfilment endpoints",
-                  description="What Merkana platforms call on the fulfilment centre (seed 004).")
+                  description="What Merkana platforms call on the fulfilment centre (seed 004).",
+                  docs_url=None, redoc_url=None, openapi_url=None)
     app.state.runtime = runtime
 
     @app.exception_handler(Refusal)
@@ -229,7 +231,7 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
 
     @app.get("/health")
     async def health() -> dict:
-        return {"status": True, "pid": os.getpid()}
+        return {"status": True}  # public: that it answers, nothing about the process
 
     @app.post("/{platform}/sync_products")
     async def sync_products(platform: str, request: Request) -> dict:
