@@ -39,6 +39,7 @@ class ShoprenterSettings(ChannelSettings):
         cancelled_statuses: orderStatus innerIds that cancel the order [G: 7 "Visszavonva"].
         accepted_status: orderStatus innerId written back once an order is staged; none: nothing.
         order_overlap_minutes: ``updatedAtMin`` starts this long before the run's window [G].
+        shop_timezone: the zone of the shop's date filters and dates [G: no zone is given; Hungary's].
         limit: ``limit`` of a page (1-200).
         batch_size: sub-requests per ``/batch`` (1-200).
         shop_rate: requests per second per shop across every task (3 [C]).
@@ -68,6 +69,7 @@ class ShoprenterSettings(ChannelSettings):
     cancelled_statuses: list[str] = ["7"]
     accepted_status: str | None = None
     order_overlap_minutes: int = Field(15, ge=0, le=24 * 60)
+    shop_timezone: str = "Europe/Budapest"
     limit: int = Field(MAX_LIMIT, ge=1, le=MAX_LIMIT)
     batch_size: int = Field(MAX_LIMIT, ge=1, le=MAX_LIMIT)
     shop_rate: float = Field(3.0, gt=0, le=100, allow_inf_nan=False)
@@ -83,6 +85,17 @@ class ShoprenterSettings(ChannelSettings):
     stock_field: Literal["stock1", "stock2", "stock3", "stock4"] = "stock1"
     token_margin_seconds: int = Field(300, ge=0, le=3000)
     webhook_max_bytes: int = Field(1_000_000, ge=1024)
+
+    @field_validator("shop_timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError("must be an IANA time zone such as \"Europe/Budapest\"") from None
+        return value
 
     @field_validator("shop")
     @classmethod
