@@ -164,3 +164,14 @@ def test_product_row_reads_group_price_and_stock():
         ("WH-1", "Egy", Decimal("100.5000"), "Könyv", 2, 1)
     with pytest.raises(InvalidPayload, match="sku is empty"):
         product_row({"innerId": "9"}, settings())
+
+
+def test_the_channel_fills_the_contract_with_its_catalogue_task_before_stock():
+    from orderbridge.channels.base import StockPolicy, iter_tasks
+    from orderbridge.channels.shoprenter.channel import ShoprenterChannel
+
+    channel = ShoprenterChannel()
+    assert [t.task_id for t, _ in iter_tasks(channel)] == ["extract_orders", "load_staging", "send_accept",
+                                                            "sync_catalogue", "push_stock"]
+    assert channel.stock.policy is StockPolicy.ABSOLUTE and channel.stock.warehouses is not None
+    assert channel.streams[0].external_id({"innerId": "172"}) == "172"
