@@ -37,6 +37,7 @@ class Stub:
         self.fail_batches_from: int | None = None  # batch number from which the whole POST answers 500
         self.batches = 0
         self.auth: set[str] = set()
+        self.token_requests: list[tuple] = []
         self.lock = threading.Lock()
 
 
@@ -73,6 +74,11 @@ def _handler(stub: Stub):
 
         def do_POST(self):
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            if "/oauth/" in self.path:  # A1: JSON body in, {"token_type", "expires_in", "access_token"} out
+                stub.token_requests.append((self.headers.get("Content-Type"), body))
+                if body != {"grant_type": "client_credentials", "client_id": LOGIN, "client_secret": KEY}:
+                    return self._json(401, {"error": "invalid_client", "error_description": "bad", "message": "no"})
+                return self._json(200, {"token_type": "Bearer", "expires_in": 3600, "access_token": "jwt-1"})
             with stub.lock:
                 stub.arrivals.append((time.monotonic(), self.headers.get("X-Task", "")))
                 stub.batches += 1
@@ -201,3 +207,12 @@ def test_upload_sends_only_new_and_changed_and_keeps_before_and_after(stub, make
                     " WHERE i->>'sku' = 'SKU-00002'")
         item = cur.fetchone()[0]
     assert item["before"]["price"] == "9.0000" and item["after"]["price"] == "12.5000"
+
+
+def test_api2_fetches_a_token_with_a_json_body_and_sends_it_as_bearer(stub, make):
+    base = f"http://127.0.0.1:{stub.port}/shoprenter"
+    client = make(auth="oauth2", api_base=f"{base}/{SHOP}/api2", token_url=f"{base}/oauth/{SHOP}/app/token")
+    client.call("GET", "orders")
+    make(auth="oauth2", api_base=f"{base}/{SHOP}/api2", token_url=f"{base}/oauth/{SHOP}/app/token").call("GET", "x")
+    assert stub.auth == {"Bearer jwt-1"}
+    assert [kind for kind, _ in stub.token_requests] == ["application/json"]  # one token, shared by both clients
