@@ -86,6 +86,10 @@ class StagedOrder:
     channel_state: str = OPEN
     # Something a person should look at although the order can go on (the mapper's own findings).
     attention: str | None = None
+    # The channel holds a mappable, shippable order: ``(status, reason)``, e.g. Shoprenter's
+    # ``awaiting_payment`` (pro-forma not paid yet) or ``held`` (a draft for a person). An
+    # operator's ``release_stock`` override lifts it (``staging/load.py``).
+    hold: tuple[str, str] | None = None
 
 
 # staging.orders keeps amounts as numeric(14, 2): anything this large is a broken payload, and
@@ -329,6 +333,8 @@ def decide_status(order: StagedOrder, unknown_skus: list[str], shortage: str | N
     problem = address_problem(order)
     if problem:
         return "invalid_address", problem
+    if order.hold:
+        return order.hold
     if shortage:
         return "awaiting_stock", shortage
     return "ready", None

@@ -231,22 +231,25 @@ def post_tracking(channel: Channel, account: Account, run: Run) -> dict:
                                          shape.partial_deadline, shape.tracking_url)
 
 
-def reconcile_stock(account: Account, run_key: str, *, pushes_stock: bool, not_pushed_reason: str = "") -> dict:
+def reconcile_stock(account: Account, run_key: str, *, pushes_stock: bool, not_pushed_reason: str = "",
+                    warehouses: list[str] | None = None) -> dict:
     """Confirm what the channel accepted since the last run, then write the drift report."""
     with closing(staging_connection()) as conn:
         with conn.cursor() as cur:
             # What the channel accepted since the last run is what it shows now: compare with that.
             stock.confirm_sent(cur, account.channel, account.name)
             counts = stock.reconcile(cur, account.channel, account.name, run_key, pushes_stock=pushes_stock,
-                                     not_pushed_reason=not_pushed_reason or "channel takes no stock updates")
+                                     not_pushed_reason=not_pushed_reason or "channel takes no stock updates",
+                                     warehouses=warehouses)
         conn.commit()
     return report("reconcile stock", account, asdict(counts))
 
 
-def push_stock(account: Account, run_key: str, handler: outbox.Handler, run_id: str, **options) -> dict:
+def push_stock(account: Account, run_key: str, handler: outbox.Handler, run_id: str,
+               warehouses: list[str] | None = None, **options) -> dict:
     """Reconcile, send the stock values that changed, and confirm what the channel accepted (also
     when a later batch failed: what was sent is what the channel shows). ``options`` go to ``dispatch``."""
-    counts = reconcile_stock(account, run_key, pushes_stock=True)
+    counts = reconcile_stock(account, run_key, pushes_stock=True, warehouses=warehouses)
     try:
         sent = send_outbox(account, stock.STOCK, handler, run_id, **options)
     finally:
@@ -324,8 +327,10 @@ def _upsert_products(cur, account: Account, products: list[CatalogueProduct]) ->
 def stock_step(channel: Channel, account: Account, run: Run) -> dict:
     """Report-only channels write the drift report; the others push what differs."""
     policy = channel.stock
+    warehouses = policy.warehouses(account) if policy.warehouses else None
     if policy.policy is StockPolicy.REPORT_ONLY:
-        return reconcile_stock(account, run.run_key, pushes_stock=False, not_pushed_reason=policy.not_pushed_reason)
+        return reconcile_stock(account, run.run_key, pushes_stock=False, not_pushed_reason=policy.not_pushed_reason,
+                               warehouses=warehouses)
     with channel.client(account) as client:
-        return push_stock(account, run.run_key, policy.handler(client, account), run.run_id)
+        return push_stock(account, run.run_key, policy.handler(client, account), run.run_id, warehouses=warehouses)
 

@@ -28,7 +28,9 @@ from orderbridge.outbox import Effect, enqueue, idempotency_key
 
 STOCK = "stock"
 # Orders that hold stock on the shelf. awaiting_stock does not: it is waiting for stock itself.
-OPEN_STATUSES = ("ready", "awaiting_mapping", "invalid_address", "in_progress", "partially_shipped")
+# An order held by its channel (awaiting_payment, held) is promised to a customer: it reserves too.
+OPEN_STATUSES = ("ready", "awaiting_mapping", "invalid_address", "awaiting_payment", "held", "in_progress",
+                 "partially_shipped")
 
 
 @dataclass
@@ -59,10 +61,12 @@ def set_owners(cur, channel: str, owners: dict[str, str]) -> None:
         )
 
 
-def available(cur, exclude: tuple[str, str, list[str]] | None = None, owner: str = "") -> dict[str, int]:
+def available(cur, exclude: tuple[str, str, list[str]] | None = None, owner: str = "",
+              warehouses: list[str] | None = None) -> dict[str, int]:
     """Warehouse SKU -> sellable units of ``owner`` (never below zero).
 
     Args:
+        warehouses: count only what these ``stock_levels.warehouse``s hold; None: every warehouse.
         owner: whose stock (``owner_of``); only orders of accounts with that owner reserve it.
         exclude: ``(channel, account, external_order_ids)`` whose reservations do not count (the
             orders being re-checked themselves, so they do not compete with their own stock).
@@ -70,7 +74,7 @@ def available(cur, exclude: tuple[str, str, list[str]] | None = None, owner: str
     channel, account, ids = exclude or ("", "", [])
     cur.execute(
         """WITH on_hand AS (SELECT sku, sum(on_hand) AS q FROM staging.stock_levels WHERE owner = %(owner)s
-                            GROUP BY sku),
+                              AND (%(all)s OR warehouse = ANY(%(warehouses)s)) GROUP BY sku),
                 open_orders AS (SELECT o.id FROM staging.orders o
                                 LEFT JOIN staging.stock_owners so ON so.channel = o.channel AND so.account = o.account
                                 WHERE o.status IN %(open)s AND coalesce(so.owner, '') = %(owner)s
@@ -91,7 +95,8 @@ def available(cur, exclude: tuple[str, str, list[str]] | None = None, owner: str
                              GROUP BY 1)
            SELECT p.sku, greatest(coalesce(h.q, 0) - coalesce(r.q, 0), 0)::int FROM staging.products p
            LEFT JOIN on_hand h USING (sku) LEFT JOIN reserved r USING (sku) WHERE p.owner = %(owner)s""",
-        {"open": OPEN_STATUSES, "c": channel, "a": account, "ids": list(ids), "owner": owner},
+        {"open": OPEN_STATUSES, "c": channel, "a": account, "ids": list(ids), "owner": owner,
+         "all": warehouses is None, "warehouses": list(warehouses or [])},
     )
     return dict(cur.fetchall())
 
@@ -102,16 +107,18 @@ def offer(parts: list[tuple[str, int]], avail: dict[str, int]) -> int:
 
 
 def reconcile(cur, channel: str, account: str, run_key: str, *, pushes_stock: bool,
-              not_pushed_reason: str = "channel takes no stock updates") -> DriftCounts:
+              not_pushed_reason: str = "channel takes no stock updates",
+              warehouses: list[str] | None = None) -> DriftCounts:
     """Write the drift report for one channel account and enqueue the stock values that changed.
 
     Args:
         run_key: identifies this reconciliation (the run's interval end); a rerun rewrites the same
             report and enqueues nothing new.
         pushes_stock: False for channels with infinite stock: report only.
+        warehouses: the warehouses whose sum the account offers (``available``); None: all.
     """
     counts = DriftCounts()
-    avail = available(cur, owner=owner_of(cur, channel, account))
+    avail = available(cur, owner=owner_of(cur, channel, account), warehouses=warehouses)
     skus = SkuMap.load(cur, channel, account)
     cur.execute(
         "SELECT channel_sku, kit_spec, confirmed_stock, external_product_id FROM staging.channel_products"

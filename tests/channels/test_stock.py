@@ -82,3 +82,13 @@ def test_channels_with_infinite_stock_get_a_report_and_no_pushes(conn):
         assert counts.not_pushed == 3
         assert rows(cur, "SELECT DISTINCT action FROM staging.stock_drift WHERE channel_sku = 'PACK'") == [
             ("not pushed: infinite",)]
+
+
+def test_available_and_reconcile_count_only_the_chosen_warehouses(conn):
+    with conn.cursor() as cur:
+        setup(cur)
+        assert stock.available(cur, warehouses=["second"]) == {"A": 5, "B": 0}
+        assert stock.available(cur, warehouses=["main", "second"]) == stock.available(cur) == {"A": 15, "B": 3}
+        stock.reconcile(cur, "shop", "acct", "r1", pushes_stock=True, warehouses=["main"])
+        ours = dict(rows(cur, "SELECT channel_sku, our_value FROM staging.stock_drift WHERE run_key = 'r1'"))
+        assert ours["X-A"] == 10  # 'second' is not offered on this account

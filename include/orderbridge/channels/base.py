@@ -124,6 +124,8 @@ class Stock:
     policy: StockPolicy
     handler: Callable[[Any, Account], Handler] | None = None  # (client, account) -> Handler
     not_pushed_reason: str = ""
+    # account -> the warehouses (``stock_levels.warehouse``) whose sum it offers; None: every one.
+    warehouses: Callable[[Account], list[str] | None] | None = None
 
 
 @dataclass(frozen=True)

@@ -150,6 +150,8 @@ def load_orders(cur, mapper: ChannelMapper, account: str, orders: list[StagedOrd
             if (free is not None and not unknown and order.external_order_id not in promised
                     and order.channel_state != CANCEL_REQUESTED and order.external_order_id not in released):
                 shortage = stock_shortage(lines, free)
+            if order.external_order_id in released:
+                order.hold = None  # the operator released it (release_stock): the channel's hold too
             status, reason = decide_status(order, unknown, shortage)
             if status == "awaiting_stock" and order.external_order_id in held_for:
                 # Still held: keep the reason it was held with. Which SKUs fall short moves with every

@@ -1,0 +1,3 @@
+"""Shoprenter webshops (issue 14): orders by poll and webhook, catalogue and stock both ways."""
+
+CHANNEL = "shoprenter"
