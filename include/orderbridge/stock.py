@@ -28,9 +28,10 @@ from orderbridge.outbox import Effect, enqueue, idempotency_key
 
 STOCK = "stock"
 # Orders that hold stock on the shelf. awaiting_stock does not: it is waiting for stock itself.
-# An order held by its channel (awaiting_payment, held) is promised to a customer: it reserves too.
-OPEN_STATUSES = ("ready", "awaiting_mapping", "invalid_address", "awaiting_payment", "held", "in_progress",
-                 "partially_shipped")
+# An order held by its channel (awaiting_payment, held, awaiting_channel) is promised to a customer:
+# it reserves too.
+OPEN_STATUSES = ("ready", "awaiting_mapping", "invalid_address", "awaiting_payment", "held", "awaiting_channel",
+                 "in_progress", "partially_shipped")
 
 
 @dataclass

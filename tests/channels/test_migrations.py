@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 
+import psycopg2
+import pytest
+
 from conftest import database_at, downgrade
 from orderbridge import db, staging
 from orderbridge.channels.groupon.mapping import GrouponMapper
@@ -163,3 +166,29 @@ def test_0008_moves_free_text_attention_and_holds_into_reason_coded_rows(pg):
     finally:
         conn.close()
         pg.sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def test_0012_allows_awaiting_channel_and_goes_back_only_when_none_is_left(pg):
+    dsn = database_at(pg, "t_migrate_0012", "0011")
+    conn = db.connect(dsn)
+    insert = ("INSERT INTO staging.orders (channel, account, external_order_id, status, content_hash)"
+              " VALUES ('octopia', 'fr', 'SC1', 'awaiting_channel', 'x')")
+    try:
+        with pytest.raises(psycopg2.errors.CheckViolation), conn.cursor() as cur:
+            cur.execute(insert)
+        conn.rollback()
+        db.migrate(dsn)
+        with conn.cursor() as cur:
+            cur.execute(insert)
+        conn.commit()
+        with pytest.raises(Exception, match="awaiting_channel orders"):
+            downgrade(dsn, "0011")
+        with conn.cursor() as cur:
+            cur.execute("UPDATE staging.orders SET status = 'ready'")
+        conn.commit()
+        downgrade(dsn, "0011")
+        with pytest.raises(psycopg2.errors.CheckViolation), conn.cursor() as cur:
+            cur.execute(insert)
+        conn.rollback()
+    finally:
+        conn.close()

@@ -115,3 +115,23 @@ def test_a_waiting_outcome_leaves_the_row_pending_with_one_history_entry(conn):
     assert rows(conn, "SELECT event FROM staging.order_events") == [("tracking_waiting",)]
     counts = outbox.dispatch(conn, "octopia", "fr", "tracking", lambda b: {r.id: Outcome("sent") for r in b})
     assert counts.sent == 1
+
+
+def test_an_order_octopia_still_reviews_is_not_released_to_the_warehouse_until_it_moves_on(conn):
+    # octopia-api.md §3: Processing is "under review, not actionable"; the marketplace may still reject it.
+    _stock(conn, "WH-1", 3)
+    payload = _order("SCID05", "Processing", ("1", "WH-1", "Seller", PARIS, 2))
+    _land_and_load(conn, [payload], OctopiaMapper(), "run-1")
+    assert rows(conn, "SELECT status, status_reason LIKE 'Processing%%' FROM staging.orders") == [
+        ("awaiting_channel", True)]
+    assert rows(conn, "SELECT count(*) FROM staging.attention WHERE cleared_at IS NULL") == [(0,)]  # nobody's job
+    from orderbridge.stock import available
+    with conn.cursor() as cur:
+        assert available(cur)["WH-1"] == 1  # it is promised to a customer: it keeps its stock
+    conn.rollback()
+
+    reviewed = {**payload, "status": "WaitingAcceptance",
+                "lines": [{**payload["lines"][0], "status": "WaitingAcceptance"}]}
+    _land_and_load(conn, [reviewed], OctopiaMapper(), "run-2")
+    assert rows(conn, "SELECT status FROM staging.orders") == [("ready",)]
+    assert rows(conn, "SELECT payload->>'approval_status' FROM staging.outbox") == [("Accepted",)]

@@ -40,6 +40,9 @@ OPEN_WORDS = frozenset({"Processing", "WaitingAcceptance", "Accepted", "InPrepar
 CANCELLED_WORDS = frozenset({"Cancelled", "Refused", "Rejected"})
 SHIPPED_WORDS = frozenset({"Shipped", "Delivered"})
 WAITING_ACCEPTANCE = "WaitingAcceptance"
+# "Under review, not actionable" (octopia-api.md §3): the marketplace may still reject the order, so
+# the warehouse must not pick it; it keeps its stock, and the read after the order moves on frees it.
+UNDER_REVIEW = ("awaiting_channel", "Processing: Octopia is still reviewing the order; not released for shipping")
 # Address fields that make two lines one shipment (contact fields do not split a parcel).
 ADDRESS_KEYS = ("firstName", "lastName", "companyName", "addressLine1", "addressLine2", "addressLine3",
                 "postalCode", "city", "countryCode", "pickupId")
@@ -214,6 +217,7 @@ class OctopiaMapper:
             placed_at=_date(order.get("purchasedAt") or order.get("createdAt"), "purchasedAt"),
             channel_status=status or None,
             channel_state=CANCEL_REQUESTED if status in CANCELLED_WORDS else OPEN,
+            hold=UNDER_REVIEW if status == "Processing" else None,
             currency=_text(order.get("currencyCode"), "currencyCode") or None,
             total=parse_decimal(total, "totalPrice.sellingPrice") if external_id == order["orderId"] else None,
             customer_name=name, customer_email=text["email"], customer_phone=text["phone"],
