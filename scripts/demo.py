@@ -377,7 +377,10 @@ def main() -> None:
         with mk.start_inbound(env, log_path=LOCAL / "merkana-inbound.log") as ours:
             sent = mk.demo_run(sandbox, f"{ours.url}/merkana", platform=platform, mid=MERKANA_MID, orders=40)
         print(f"Merkana platform {platform} called our endpoints: {sent}")
+    # On a 10-minute boundary: the DAGs' cron intervals end there, so each cycle's window is the
+    # ten minutes before its date (Octopia's orders are dated inside cycle 1's).
     now = datetime.now(UTC).replace(second=0, microsecond=0)
+    now -= timedelta(minutes=now.minute % 10)
     if new_sandbox:  # Octopia is read by window: its orders are dated where cycle 1 reads
         print(f"Octopia seller {octo.SELLER} got {octo.add_orders(sandbox, now - timedelta(minutes=20))} orders")
     print("Cycle 1: import orders, acknowledge them, reconcile stock")

@@ -7,17 +7,34 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from airflow.sdk import BaseNotifier, DeltaDataIntervalTimetable, ExceptionRetryPolicy, RetryAction, RetryRule
+from airflow.sdk import (
+    BaseNotifier,
+    CronDataIntervalTimetable,
+    DeltaDataIntervalTimetable,
+    ExceptionRetryPolicy,
+    RetryAction,
+    RetryRule,
+)
 
 START_DATE = datetime(2026, 1, 1, tzinfo=UTC)
 
 
-def every(minutes: int) -> DeltaDataIntervalTimetable:
-    """A schedule with real data intervals of ``minutes``.
+def every(minutes: int) -> CronDataIntervalTimetable | DeltaDataIntervalTimetable:
+    """A schedule with real data intervals of ``minutes``, shown as cron where cron can say it.
 
-    Explicit: in Airflow 3.3 a bare timedelta (like a cron string) becomes a *trigger* timetable
-    whose runs have zero-length data intervals; extracts need the real interval.
+    Explicit timetables: in Airflow 3.3 a bare cron string or timedelta becomes a *trigger*
+    timetable whose runs have zero-length data intervals (unless ``[scheduler]
+    create_cron_data_intervals`` is set); extracts need the real interval. A step that divides an
+    hour (or a day, in whole hours) is a cron expression the UI shows as it is (``*/10 * * * *``);
+    any other (45, 90 minutes) would drift against cron's hour and day boundaries, so it stays a
+    fixed delta from the previous run.
     """
+    if minutes < 60 and 60 % minutes == 0:
+        return CronDataIntervalTimetable("* * * * *" if minutes == 1 else f"*/{minutes} * * * *", timezone="UTC")
+    hours, rest = divmod(minutes, 60)
+    if not rest and 24 % hours == 0:
+        step = {1: "*", 24: "0"}.get(hours, f"*/{hours}")
+        return CronDataIntervalTimetable(f"0 {step} * * *", timezone="UTC")
     return DeltaDataIntervalTimetable(timedelta(minutes=minutes))
 
 

@@ -53,6 +53,7 @@ def test_full_run_then_a_second_run_changes_and_posts_nothing(dag, sandbox, conn
     conn.commit()
     first = dag.test(logical_date=ANCHOR)
     assert set(states(first).values()) == {"success"}, states(first)
+    assert first.data_interval_end - first.data_interval_start == timedelta(minutes=10)  # a real window
     st = requests.get(f"{sandbox.url}/_sandbox/groupon/{SUPPLIER}/state", timeout=5).json()
     assert scalar(conn, "SELECT count(*) FROM staging.orders") == st["totals"]["orders"] == ORDERS
     assert st["totals"]["exported_lines"] == st["totals"]["lines"]
