@@ -54,6 +54,8 @@ def test_house_rules(dagbag):
         if dag_id in CHANNEL_DAG_IDS:
             assert isinstance(dag.timetable, CronDataIntervalTimetable | DeltaDataIntervalTimetable), (
                 f"{dag_id}: schedule has no data interval")
+        else:
+            assert dag_id == "orderbridge_attention_digest", f"{dag_id}: a DAG of no channel account"
         for task in dag.tasks:
             assert task.retries >= 2, f"{dag_id}.{task.task_id} retries {task.retries}"
             assert task.max_retry_delay is not None, f"{dag_id}.{task.task_id} has no max_retry_delay"
