@@ -22,8 +22,16 @@ from airflow_conns import write_connections  # noqa: E402
 SUPPLIER, TOKEN, ORDERS = "1001", "sandbox-secret-token-conn", 8
 CONN_ID = "orderbridge_groupon_demo_uk"
 ANCHOR = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
-# `airflow connections import` runs as make up runs it: this venv's airflow, the tests' Airflow DB.
-ENV = {"PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"}
+
+
+def airflow_env() -> dict[str, str]:
+    """`airflow connections import` runs as make up runs it: this venv's airflow, the tests' Airflow
+    DB, and the same Fernet key as this process (make up's processes share one configuration; here
+    an airflow.cfg another test wrote into AIRFLOW_HOME could hold a key this process never read)."""
+    from airflow.configuration import conf
+
+    return {"PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
+            "AIRFLOW__CORE__FERNET_KEY": conf.get("core", "fernet_key", fallback="")}
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +71,7 @@ def test_an_edit_in_the_metadata_db_is_what_the_next_run_uses(dag, api, conn, mo
     with start_sandbox(["--seed", "12", "--groupon", f"{SUPPLIER}:{TOKEN}:{ORDERS}",
                         "--anchor", ANCHOR.isoformat()]) as sandbox:
         # make up wrote a connection whose token the channel refuses
-        report = write_connections({CONN_ID: connection(sandbox.port, "stale-token")}, ENV, overwrite=True)
+        report = write_connections({CONN_ID: connection(sandbox.port, "stale-token")}, airflow_env(), overwrite=True)
         assert f"Imported connection {CONN_ID}" in report
         assert extract_state(dag.test(logical_date=ANCHOR)) == "failed"
 
@@ -72,7 +80,7 @@ def test_an_edit_in_the_metadata_db_is_what_the_next_run_uses(dag, api, conn, mo
                            json={"connection_id": CONN_ID, "conn_type": "http", "password": TOKEN})
         assert edited.status_code == 200, edited.text
         # a second make up adds what is missing and leaves the edit alone
-        again = write_connections({CONN_ID: connection(sandbox.port, "stale-token")}, ENV, overwrite=False)
+        again = write_connections({CONN_ID: connection(sandbox.port, "stale-token")}, airflow_env(), overwrite=False)
         assert "already exists" in again
 
         run = dag.test(logical_date=ANCHOR.replace(hour=13))
@@ -88,7 +96,7 @@ def test_an_edit_in_the_metadata_db_is_what_the_next_run_uses(dag, api, conn, mo
 def test_sensitive_extras_are_masked_in_the_ui(api):
     write_connections({"orderbridge_test_masked": {"conn_type": "http", "host": "127.0.0.1", "password": "pw-1",
                                                    "extra": {"inbound_token": "tok-secret-1", "api_path": "/v1"}}},
-                      ENV, overwrite=True)
+                      airflow_env(), overwrite=True)
     shown = api.get("/api/v2/connections/orderbridge_test_masked").json()
     assert "tok-secret-1" not in str(shown) and "pw-1" not in str(shown)
     assert "/v1" in shown["extra"]
