@@ -1,53 +1,94 @@
 #!/usr/bin/env bash
-# `make up` / `make down`: Airflow on localhost:8080 (api-server, scheduler, dag-processor,
-# triggerer) with PostgreSQL as its metadata database, connections pointing at the sandbox,
-# one pool per channel account, DAGs unpaused. Everything runs in one process group whose id is
-# kept in .local/airflow.pgid, so `down` stops all of it (SIGTERM to the parent alone leaves the
-# scheduler's workers running).
+# `make up` / `make down`: Airflow on localhost:$AIRFLOW_PORT (default 8080: api-server, scheduler,
+# dag-processor, triggerer) with PostgreSQL as its metadata database, the sandbox connections
+# written into that database (Admin > Connections lists them), the demo catalogue seeded as
+# `make demo` seeds it, one pool per channel account, DAGs unpaused. Everything runs in one process
+# group whose id is kept in .local/airflow.pgid, so `down` stops all of it (SIGTERM to the parent
+# alone leaves the scheduler's workers running).
+# `check-port`: only the check `up` makes first (exit 1 with the reason when the port is taken).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 LOCAL="$PWD/.local"
-PY="$PWD/.venv/bin/python"
+PY="${ORDERBRIDGE_PYTHON:-$PWD/.venv/bin/python}"
 PGID_FILE="$LOCAL/airflow.pgid"
+AIRFLOW_PORT="${AIRFLOW_PORT:-8080}"
+
+running() { [ -s "$PGID_FILE" ] && kill -0 -- -"$(cat "$PGID_FILE")" 2>/dev/null; }
+
+# Before anything starts: a port another program holds would let the API server die while the
+# scheduler and tasks talk to that program (a false "up").
+check_port() {
+  if ! [[ "$AIRFLOW_PORT" =~ ^[0-9]+$ ]] || [ "$AIRFLOW_PORT" -lt 1 ] || [ "$AIRFLOW_PORT" -gt 65535 ]; then
+    echo "make up: AIRFLOW_PORT must be a port number from 1 to 65535, not '$AIRFLOW_PORT'" >&2
+    exit 2
+  fi
+  if ! "$PY" - "$AIRFLOW_PORT" <<'PYEOF'
+import socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a closed connection's TIME_WAIT is no owner
+try:
+    s.bind(("0.0.0.0", int(sys.argv[1])))  # where the API server listens
+except OSError:
+    sys.exit(1)
+finally:
+    s.close()
+PYEOF
+  then
+    echo "make up: port $AIRFLOW_PORT is already in use by another program; nothing was started." >&2
+    echo "  Stop that program, or choose a free port: AIRFLOW_PORT=18080 make up" >&2
+    exit 1
+  fi
+}
 
 up() {
-  eval "$("$PY" scripts/demo.py env)"
-  export AIRFLOW__API__PORT=8080 AIRFLOW__CORE__AUTH_MANAGER=airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager
+  if ! running; then check_port; fi
+  # Sandbox, migrations, demo catalogue, connections in the metadata DB; then Airflow's environment.
+  eval "$("$PY" scripts/demo.py up)"
+  # Tasks reach the API server at execution_api_server_url, which defaults to port 8080 whatever
+  # the server's port: set both.
+  export AIRFLOW_PORT AIRFLOW__API__PORT="$AIRFLOW_PORT"
+  export AIRFLOW__CORE__EXECUTION_API_SERVER_URL="http://localhost:$AIRFLOW_PORT/execution/"
+  export AIRFLOW__CORE__AUTH_MANAGER=airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager
   export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS="admin:admin"
-  "$PY" -c "import sys; sys.path.insert(0, 'include'); from orderbridge import db; db.migrate('$AIRFLOW_CONN_ORDERBRIDGE_STAGING')"
-  airflow db migrate >/dev/null
-  for pool in $("$PY" -c "
+  for pool in orderbridge_digest $("$PY" -c "
 import sys; sys.path.insert(0, 'include')
 from orderbridge.channels.registry import CHANNELS
 from orderbridge.config import load_accounts
 print(' '.join(a.pool for c in CHANNELS for a in load_accounts(c)))"); do
     airflow pools set "$pool" 2 "orderbridge: concurrency cap for $pool" >/dev/null
   done
-  if [ -s "$PGID_FILE" ] && kill -0 -- -"$(cat "$PGID_FILE")" 2>/dev/null; then
+  if running; then
     echo "Airflow is already running (process group $(cat "$PGID_FILE"))"
   else
     mkdir -p "$LOCAL"
     setsid bash -c '
-      airflow api-server --port 8080 & airflow scheduler & airflow dag-processor & airflow triggerer & wait
+      airflow api-server --port "$AIRFLOW_PORT" & airflow scheduler & airflow dag-processor & airflow triggerer & wait
     ' >"$LOCAL/airflow.log" 2>&1 &
     echo $! > "$PGID_FILE"
   fi
   for _ in $(seq 1 90); do
-    curl -fs http://localhost:8080/api/v2/version >/dev/null 2>&1 && break
+    curl -fs "http://localhost:$AIRFLOW_PORT/api/v2/version" >/dev/null 2>&1 && break
+    running || break
     sleep 2
   done
+  if ! curl -fs "http://localhost:$AIRFLOW_PORT/api/v2/version" >/dev/null 2>&1 || ! running; then
+    echo "make up: Airflow's API server did not come up on port $AIRFLOW_PORT; see $LOCAL/airflow.log" >&2
+    down >/dev/null
+    exit 1
+  fi
   # Unpause every orderbridge DAG once the dag-processor has registered it.
   CHANNEL_NAMES=$("$PY" -c "import sys; sys.path.insert(0, 'include')
 from orderbridge.channels.registry import CHANNELS; print('|'.join(CHANNELS))")
   for _ in $(seq 1 30); do
-    ids=$(airflow dags list -o plain 2>/dev/null | awk -v re="^($CHANNEL_NAMES)_" 'NR>1 && $1 ~ re {print $1}')
+    ids=$(airflow dags list -o plain 2>/dev/null | awk -v re="^(($CHANNEL_NAMES)_|orderbridge_)" 'NR>1 && $1 ~ re {print $1}')
     [ -n "$ids" ] && break
     sleep 2
   done
   for id in $ids; do airflow dags unpause "$id" >/dev/null; done
-  echo "Airflow UI: http://localhost:8080  (login admin / password in $AIRFLOW_HOME/simple_auth_manager_passwords.json.generated)"
-  echo "Staging database: $AIRFLOW_CONN_ORDERBRIDGE_STAGING"
-  echo "Merkana endpoints: http://localhost:8080/merkana/<platform>/... (api-token from the merkana connection)"
+  echo "Airflow UI: http://localhost:$AIRFLOW_PORT  (login admin / password in $AIRFLOW_HOME/simple_auth_manager_passwords.json.generated)"
+  echo "Connections: Admin > Connections (an AIRFLOW_CONN_<ID> variable of the same id would win over them)"
+  echo "Staging database: $ORDERBRIDGE_STAGING_URL"
+  echo "Merkana endpoints: http://localhost:$AIRFLOW_PORT/merkana/<platform>/... (api-token from the merkana connection)"
 }
 
 down() {
@@ -68,5 +109,6 @@ down() {
 case "${1:-}" in
   up) up ;;
   down) down ;;
-  *) echo "usage: $0 up|down" >&2; exit 2 ;;
+  check-port) check_port ;;
+  *) echo "usage: $0 up|down|check-port" >&2; exit 2 ;;
 esac

@@ -7,8 +7,9 @@ plentymarkets: 5.1, 6.2, 6.3), the simulated warehouse ships part of them and st
 others while plentymarkets customers cancel and return some, a second cycle posts tracking and
 answers the cancellations. It ends with one summary table per channel.
 
-Subcommands (for scripts/airflow.sh): `env` prints the shell exports that point Airflow at the
-local stack; `sandbox` only makes sure the sandbox runs.
+Subcommands (for scripts/airflow.sh): `up` prepares the stack as the demo does (migrations, the
+demo catalogue), writes the sandbox connections into Airflow's metadata database and prints the
+shell exports that point Airflow at the local stack; `sandbox` only makes sure the sandbox runs.
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ PLENTY_PROFILES = {"DHL Germany": "6", "DPD UK": "7", "GLS": "8", "Hermes": "10"
 MERKANA_OUR_TOKEN, MERKANA_THEIR_TOKEN, MERKANA_MID = "demo-ff-secret-0001", "demo-merkana-token-0001", 293
 
 sys.path.insert(0, str(REPO / "include"))
+import airflow_conns  # noqa: E402  (scripts/, beside this file)
+
 from orderbridge import db  # noqa: E402
 from orderbridge.channels.registry import CHANNELS  # noqa: E402
 from orderbridge.config import load_accounts  # noqa: E402
@@ -129,8 +132,9 @@ def stop_sandbox() -> None:
     SANDBOX_PORT_FILE.unlink(missing_ok=True)
 
 
-def airflow_env(sandbox: str) -> dict[str, str]:
-    port = int(sandbox.rsplit(":", 1)[1])
+def airflow_env(sandbox: str, *, connections: bool = True) -> dict[str, str]:
+    """Airflow's environment for the local stack; with ``connections``, the sandbox connections as
+    ``AIRFLOW_CONN_*`` too (`make demo`; `make up` writes them into the metadata DB instead)."""
     env = {
         "AIRFLOW_HOME": str(LOCAL / "airflow"),
         "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
@@ -139,30 +143,41 @@ def airflow_env(sandbox: str) -> dict[str, str]:
         "AIRFLOW__CORE__PARALLELISM": "4",
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": postgres_url("airflow").replace("postgresql://",
                                                                                 "postgresql+psycopg2://"),
-        "AIRFLOW_CONN_ORDERBRIDGE_STAGING": postgres_url(),
+        "ORDERBRIDGE_STAGING_URL": postgres_url(),
         "ORDERBRIDGE_ACCOUNTS": str(REPO / "config" / "accounts.yaml"),
         "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
     }
+    if connections:
+        env.update({f"AIRFLOW_CONN_{conn_id.upper()}": conn if isinstance(conn, str) else json.dumps(conn)
+                    for conn_id, conn in sandbox_connections(sandbox).items()})
+    return env
+
+
+def sandbox_connections(sandbox: str) -> dict[str, dict | str]:
+    """Every Airflow connection the demo accounts need (conn id -> connection as JSON), pointing at
+    ``sandbox``, and ``orderbridge_staging`` (as its URL)."""
+    port = int(sandbox.rsplit(":", 1)[1])
+    conns: dict[str, dict | str] = {db.STAGING_CONN_ID: postgres_url()}
     accounts = {a.name: a for a in load_accounts("groupon")}
     for name, supplier, token in sandbox_accounts():
-        env[f"AIRFLOW_CONN_{accounts[name].conn_id.upper()}"] = json.dumps({
+        conns[accounts[name].conn_id] = {
             "conn_type": "http", "host": "127.0.0.1", "port": port, "schema": "http",
-            "login": supplier, "password": token, "extra": {"api_path": "/groupon/api/v4"}})
+            "login": supplier, "password": token, "extra": {"api_path": "/groupon/api/v4"}}
     plenty = {a.name: a for a in load_accounts("plentymarkets")}
     for system, user, password in plenty_systems():
-        env[f"AIRFLOW_CONN_{plenty[system].conn_id.upper()}"] = json.dumps({
+        conns[plenty[system].conn_id] = {
             "conn_type": "http", "host": "127.0.0.1", "port": port, "schema": "http", "login": user,
             "password": password, "extra": {"api_path": f"/plentymarkets/{system}",
                                             "plenty_id": plenty_client_id(sandbox, system),
-                                            "warehouse_id": 1, "storage_location_id": 1}})
+                                            "warehouse_id": 1, "storage_location_id": 1}}
     merkana = {a.name: a for a in load_accounts("merkana")}
     for platform in merkana_platforms():
-        env[f"AIRFLOW_CONN_{merkana[platform].conn_id.upper()}"] = json.dumps(
-            mk.demo_connection(sandbox, MERKANA_OUR_TOKEN, MERKANA_THEIR_TOKEN, mids=(MERKANA_MID,)))
+        conns[merkana[platform].conn_id] = mk.demo_connection(sandbox, MERKANA_OUR_TOKEN, MERKANA_THEIR_TOKEN,
+                                                              mids=(MERKANA_MID,))
     octopia = {a.name: a for a in load_accounts("octopia")}
-    env[f"AIRFLOW_CONN_{octopia[octo.ACCOUNT].conn_id.upper()}"] = json.dumps(octo.connection(
-        "127.0.0.1", port, f"{sandbox}/octopia/auth/realms/maas/protocol/openid-connect/token"))
-    return env
+    conns[octopia[octo.ACCOUNT].conn_id] = octo.connection(
+        "127.0.0.1", port, f"{sandbox}/octopia/auth/realms/maas/protocol/openid-connect/token")
+    return conns
 
 
 def plenty_client_id(sandbox: str, system: str) -> int:
@@ -345,19 +360,11 @@ def print_table(rows: list[dict]) -> None:
         print(" | ".join(str(row[h]).ljust(w) for h, w in zip(headers, widths, strict=True)))
 
 
-def main() -> None:
-    started = time.monotonic()
-    command = sys.argv[1] if len(sys.argv) > 1 else "run"
-    sandbox, new_sandbox = sandbox_url()
-    if command == "sandbox":
-        print(sandbox)
-        return
-    env = airflow_env(sandbox)
-    if command == "env":
-        print("\n".join(f"export {k}={shlex.quote(v)}" for k, v in env.items()))
-        return
-    staging_url = env["AIRFLOW_CONN_ORDERBRIDGE_STAGING"]
-    print(f"PostgreSQL: {staging_url}\nSandbox:    {sandbox}")
+def prepare(env: dict[str, str], new_sandbox: bool) -> None:
+    """Staging and Airflow's database migrated, the demo catalogue seeded (products, stock, aliases,
+    bundles, carrier codes; idempotent). Staging starts empty with a new sandbox: what it held
+    belonged to the one that is gone."""
+    staging_url = env["ORDERBRIDGE_STAGING_URL"]
     if new_sandbox:
         empty_staging(staging_url)
     db.migrate(staging_url)
@@ -372,12 +379,35 @@ def main() -> None:
                                 " ON CONFLICT DO NOTHING",
                            [("plentymarkets", service, profile) for service, profile in PLENTY_PROFILES.items()])
         conn.commit()
+
+
+def main() -> None:
+    started = time.monotonic()
+    command = sys.argv[1] if len(sys.argv) > 1 else "run"
+    sandbox, new_sandbox = sandbox_url()
+    if command == "sandbox":
+        print(sandbox)
+        return
+    if command == "up":  # scripts/airflow.sh: everything but Airflow's processes; the exports on stdout
+        env = airflow_env(sandbox, connections=False)
+        prepare(env, new_sandbox)
+        print(airflow_conns.write_connections(sandbox_connections(sandbox), env, overwrite=new_sandbox),
+              file=sys.stderr)
+        print("\n".join(f"export {k}={shlex.quote(v)}" for k, v in env.items()))
+        return
+    env = airflow_env(sandbox)
+    staging_url = env["ORDERBRIDGE_STAGING_URL"]
+    print(f"PostgreSQL: {staging_url}\nSandbox:    {sandbox}")
+    prepare(env, new_sandbox)
     for platform in merkana_platforms():
         # make demo runs no API server: serve the same plugin app alone for the platform to call
         with mk.start_inbound(env, log_path=LOCAL / "merkana-inbound.log") as ours:
             sent = mk.demo_run(sandbox, f"{ours.url}/merkana", platform=platform, mid=MERKANA_MID, orders=40)
         print(f"Merkana platform {platform} called our endpoints: {sent}")
+    # On a 10-minute boundary: the DAGs' cron intervals end there, so each cycle's window is the
+    # ten minutes before its date (Octopia's orders are dated inside cycle 1's).
     now = datetime.now(UTC).replace(second=0, microsecond=0)
+    now -= timedelta(minutes=now.minute % 10)
     if new_sandbox:  # Octopia is read by window: its orders are dated where cycle 1 reads
         print(f"Octopia seller {octo.SELLER} got {octo.add_orders(sandbox, now - timedelta(minutes=20))} orders")
     print("Cycle 1: import orders, acknowledge them, reconcile stock")

@@ -7,17 +7,34 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from airflow.sdk import BaseNotifier, DeltaDataIntervalTimetable, ExceptionRetryPolicy, RetryAction, RetryRule
+from airflow.sdk import (
+    BaseNotifier,
+    CronDataIntervalTimetable,
+    DeltaDataIntervalTimetable,
+    ExceptionRetryPolicy,
+    RetryAction,
+    RetryRule,
+)
 
 START_DATE = datetime(2026, 1, 1, tzinfo=UTC)
 
 
-def every(minutes: int) -> DeltaDataIntervalTimetable:
-    """A schedule with real data intervals of ``minutes``.
+def every(minutes: int) -> CronDataIntervalTimetable | DeltaDataIntervalTimetable:
+    """A schedule with real data intervals of ``minutes``, shown as cron where cron can say it.
 
-    Explicit: in Airflow 3.3 a bare timedelta (like a cron string) becomes a *trigger* timetable
-    whose runs have zero-length data intervals; extracts need the real interval.
+    Explicit timetables: in Airflow 3.3 a bare cron string or timedelta becomes a *trigger*
+    timetable whose runs have zero-length data intervals (unless ``[scheduler]
+    create_cron_data_intervals`` is set); extracts need the real interval. A step that divides an
+    hour (or a day, in whole hours) is a cron expression the UI shows as it is (``*/10 * * * *``);
+    any other (45, 90 minutes) would drift against cron's hour and day boundaries, so it stays a
+    fixed delta from the previous run.
     """
+    if minutes < 60 and 60 % minutes == 0:
+        return CronDataIntervalTimetable("* * * * *" if minutes == 1 else f"*/{minutes} * * * *", timezone="UTC")
+    hours, rest = divmod(minutes, 60)
+    if not rest and 24 % hours == 0:
+        step = {1: "*", 24: "0"}.get(hours, f"*/{hours}")
+        return CronDataIntervalTimetable(f"0 {step} * * *", timezone="UTC")
     return DeltaDataIntervalTimetable(timedelta(minutes=minutes))
 
 
@@ -97,7 +114,10 @@ def channel_dag(channel, account):
     """
     from airflow.sdk import DAG, Param, task
 
+    from orderbridge import assets
     from orderbridge.channels.base import Run, iter_tasks
+
+    orders_asset = assets.staging_orders(channel.name, account.name)
 
     params = {name: Param(**spec) for name, spec in channel.dag_params.items()}
     with DAG(**dag_args(account, channel.doc, f"{channel.title} for account {account.name}", channel.tags,
@@ -110,11 +130,53 @@ def channel_dag(channel, account):
                 fastpath.enable()  # a task process, never the API server: the process-wide speed tricks are safe
                 run = context["dag_run"]
                 start, end = context.get("data_interval_start"), context.get("data_interval_end")
-                return channel.run_task(spec.task_id, account, Run(
+                result = channel.run_task(spec.task_id, account, Run(
                     run_id=run.run_id, run_type=run.run_type, start=start, end=end,
                     key=(end or run.run_after).isoformat(), params=dict(context.get("params") or {})))
+                if spec.loads_orders:
+                    context["outlet_events"][orders_asset].extra = assets.event_extra(
+                        account.channel, account.name, run.run_id, result)
+                return result
 
-            made[spec.task_id] = task(task_id=spec.task_id, doc_md=spec.doc, **spec.options)(run_step)()
+            outlets = {"outlets": [orders_asset]} if spec.loads_orders else {}
+            made[spec.task_id] = task(task_id=spec.task_id, doc_md=spec.doc, **outlets, **spec.options)(run_step)()
             for name in upstream:
                 made[name] >> made[spec.task_id]
     return dag
+
+
+DIGEST_DAG_ID = "orderbridge_attention_digest"
+
+
+def digest_dag():
+    """The operations digest DAG: scheduled on every account's staging-orders Asset (any of them),
+    it writes the open attention summary into ``staging.attention_digests`` at most once an hour
+    (``orderbridge.digest``)."""
+    from airflow.sdk import DAG, AssetAny, task
+
+    from orderbridge import assets
+
+    feeds = assets.every_staging_orders()
+    with DAG(dag_id=DIGEST_DAG_ID, description="Hourly summary of what needs a person, after loads",
+             doc_md=DIGEST_DOC, schedule=AssetAny(*feeds) if feeds else None, start_date=START_DATE,
+             catchup=False, max_active_runs=1, tags=["orderbridge", "digest"],
+             default_args=default_args(pool="orderbridge_digest")) as dag:
+        @task(task_id="write_digest", doc_md="Write this hour's attention summary unless it has one.")
+        def write_digest(**context) -> dict:
+            from orderbridge import digest
+
+            run = context["dag_run"]
+            return digest.write_hourly(run.run_after, run.run_id)
+
+        write_digest()
+    return dag
+
+
+DIGEST_DOC = """Operations digest: after any account's load (its `staging.orders/<channel>/<account>`
+Asset event), writes the open `staging.attention` counts per channel, account and reason into
+`staging.attention_digests`, once per hour (later runs in the same hour change nothing).
+
+```sql
+SELECT hour, open_total, text FROM staging.attention_digests ORDER BY hour DESC LIMIT 24;
+```
+"""

@@ -192,3 +192,24 @@ def test_0012_allows_awaiting_channel_and_goes_back_only_when_none_is_left(pg):
         conn.rollback()
     finally:
         conn.close()
+
+
+def test_0013_adds_the_hourly_attention_digests_and_goes_back(pg):
+    name = "t_migrate_0013"
+    dsn = database_at(pg, name, "0012")
+    conn = db.connect(dsn)
+    try:
+        db.migrate(dsn)
+        with conn.cursor() as cur:
+            cur.execute("INSERT INTO staging.attention_digests (hour, open_total, summary, text)"
+                        " VALUES ('2026-11-20T12:00:00Z', 0, '[]', 'nothing needs a person')")
+        conn.commit()
+        downgrade(dsn, "0012")
+        with conn.cursor() as cur:
+            cur.execute("SELECT to_regclass('staging.attention_digests')")
+            assert cur.fetchone() == (None,)
+        conn.commit()
+        db.migrate(dsn)
+    finally:
+        conn.close()
+        pg.sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")

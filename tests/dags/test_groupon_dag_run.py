@@ -36,6 +36,17 @@ def connect(monkeypatch, sandbox, token=TOKEN):
         "extra": {"api_path": "/groupon/api/v4", "timeout": 5}}))
 
 
+def asset_events(uri: str) -> list[dict]:
+    """The extras of the Asset events recorded in Airflow's metadata DB for ``uri``, oldest first."""
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        return list(session.scalars(select(AssetEvent.extra).join(AssetModel, AssetEvent.asset_id == AssetModel.id)
+                                    .where(AssetModel.uri == uri).order_by(AssetEvent.id)))
+
+
 def states(dagrun) -> dict[str, str]:
     return {ti.task_id: str(ti.state) for ti in dagrun.get_task_instances()}
 
@@ -53,10 +64,15 @@ def test_full_run_then_a_second_run_changes_and_posts_nothing(dag, sandbox, conn
     conn.commit()
     first = dag.test(logical_date=ANCHOR)
     assert set(states(first).values()) == {"success"}, states(first)
+    assert first.data_interval_end - first.data_interval_start == timedelta(minutes=10)  # a real window
     st = requests.get(f"{sandbox.url}/_sandbox/groupon/{SUPPLIER}/state", timeout=5).json()
     assert scalar(conn, "SELECT count(*) FROM staging.orders") == st["totals"]["orders"] == ORDERS
     assert st["totals"]["exported_lines"] == st["totals"]["lines"]
     events = scalar(conn, "SELECT count(*) FROM staging.order_events")
+    extra = asset_events("orderbridge://staging/orders/groupon/demo_uk")[-1]
+    assert extra["channel"] == "groupon" and extra["account"] == "demo_uk" and extra["run_id"] == first.run_id
+    assert extra["orders"] == extra["inserted"] == ORDERS and extra["lines"] > ORDERS
+    assert sum(v for k, v in extra.items() if k.startswith("status_")) == ORDERS
 
     second = dag.test(logical_date=ANCHOR + timedelta(minutes=10))
     assert set(states(second).values()) == {"success"}, states(second)

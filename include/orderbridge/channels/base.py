@@ -196,6 +196,8 @@ class Task:
         doc: the task's one-line description in the UI.
         after: task ids it runs after; None means "after the previous task in the list".
         options: ``@task`` arguments that differ from the DAG's defaults (retries, ...).
+        loads_orders: the task that writes the account's staging orders: its DAG task emits the
+            account's Asset event with the counts it returns (``orderbridge.assets``).
     """
 
     task_id: str
@@ -203,6 +205,7 @@ class Task:
     doc: str
     after: tuple[str, ...] | None = None
     options: dict = field(default_factory=dict)
+    loads_orders: bool = False
 
 
 class Channel:
@@ -250,7 +253,7 @@ class Channel:
         if self.streams:
             tasks.append(Task("extract_orders", steps.extract, "Land every page of new orders in raw."))
         tasks.append(Task("load_staging", steps.load, "Transform raw payloads into staging orders "
-                                                      "(re-checks held orders too)."))
+                                                      "(re-checks held orders too).", loads_orders=True))
         for kind in self.writebacks:
             tasks.append(Task(SEND_TASK_IDS.get(kind, f"send_{kind}"), steps.sender(kind),
                               f"Send pending {kind} write-backs."))

@@ -169,7 +169,9 @@ class MerkanaChannel(Channel):
 
     def tasks(self) -> list[Task]:
         return [
-            Task("recheck_orders", recheck_orders, "Re-transform held orders of every merchant from raw."),
+            # The endpoints write orders as they arrive; this run's load is what the Asset event counts.
+            Task("recheck_orders", recheck_orders, "Re-transform held orders of every merchant from raw.",
+                 loads_orders=True),
             Task("post_status_updates", post_status_updates, "Enqueue and post order status updates "
                  "(ff-orders-status).", after=("recheck_orders",), options=SEND_RETRIES),
             Task("push_stock", push_stock, "Reconcile stock and post the changes (ff-supplies).",
