@@ -38,14 +38,19 @@ REASONS = {
 }
 # Holds: an order's status is its reason, set while the status lasts (``staging/load.py``).
 HOLDS = ("awaiting_mapping", "invalid_address", "awaiting_stock")
+# Each names the fix on the operator's page (Airflow nav: Orders, ``orderbridge/operator``) and the SQL
+# that does the same for a warehouse system.
 HOLD_RESOLUTIONS = {
-    "awaiting_mapping": "Resolution: map the SKU (INSERT INTO staging.sku_aliases (channel, account, channel_sku, "
-                        "warehouse_sku) VALUES (...), or staging.bundles), or override this line's SKU "
-                        "(INSERT INTO staging.order_overrides ... kind 'sku'); the next run re-transforms it.",
-    "invalid_address": "Resolution: have the channel correct the address, or override it (INSERT INTO "
-                       "staging.order_overrides ... kind 'address'); the next run re-checks it.",
+    "awaiting_mapping": "Resolution: map the SKU (the order's page: Add alias / Add bundle, then Re-transform; or "
+                        "INSERT INTO staging.sku_aliases (channel, account, channel_sku, warehouse_sku) VALUES "
+                        "(...), or staging.bundles), or override this line's SKU (INSERT INTO "
+                        "staging.order_overrides ... kind 'sku'); the next run re-transforms it.",
+    "invalid_address": "Resolution: have the channel correct the address, or override it (the order's page: "
+                       "Correct address; or INSERT INTO staging.order_overrides ... kind 'address'); the next run "
+                       "re-checks it.",
     "awaiting_stock": "Resolution: book the stock in (staging.stock_levels), or release the order despite the "
-                      "stock check (INSERT INTO staging.order_overrides ... kind 'release_stock').",
+                      "stock check (the order's page: Release stock hold; or INSERT INTO staging.order_overrides "
+                      "... kind 'release_stock').",
 }
 ORDERBRIDGE = "orderbridge"  # ``cleared_by`` when the code saw the cause go away
 EXAMPLES = 5  # order ids named per reason in a task's warning
