@@ -18,7 +18,6 @@ import argparse
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -185,6 +184,5 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(REPO / "include"))
     os.environ.setdefault("ORDERBRIDGE_ACCOUNTS", str(REPO / "config" / "accounts.yaml"))
     main()
