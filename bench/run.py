@@ -372,6 +372,13 @@ def main() -> None:
                     print(f"  dlt failed: {err}", flush=True)
         finally:
             dump.unlink(missing_ok=True)
+    concurrent = None
+    if "merkana" in channels:  # issue 16 item 4: its own module, bench/merkana_concurrency.py
+        print("Merkana: 10,000 orders on 8 concurrent platform connections (child process)", flush=True)
+        proc = subprocess.run([sys.executable, str(BENCH / "merkana_concurrency.py"), "--json", "--dsn", dsn],
+                              capture_output=True, text=True, timeout=1800, cwd=REPO)
+        concurrent = json.loads(proc.stdout.strip().splitlines()[-1]) if proc.returncode == 0 else None
+        print(f"  {'failed: ' + proc.stderr[-500:] if concurrent is None else 'done'}", flush=True)
     print("DAG parse and import time (fresh subprocesses)", flush=True)
     try:
         dags = dag_parse_time()
@@ -379,6 +386,9 @@ def main() -> None:
         print(f"  failed: {err}", flush=True)
         dags = {}
     md, chart = build_report(machine(), res, refs, dags, missing, time.perf_counter() - start)
+    if concurrent:
+        from merkana_concurrency import report_lines
+        md += "\n" + "\n".join(report_lines(concurrent)) + "\n"
     Path(args.out).write_text(md, encoding="utf-8")
     draw(chart, Path(args.out).with_name("orders_per_second.png"))
     print()

@@ -51,11 +51,19 @@ def owner_of(cur, channel: str, account: str) -> str:
 
 
 def set_owners(cur, channel: str, owners: dict[str, str]) -> None:
-    """Record whose stock each account (``account -> owner``) sells; idempotent, writes only changes."""
+    """Record whose stock each account (``account -> owner``) sells; idempotent, writes only changes.
+
+    A row already saying so is not even proposed: ``ON CONFLICT DO UPDATE`` locks the row it
+    conflicts with even when its ``WHERE`` updates nothing, which made every concurrent call of one
+    account (Merkana's endpoint records the owner with each order) wait for the others to commit.
+    """
     if owners:
         execute_values(
             cur,
-            """INSERT INTO staging.stock_owners AS so (channel, account, owner) VALUES %s
+            """INSERT INTO staging.stock_owners AS so (channel, account, owner)
+               SELECT v.channel, v.account, v.owner FROM (VALUES %s) AS v (channel, account, owner)
+               WHERE NOT EXISTS (SELECT 1 FROM staging.stock_owners s
+                                 WHERE s.channel = v.channel AND s.account = v.account AND s.owner = v.owner)
                ON CONFLICT (channel, account) DO UPDATE SET owner = EXCLUDED.owner, updated_at = now()
                WHERE so.owner IS DISTINCT FROM EXCLUDED.owner""",
             [(channel, account, owner) for account, owner in sorted(owners.items())],

@@ -256,3 +256,57 @@ def test_cancel_before_picking_releases_stock_and_after_picking_is_refused_and_f
     # A create sent again after the cancel does not revive the order.
     assert post(url, "save_order", first).json() == {"status": True}
     assert scalar(warehouse, "SELECT status FROM staging.orders WHERE external_order_id = '40103'") == "cancelled"
+
+
+def test_each_order_sent_on_eight_connections_at_once_is_stored_once(inbound, warehouse):
+    """The platform's retries racing each other: every one of 12 orders is sent by 8 connections
+    released together (a barrier), over real HTTP to a real server. Each is answered true and stored
+    once: one raw row, one staging order with its lines, one 'imported' event, its outbox rows once."""
+    import threading
+
+    url = inbound()
+    base = collection_bodies()["order_create"]
+    bodies = [base | {"id": 50_000 + i} for i in range(12)]
+    barrier = threading.Barrier(8)
+
+    def sender(_n: int) -> list[tuple[int, bool]]:
+        session, answers = requests.Session(), []
+        for body in bodies:
+            barrier.wait(T)
+            answer = session.post(f"{url}/save_order", data=json.dumps(body, ensure_ascii=False).encode(),
+                                  headers={"content-type": "application/json", "api-token": OUR_TOKEN}, timeout=T)
+            answers.append((answer.status_code, answer.json()["status"]))
+        return answers
+
+    with ThreadPoolExecutor(8) as pool:
+        answers = [a for each in pool.map(sender, range(8)) for a in each]
+    assert set(answers) == {(200, True)} and len(answers) == 96
+    assert rows(warehouse, "SELECT count(*), count(DISTINCT external_id) FROM raw.orders") == [(12, 12)]
+    assert rows(warehouse, "SELECT count(*), count(DISTINCT external_order_id) FROM staging.orders") == [(12, 12)]
+    assert scalar(warehouse, "SELECT count(*) FROM staging.order_lines") == 12 * 3
+    assert scalar(warehouse, "SELECT count(*) FROM staging.order_events WHERE event = 'imported'") == 12
+    outbox = rows(warehouse, "SELECT count(*), count(DISTINCT (order_id, kind)) FROM staging.outbox")[0]
+    assert outbox[0] == outbox[1]
+
+
+def test_orders_of_one_merchant_do_not_wait_for_each_others_transactions(inbound, warehouse, staging_dsn):
+    """Recording whose stock a merchant sells must not lock its row when nothing changes: with another
+    transaction of the same merchant still open (as a slow concurrent request would be), an order is
+    stored and answered at once instead of waiting for it (a row lock there serialised every order)."""
+    from orderbridge import db
+
+    url = inbound()
+    text = collection_texts()["order_create"]
+    assert post(url, "save_order", text).json() == {"status": True}  # the merchant's owner is recorded
+    other = db.connect(staging_dsn)
+    try:
+        from orderbridge import stock
+        with other.cursor() as cur:
+            stock.set_owners(cur, "merkana", {"demo/4755": "4755"})  # unchanged, transaction left open
+            changed = json.loads(text) | {"id": 40104}
+            answer = post(url, "save_order", changed)  # T seconds at most; a lock wait would run out
+        assert (answer.status_code, answer.json()) == (200, {"status": True})
+    finally:
+        other.rollback()
+        other.close()
+    assert scalar(warehouse, "SELECT count(*) FROM staging.orders") == 2

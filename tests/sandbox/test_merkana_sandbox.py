@@ -146,3 +146,44 @@ def test_generated_orders_are_deterministic_per_seed_platform_and_merchant():
     assert PlatformSpec.parse("p:a:b") == PlatformSpec("p", "a", "b")
     with pytest.raises(ValueError):
         PlatformSpec.parse("p:a")
+
+
+def test_replay_on_concurrent_connections_sends_every_order_with_retries_arriving_together(sandbox):
+    """``connections``: the orders go out on that many connections at once. The stand-in holds each
+    call until another one is in flight beside it (or gives up after 5 s and says so), so a sender
+    that is not concurrent shows up as calls answered alone."""
+    import asyncio
+
+    calls: list[dict] = []
+    in_flight: list[asyncio.Event] = []
+    app = FastAPI()
+
+    @app.post("/merkana/one/save_order")
+    async def save_order(request: Request) -> dict:
+        body = await request.json()
+        mine = asyncio.Event()
+        for other in in_flight:
+            other.set()
+        if in_flight:
+            mine.set()
+        in_flight.append(mine)
+        try:
+            await asyncio.wait_for(mine.wait(), 5)
+            calls.append({"id": body["id"], "alone": False})
+        except TimeoutError:
+            calls.append({"id": body["id"], "alone": True})
+        finally:
+            in_flight.remove(mine)
+        return {"status": True}
+
+    with LoopbackServer(app) as server:
+        answer = requests.post(f"{sandbox.url}/_sandbox/merkana/one/replay", timeout=60, json={
+            "target": f"{server.url}/merkana/one", "mid": 77, "steps": ["orders"], "orders": 40, "duplicates": 5,
+            "connections": 4}).json()
+    assert answer["ok"] is True and answer["send_s"] > 0
+    assert len(answer["orders"]) == len(calls) == 45
+    assert all(o["answer"] == {"status": True} and o["seconds"] > 0 for o in answer["orders"])
+    assert not [c for c in calls if c["alone"]][:-1]  # only the very last call may have found nobody beside it
+    ids = [o["id"] for o in answer["orders"]]
+    twice = {i for i in ids if ids.count(i) == 2}
+    assert len(twice) == 5 and all(ids[ids.index(i) + 1] == i for i in twice)  # a retry right after its first send

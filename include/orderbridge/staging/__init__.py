@@ -27,7 +27,7 @@ from orderbridge.staging.load import (
     _order_row,
     load_orders,
 )
-from orderbridge.staging.raw import RAW_COLUMNS, land_raw, payload_hash, payload_id, raw_statistics
+from orderbridge.staging.raw import RAW_COLUMNS, land_one, land_raw, payload_hash, payload_id, raw_statistics
 from orderbridge.staging.retransform import _candidates, _map_safely, _raw_batches, transform
 from orderbridge.staging.rows import (
     LINE_COLUMNS,
@@ -39,5 +39,5 @@ from orderbridge.staging.rows import (
 
 __all__ = ["CANCEL_AFTER_PICK", "EVENT_COLUMNS", "LINE_COLUMNS", "LINE_TABLE_COLUMNS", "ORDER_COLUMNS",
            "ORDER_TABLE_COLUMNS", "RAW_COLUMNS", "ChannelMapper", "LoadCounts", "_NewOrders", "_candidates",
-           "_map_safely", "_order_row", "_raw_batches", "cancel_order", "land_raw", "load_orders", "payload_hash",
-           "payload_id", "raw_statistics", "record_event", "transform"]
+           "_map_safely", "_order_row", "_raw_batches", "cancel_order", "land_one", "land_raw", "load_orders",
+           "payload_hash", "payload_id", "raw_statistics", "record_event", "transform"]

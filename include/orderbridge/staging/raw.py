@@ -70,3 +70,27 @@ def land_raw(cur, channel: str, account: str, items: Iterable[tuple[str, dict]],
            ON CONFLICT (channel, account, external_id, payload_hash) DO NOTHING"""
     )
     return cur.rowcount
+
+
+def land_one(cur, channel: str, account: str, ext_id: str, payload: dict, run_id: str | None) -> int:
+    """Append one payload to ``raw.orders`` unless landed before; returns its raw id either way.
+
+    For calls that bring one order each (Merkana's endpoint): one statement instead of a page's
+    look-up, savepoint and ``COPY``, and safe against the same payload landing concurrently.
+    """
+    text = _PAYLOAD_JSON(payload)
+    digest = hashlib.sha256(text.encode()).hexdigest()
+    cur.execute(
+        """WITH new AS (INSERT INTO raw.orders (channel, account, external_id, payload, payload_hash, run_id)
+                        VALUES (%s, %s, %s, %s, %s, %s)
+                        ON CONFLICT (channel, account, external_id, payload_hash) DO NOTHING RETURNING id)
+           SELECT id FROM new UNION ALL
+           SELECT id FROM raw.orders WHERE channel = %s AND account = %s AND external_id = %s AND payload_hash = %s""",
+        (channel, account, ext_id, text, digest, run_id, channel, account, ext_id, digest),
+    )
+    row = cur.fetchone()
+    if row is None:  # landed by a concurrent transaction that committed while we waited: a new snapshot sees it
+        cur.execute("SELECT id FROM raw.orders WHERE channel = %s AND account = %s AND external_id = %s"
+                    " AND payload_hash = %s", (channel, account, ext_id, digest))
+        row = cur.fetchone()
+    return row[0]

@@ -34,7 +34,9 @@ class _NewOrders:
 
     def __init__(self, cur, channel: str, account: str, run_id: str | None, expected: int):
         self.channel, self.account, self.run_id = channel, account, run_id
-        self.pipeline = db.CopyPipeline(cur, "staging_new_orders")
+        # Up to one chunk everything is sent at ``finish``, with nothing left to overlap: a thread
+        # would only cost its start (most of an order's time on Merkana's one-order calls).
+        self.pipeline = db.CopyPipeline(cur, "staging_new_orders", background=expected > self.CHUNK)
         self.ids: list[int] = []
         if expected:
             cur.execute("SELECT nextval(pg_get_serial_sequence('staging.orders', 'id'))"

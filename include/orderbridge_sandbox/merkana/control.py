@@ -4,6 +4,10 @@ calls on our endpoints (product sync, initial stock, order creates with retries,
 
 from __future__ import annotations
 
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
 import requests
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
@@ -12,16 +16,35 @@ from orderbridge_sandbox.merkana.routes import _int
 from orderbridge_sandbox.merkana.state import TIMEOUT, MerkanaPlatform, MerkanaSandbox, product_sync_body
 
 
-def _post(target: str, path: str, token: str, body: dict) -> tuple[int, dict | str]:
+def _post(target: str, path: str, token: str, body: dict, session=requests) -> tuple[int, dict | str]:
     try:
-        response = requests.post(f"{target.rstrip('/')}/{path}", json=body, headers={"api-token": token},
-                                 timeout=TIMEOUT)
+        response = session.post(f"{target.rstrip('/')}/{path}", json=body, headers={"api-token": token},
+                                timeout=TIMEOUT)
     except requests.RequestException as err:
         return 0, f"no answer: {type(err).__name__}"
     try:
         return response.status_code, response.json()
     except ValueError:
         return response.status_code, response.text[:200]
+
+
+def _send_orders(target: str, token: str, bodies: list[dict], connections: int) -> list[tuple[int, dict | str, float]]:
+    """Each body's ``(http, answer, seconds)``, in ``bodies``' order. One sender: a new connection per
+    call, as before. More: that many platform connections at once, each kept alive, taking the next
+    body as soon as its previous call was answered."""
+    if connections <= 1:
+        return [(*_post(target, "save_order", token, b), 0.0) for b in bodies]
+    local = threading.local()
+
+    def send(body: dict) -> tuple[int, dict | str, float]:
+        if not hasattr(local, "session"):
+            local.session = requests.Session()
+        t0 = time.perf_counter()
+        code, answer = _post(target, "save_order", token, body, local.session)
+        return code, answer, time.perf_counter() - t0
+
+    with ThreadPoolExecutor(connections, thread_name_prefix="merkana-sender") as pool:
+        return list(pool.map(send, bodies))
 
 
 def replay(sandbox: MerkanaSandbox, platform: MerkanaPlatform, spec: dict) -> dict:
@@ -31,7 +54,10 @@ def replay(sandbox: MerkanaSandbox, platform: MerkanaPlatform, spec: dict) -> di
     ``stock``, ``orders``, ``cancels``); ``orders`` (how many new ones, default 10);
     ``duplicates`` (how many of them are sent a second time, default 2); ``cancels`` (how many of
     them to cancel, default 1) or ``cancel_ids`` (these ids); ``unknown_rate`` (default 0.1);
-    ``from_start`` (generate the merchant's orders from the start of its stream again, default no).
+    ``from_start`` (generate the merchant's orders from the start of its stream again, default no);
+    ``connections`` (how many platform connections send the orders at once, default 1: then the
+    answer also gives ``send_s``, the sending alone, and each order's ``seconds``; a retry is sent
+    right after its first send, so the two race on two connections).
     """
     target, mid = spec["target"], int(spec.get("mid", 293))
     steps = spec.get("steps") or ["products", "stock", "orders", "cancels"]
@@ -54,14 +80,24 @@ def replay(sandbox: MerkanaSandbox, platform: MerkanaPlatform, spec: dict) -> di
             bodies = [factory.order(float(spec.get("unknown_rate", 0.1))) for _ in range(int(spec.get("orders", 10)))]
             again = factory.rng.sample(bodies, min(int(spec.get("duplicates", 2)), len(bodies)))
             sent = platform.sent_orders.setdefault(mid, {})
+        connections = int(spec.get("connections", 1))
+        if connections <= 1:
+            sends = [*bodies, *again]  # a retry sends the very same body again
+        else:  # each retry next to its first send: on concurrent connections they arrive together
+            twice = {id(b) for b in again}
+            sends = [s for b in bodies for s in ((b, b) if id(b) in twice else (b,))]
+        t0 = time.perf_counter()
+        answers = _send_orders(target, token, sends, connections)
+        if connections > 1:
+            result["send_s"] = time.perf_counter() - t0
         result["orders"] = []
-        for body in [*bodies, *again]:  # a retry sends the very same body again
-            code, answer = _post(target, "save_order", token, body)
+        for body, (code, answer, seconds) in zip(sends, answers, strict=True):
             with sandbox.lock:
                 record = sent.setdefault(str(body["id"]), {"sends": 0, "answers": []})
                 record["sends"] += 1
                 record["answers"].append(answer.get("status") if isinstance(answer, dict) else None)
-            result["orders"].append({"id": body["id"], "http": code, "answer": answer})
+            result["orders"].append({"id": body["id"], "http": code, "answer": answer,
+                                     **({"seconds": seconds} if connections > 1 else {})})
             new_ids.append(str(body["id"]))
     if "cancels" in steps:
         ids = [str(i) for i in spec.get("cancel_ids") or []]

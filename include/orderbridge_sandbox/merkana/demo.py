@@ -48,13 +48,14 @@ def seed_warehouse(cur, mids: tuple[int, ...] = (293,)) -> None:
 
 
 def start_inbound(env: dict[str, str], port: int | None = None, log_path: str | Path | None = None,
-                  host: str = "127.0.0.1", timeout: float = 30.0) -> SandboxProcess:
+                  host: str = "127.0.0.1", timeout: float = 30.0, workers: int = 1) -> SandboxProcess:
     """Serve our Merkana endpoints alone, ``python -m orderbridge.channels.merkana.inbound``, in a child process
     (its own session: stop it with ``.stop()``), as ``make demo`` needs without an API server.
 
     Args:
         env: added to this environment: ``AIRFLOW_CONN_ORDERBRIDGE_STAGING``, the platform's
             ``AIRFLOW_CONN_ORDERBRIDGE_MERKANA_<PLATFORM>`` and ``ORDERBRIDGE_ACCOUNTS`` at least.
+        workers: uvicorn worker processes (``--workers``).
 
     Returns:
         The process; our endpoints are under ``f"{proc.url}/merkana"``.
@@ -67,7 +68,8 @@ def start_inbound(env: dict[str, str], port: int | None = None, log_path: str | 
     path = Path(tempfile.mkstemp(prefix="orderbridge-merkana-", suffix=".log")[1]) if own_log else Path(log_path)
     with open(path, "ab") as log:
         popen = subprocess.Popen([sys.executable, "-m", "orderbridge.channels.merkana.inbound", "--host", host,
-                                  "--port", str(port)], stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                  "--port", str(port), "--workers", str(workers)],
+                                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                  env={**os.environ, **env}, start_new_session=True)
     proc = SandboxProcess(popen, host, port, path, own_log)
     deadline = time.monotonic() + timeout

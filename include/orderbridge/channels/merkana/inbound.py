@@ -30,6 +30,7 @@ import argparse
 import hmac
 import json
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Generator
@@ -281,6 +282,17 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
     return app
 
 
+PREFIX_ENV = "ORDERBRIDGE_MERKANA_PREFIX"
+
+
+def standalone_app() -> FastAPI:
+    """The app under its mount path (``ORDERBRIDGE_MERKANA_PREFIX``, default ``/merkana``): what each
+    uvicorn worker process builds for itself when ``main`` runs more than one."""
+    root = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+    root.mount(os.environ.get(PREFIX_ENV, "/merkana"), create_app())
+    return root
+
+
 def main(argv: list[str] | None = None) -> None:
     """Serve the app alone with uvicorn (connections from ``AIRFLOW_CONN_*`` environment variables)."""
     import uvicorn
@@ -289,12 +301,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8766)
     parser.add_argument("--prefix", default="/merkana", help="mount path, as under the Airflow API server")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="uvicorn worker processes, each with its own connection pool (README: Merkana)")
     parser.add_argument("--log-level", default="warning")
     args = parser.parse_args(argv)
-    root = FastAPI()
-    root.mount(args.prefix, create_app())
+    os.environ[PREFIX_ENV] = args.prefix  # the workers are new processes: they read it from there
     logging.basicConfig(level=args.log_level.upper())
-    uvicorn.run(root, host=args.host, port=args.port, log_level=args.log_level, access_log=False,
+    uvicorn.run("orderbridge.channels.merkana.inbound:standalone_app", factory=True,
+                host=args.host, port=args.port, workers=args.workers, log_level=args.log_level, access_log=False,
                 timeout_graceful_shutdown=2)
 
 

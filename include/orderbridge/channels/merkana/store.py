@@ -101,12 +101,7 @@ def store_order(conn, settings: PlatformSettings, payload: dict, order: OrderCre
         cur.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
                     (f"{CHANNEL}:{account}:{order.id}",))
         record_owners(cur, settings, [order.mid])  # before the load: SkuMap reads the owner's products
-        staging.land_raw(cur, CHANNEL, account, [(order.id, payload)], run_id)
-        cur.execute(
-            "SELECT id FROM raw.orders WHERE channel = %s AND account = %s AND external_id = %s AND payload_hash = %s",
-            (CHANNEL, account, order.id, staging.payload_hash(payload)),
-        )
-        raw_id = cur.fetchone()[0]
+        raw_id = staging.land_one(cur, CHANNEL, account, order.id, payload, run_id)
         staged = to_staged(order, raw_id, settings)
         staging.load_orders(cur, MerkanaMapper(settings), account, [staged], SkuMap.load(cur, CHANNEL, account),
                             run_id)
