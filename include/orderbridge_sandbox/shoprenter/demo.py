@@ -7,10 +7,11 @@ two webshops, their connections, their orders, what happens between the two cycl
   shop says 15 "Fizetve"; the garden group "Kert" is excluded; its catalogue is downloaded, and
   the stock it is offered is the sum of the warehouses ``main`` and ``shop``.
 
-Orders are read by the shop's ``dateUpdated`` from the last run's end (``extract_mode: auto``),
-so the fake's orders, created "now", are read by the first cycle. Between the cycles the pro-forma
-shop's customers pay for half of the waiting orders (status 15, delivered as a webhook to our
-receiver when one is registered, else read by the next poll) and the warehouse ships.
+Orders are read by the shop's ``dateUpdated`` from the last run's end (``extract_mode: auto``; the
+first run looks back a day), so the orders ``add_orders`` creates "now" are read by the first
+cycle. Between the cycles the pro-forma shop's customers pay for half of the waiting orders
+(status 15, delivered as a webhook to our receiver when one is registered, else read by the next
+poll) and the warehouse ships.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from pathlib import Path
 import requests
 
 USER, KEY = "orderbridge", "demo-shoprenter-key-0001"
-SHOPS = {"invoiceshop": 40, "proformashop": 30}  # shop -> initial orders
+SHOPS = {"invoiceshop": 40, "proformashop": 30}  # shop -> orders created just before cycle 1 (add_orders)
 WEBHOOK_SECRET = "demo-shoprenter-hook-0001"
 ACCEPTED, PAID = "2", 15
 EXCLUDED_GROUP = "Kert"
@@ -36,7 +37,19 @@ PRICE_SQL = """UPDATE staging.products p SET price = v.price, product_group = v.
 
 
 def sandbox_args() -> list[str]:
-    return [arg for shop, n in SHOPS.items() for arg in ("--shoprenter", f"{shop}:{USER}:{KEY}:{n}")]
+    """Both shops with no initial orders: ``add_orders`` creates them now, where the first poll reads."""
+    return [arg for shop in SHOPS for arg in ("--shoprenter", f"{shop}:{USER}:{KEY}:0")]
+
+
+def add_orders(sandbox: str) -> int:
+    """Each shop's orders, created now (statuses as a shop draws them: pending, card-paid, a few
+    abandoned carts); the shops fire ``order_confirm`` for them."""
+    added = 0
+    for shop, n in SHOPS.items():
+        response = requests.post(f"{sandbox}/_sandbox/shoprenter/{shop}/orders", json={"n": n}, timeout=30)
+        response.raise_for_status()
+        added += len(response.json()["orders"])
+    return added
 
 
 def extras(shop: str) -> dict:
