@@ -47,6 +47,7 @@ from orderbridge.channels.registry import CHANNELS  # noqa: E402
 from orderbridge.config import load_accounts  # noqa: E402
 from orderbridge_sandbox import merkana as mk  # noqa: E402
 from orderbridge_sandbox.octopia import demo as octo  # noqa: E402
+from orderbridge_sandbox.shoprenter import demo as sr  # noqa: E402
 from orderbridge_sandbox.warehouse import seed_catalogue, ship_some  # noqa: E402
 
 
@@ -93,7 +94,7 @@ def sandbox_url() -> tuple[str, bool]:
         args += ["--plentymarkets", f"{system}:{user}:{password}:{ORDERS_PER_ACCOUNT}"]
     for platform in merkana_platforms():
         args += ["--merkana", f"{platform}:{MERKANA_OUR_TOKEN}:{MERKANA_THEIR_TOKEN}"]
-    args += octo.sandbox_args()
+    args += octo.sandbox_args() + sr.sandbox_args()
     LOCAL.mkdir(exist_ok=True)
     proc = start_sandbox(args, log_path=LOCAL / "sandbox.log")
     SANDBOX_PORT_FILE.write_text(str(proc.port))
@@ -116,7 +117,9 @@ def _serves_every_account(url: str) -> bool:
     plenty = requests.get(f"{url}/_sandbox/plentymarkets", timeout=2)
     merkana = requests.get(f"{url}/_sandbox/merkana", timeout=2)
     octopia = requests.get(f"{url}/_sandbox/octopia/state", timeout=2)
-    return (plenty.ok and merkana.ok and octopia.ok and octo.SELLER in octopia.json()["sellers"]
+    shoprenter = requests.get(f"{url}/_sandbox/shoprenter/state", timeout=2)
+    return (plenty.ok and merkana.ok and octopia.ok and octo.SELLER in octopia.json()["sellers"] and shoprenter.ok
+            and set(sr.SHOPS) <= set(shoprenter.json()["shops"])
             and {s for s, _u, _p in plenty_systems()} <= set(plenty.json()["systems"])
             and set(merkana_platforms()) <= set(merkana.json()["platforms"]))
 
@@ -153,9 +156,10 @@ def airflow_env(sandbox: str, *, connections: bool = True) -> dict[str, str]:
     return env
 
 
-def sandbox_connections(sandbox: str) -> dict[str, dict | str]:
+def sandbox_connections(sandbox: str, webhook_base: str | None = None) -> dict[str, dict | str]:
     """Every Airflow connection the demo accounts need (conn id -> connection as JSON), pointing at
-    ``sandbox``, and ``orderbridge_staging`` (as its URL)."""
+    ``sandbox``, and ``orderbridge_staging`` (as its URL); ``webhook_base``: where our Shoprenter
+    webhook receiver answers (the API server under ``make up``)."""
     port = int(sandbox.rsplit(":", 1)[1])
     conns: dict[str, dict | str] = {db.STAGING_CONN_ID: postgres_url()}
     accounts = {a.name: a for a in load_accounts("groupon")}
@@ -177,6 +181,7 @@ def sandbox_connections(sandbox: str) -> dict[str, dict | str]:
     octopia = {a.name: a for a in load_accounts("octopia")}
     conns[octopia[octo.ACCOUNT].conn_id] = octo.connection(
         "127.0.0.1", port, f"{sandbox}/octopia/auth/realms/maas/protocol/openid-connect/token")
+    conns.update(sr.connections(sandbox, webhook_base))
     return conns
 
 
@@ -375,6 +380,7 @@ def prepare(env: dict[str, str], new_sandbox: bool) -> None:
             seed_catalogue(cur, "plentymarkets")
             mk.seed_warehouse(cur, mids=(MERKANA_MID,))
             octo.seed_warehouse(cur)
+            sr.seed_warehouse(cur)
             execute_values(cur, "INSERT INTO staging.carrier_codes (channel, courier_service, carrier_code) VALUES %s"
                                 " ON CONFLICT DO NOTHING",
                            [("plentymarkets", service, profile) for service, profile in PLENTY_PROFILES.items()])
@@ -391,7 +397,8 @@ def main() -> None:
     if command == "up":  # scripts/airflow.sh: everything but Airflow's processes; the exports on stdout
         env = airflow_env(sandbox, connections=False)
         prepare(env, new_sandbox)
-        print(airflow_conns.write_connections(sandbox_connections(sandbox), env, overwrite=new_sandbox),
+        receiver = f"http://127.0.0.1:{os.environ.get('AIRFLOW_PORT', '8080')}"  # the API server's plugin
+        print(airflow_conns.write_connections(sandbox_connections(sandbox, receiver), env, overwrite=new_sandbox),
               file=sys.stderr)
         print("\n".join(f"export {k}={shlex.quote(v)}" for k, v in env.items()))
         return
@@ -410,6 +417,10 @@ def main() -> None:
     now -= timedelta(minutes=now.minute % 10)
     if new_sandbox:  # Octopia is read by window: its orders are dated where cycle 1 reads
         print(f"Octopia seller {octo.SELLER} got {octo.add_orders(sandbox, now - timedelta(minutes=20))} orders")
+        print(f"Shoprenter shops {', '.join(sr.SHOPS)} got {sr.add_orders(sandbox)} orders")
+    receiver = sr.start_receiver(env, LOCAL / "shoprenter-inbound.log")  # the shops' webhooks reach it
+    env.update({f"AIRFLOW_CONN_{conn_id.upper()}": json.dumps(conn)
+                for conn_id, conn in sr.connections(sandbox, receiver.url).items()})
     print("Cycle 1: import orders, acknowledge them, reconcile stock")
     run_cycle(env, now - timedelta(minutes=20))
     with closing(db.connect(staging_url)) as conn:
@@ -418,13 +429,16 @@ def main() -> None:
             plenty = plenty_between_cycles(cur, sandbox)
             shipped += sum(ship_some(cur, "merkana", f"{p}/{MERKANA_MID}") for p in merkana_platforms())
             shipped += octo.between_cycles(cur, sandbox)
+            shipped += sr.between_cycles(cur, sandbox)
         conn.commit()
     print(f"Warehouse simulator shipped {shipped} Groupon, Merkana and Octopia orders; plentymarkets {plenty}")
     print("Cycle 2: post tracking for the shipped orders")
     run_cycle(env, now - timedelta(minutes=10))
     with closing(db.connect(staging_url)) as conn, conn.cursor() as cur:
         merkana_rows, octopia_rows = mk.summary_rows(cur, sandbox), octo.summary_rows(cur, sandbox)
-    tables = {"groupon": lambda: summary(staging_url, sandbox),
+        shoprenter_rows = sr.summary_rows(cur, sandbox)
+    receiver.stop()
+    tables = {"shoprenter": lambda: shoprenter_rows, "groupon": lambda: summary(staging_url, sandbox),
               "plentymarkets": lambda: plenty_summary(staging_url, sandbox), "merkana": lambda: merkana_rows,
               "octopia": lambda: octopia_rows}
     for channel in CHANNELS:  # one table per registered channel

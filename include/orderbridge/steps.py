@@ -27,6 +27,7 @@ from orderbridge.window import Window, resolve_window
 log = logging.getLogger("orderbridge")
 
 CRASH_ENV = "ORDERBRIDGE_CRASH_AT"
+_CRASHES_SEEN: dict[str, int] = {}
 
 
 def crash_point(name: str) -> None:
@@ -36,10 +37,14 @@ def crash_point(name: str) -> None:
     real crash hurts most: ``extract.landed`` (a page is committed in ``raw``, nothing
     acknowledged), ``load.committed`` (orders and their acknowledgement effects committed, nothing
     sent), ``writeback.<kind>`` such as ``writeback.tracking`` (the channel accepted a batch of that
-    outbox kind, and the outbox has not recorded it yet).
+    outbox kind, and the outbox has not recorded it yet), ``catalogue.chunk`` (Shoprenter: an upload
+    chunk answered and recorded). ``<point>#N`` kills at the N-th time the point is reached.
     """
-    if os.environ.get(CRASH_ENV) == name:
-        os.kill(os.getpid(), signal.SIGKILL)
+    target, _, nth = os.environ.get(CRASH_ENV, "").partition("#")  # ``name#N``: the N-th time it is reached
+    if target == name:
+        _CRASHES_SEEN[name] = _CRASHES_SEEN.get(name, 0) + 1
+        if _CRASHES_SEEN[name] >= int(nth or 1):
+            os.kill(os.getpid(), signal.SIGKILL)
 
 
 def staging_connection():

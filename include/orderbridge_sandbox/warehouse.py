@@ -14,7 +14,13 @@ import json
 from psycopg2.extras import execute_values
 
 from orderbridge.stock import owner_of
-from orderbridge_sandbox.catalogue import GROUPON_OFFERS, OCTOPIA_OFFERS, PLENTY_OFFERS, WAREHOUSE_PRODUCTS
+from orderbridge_sandbox.catalogue import (
+    GROUPON_OFFERS,
+    OCTOPIA_OFFERS,
+    PLENTY_OFFERS,
+    SHOPRENTER_OFFERS,
+    WAREHOUSE_PRODUCTS,
+)
 
 COURIER_SERVICES = ("Royal Mail Tracked", "DPD UK", "Hermes", "DHL Germany", "GLS", "Local Van Courier")
 UNMAPPED_COURIER = "Local Van Courier"
@@ -24,7 +30,8 @@ def _digest(text: str) -> int:
     return int(hashlib.sha256(text.encode()).hexdigest()[:12], 16)
 
 
-CHANNEL_OFFERS = {"groupon": GROUPON_OFFERS, "plentymarkets": PLENTY_OFFERS, "octopia": OCTOPIA_OFFERS}
+CHANNEL_OFFERS = {"groupon": GROUPON_OFFERS, "plentymarkets": PLENTY_OFFERS, "octopia": OCTOPIA_OFFERS,
+                  "shoprenter": SHOPRENTER_OFFERS}
 
 
 def seed_catalogue(cur, channel: str = "groupon") -> None:

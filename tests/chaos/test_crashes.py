@@ -33,8 +33,12 @@ ALL = [
     ("octopia", "extract_orders", "extract.landed"), ("octopia", "load_staging", "load.committed"),
     ("octopia", "send_approval", "writeback.approval"), ("octopia", "post_tracking", "writeback.tracking"),
     ("octopia", "push_stock", "writeback.stock"),
+    # Shoprenter: also a catalogue upload killed after a chunk was answered and recorded.
+    ("shoprenter", "extract_orders", "extract.landed"), ("shoprenter", "load_staging", "load.committed"),
+    ("shoprenter", "send_accept", "writeback.accept"), ("shoprenter", "sync_catalogue", "catalogue.chunk"),
+    ("shoprenter", "push_stock", "writeback.stock"),
 ]
-SHORT = [ALL[0], ALL[2], ALL[3], ALL[5], ALL[7], ALL[8], ALL[9], ALL[10], ALL[13], ALL[14]]
+SHORT = [ALL[0], ALL[2], ALL[3], ALL[5], ALL[7], ALL[8], ALL[9], ALL[10], ALL[13], ALL[14], ALL[17], ALL[18]]
 
 
 def cycle(adapter, run_id: str, crash: tuple[str, str] | None = None) -> int:

@@ -34,6 +34,27 @@ OCTOPIA_SAMPLES = [o.to_api() for o in OctopiaOrderFactory(3, "98979", ANCHOR, s
 PLENTY_SAMPLES = [{**o.body, "id": o.id, "statusId": 5.0} for o in PlentyOrderFactory(3, "demo", ANCHOR).generate(8)]
 
 
+def shoprenter_samples() -> list[dict]:
+    """Orders of the Shoprenter fake in both shapes the mapper takes: polled (``orderExtend``) and webhook."""
+    from orderbridge_sandbox.shoprenter.resources import ShopApi, render_order_extend
+    from orderbridge_sandbox.shoprenter.sandbox import ShoprenterSandbox
+    from orderbridge_sandbox.shoprenter.state import Settings, Shop
+    from orderbridge_sandbox.shoprenter.webhooks import order_document
+
+    sandbox = ShoprenterSandbox(Settings(), 3)
+    shop = sandbox.add_shop(Shop("demo", "u", "k"), 8, ANCHOR, 1.0)
+    api = ShopApi(shop, "http://sandbox/shoprenter/demo", sandbox)
+    orders = [o for o in shop.orders.values() if o.status_id is not None]
+    return [render_order_extend(api, o) for o in orders[:4]] + [order_document(shop, o) for o in orders[4:]]
+
+
+def shoprenter_mapper():
+    from orderbridge.channels.shoprenter.mapping import ShoprenterMapper
+    from orderbridge.channels.shoprenter.settings import ShoprenterSettings
+
+    return ShoprenterMapper(ShoprenterSettings.from_extra({"shop": "demo", "accepted_status": "2"}))
+
+
 def merkana_mapper():
     from orderbridge.channels.merkana.mapping import MerkanaMapper
     from orderbridge.channels.merkana.settings import PlatformSettings
@@ -46,6 +67,7 @@ MAPPERS = {
     "plentymarkets": (PlentyMapper, PLENTY_SAMPLES),
     "merkana": (merkana_mapper, [collection_bodies()["order_create"]]),
     "octopia": (OctopiaMapper, OCTOPIA_SAMPLES),
+    "shoprenter": (shoprenter_mapper, shoprenter_samples()),
 }
 
 

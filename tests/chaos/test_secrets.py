@@ -50,7 +50,7 @@ def cached_tokens(conn, client_secret: str) -> list[str]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("channel", ["groupon", "plentymarkets", "octopia"], indirect=True)
+@pytest.mark.parametrize("channel", ["groupon", "plentymarkets", "octopia", "shoprenter"], indirect=True)
 def test_secrets_stay_out_of_task_logs_raw_and_errors(channel, conn, airflow_db, monkeypatch, capfd, caplog):
     from airflow.dag_processing.dagbag import DagBag
 

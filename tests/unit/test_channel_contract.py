@@ -46,8 +46,8 @@ def test_the_plugin_variable_registers_a_channel_and_a_wrong_one_is_refused_nami
             "print(list(CHANNELS), part_module('toy', 'sandbox'), part_module('groupon', 'chaos'))")
     done = _plugged(dict(os.environ), code)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == ["['groupon',", "'plentymarkets',", "'merkana',", "'octopia',", "'toy']",
-                                   "toy_channel.sandbox", "orderbridge_chaos.groupon"]
+    assert done.stdout.split() == ["['groupon',", "'plentymarkets',", "'merkana',", "'octopia',", "'shoprenter',",
+                                   "'toy']", "toy_channel.sandbox", "orderbridge_chaos.groupon"]
     missing = _plugged({**os.environ, registry.PLUGINS_ENV: "toy_channel, no_such_plugin"}, code)
     assert missing.returncode != 0 and "ORDERBRIDGE_CHANNEL_PLUGINS names 'no_such_plugin'" in missing.stderr
     not_a_channel = _plugged({**os.environ, registry.PLUGINS_ENV: "orderbridge"}, code)

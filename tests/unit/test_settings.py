@@ -19,6 +19,7 @@ from orderbridge.channels.merkana.settings import PlatformSettings
 from orderbridge.channels.octopia.settings import OctopiaSettings
 from orderbridge.channels.plentymarkets.settings import PlentySettings
 from orderbridge.channels.settings import ChannelSettings
+from orderbridge.channels.shoprenter.settings import ShoprenterSettings
 from orderbridge.config import Account
 from orderbridge.errors import Permanent, SettingsError
 from orderbridge.http import ChannelClient
@@ -42,9 +43,19 @@ DOCUMENTED = {
                 "sales_channels": ["CDISFR", "RAKUFR"], "order_overlap_minutes": 15, "page_size": 100,
                 "acceptance": "hold", "token_margin_seconds": 300, "accept_language": "fr-FR", "offer_batch": 100,
                 "results_limit": 100, "subscription_states": ["Active"]},
+    "shoprenter": {**SHARED, "shop": "demoshop", "auth": "oauth2", "api_base": "https://demoshop.api2.myshoprenter.hu/api",
+                   "token_url": "https://oauth.app.shoprenter.net/demoshop/app/token", "webhook_secret": "a" * 16,
+                   "webhook_url": "https://airflow.example/shoprenter/demo/x/order-status",
+                   "order_becomes": "awaiting_payment", "paid_statuses": ["15"], "cancelled_statuses": ["7"],
+                   "accepted_status": "2", "order_overlap_minutes": 15, "shop_timezone": "Europe/Budapest",
+                   "limit": 200, "batch_size": 200, "shop_rate": 3, "batch_cost": "one",
+                   "quantity_fields": ["stock1"], "catalogue_download": True, "catalogue_upload": True,
+                   "excluded_groups": ["Kert"], "group_field": "productCategoryRelations", "price_customer_group": "8",
+                   "stock_down_warehouse": "shop", "stock_up_warehouses": ["main"], "stock_field": "stock1",
+                   "token_margin_seconds": 300, "webhook_max_bytes": 100_000},
 }
 CHANNELS = tuple(DOCUMENTED)
-REQUIRED = {"octopia": {"seller_id": "98979"}}  # extras with no default: the seller we act for
+REQUIRED = {"octopia": {"seller_id": "98979"}, "shoprenter": {"shop": "demoshop"}}  # extras with no default
 
 
 def parse(channel: str, extra: dict, conn_id: str = "orderbridge_unit_x") -> ChannelSettings:
@@ -52,7 +63,7 @@ def parse(channel: str, extra: dict, conn_id: str = "orderbridge_unit_x") -> Cha
     if channel == "merkana":
         return PlatformSettings.from_extra("demo", conn_id, extra)
     return {"groupon": GrouponSettings, "plentymarkets": PlentySettings,
-            "octopia": OctopiaSettings}[channel].from_extra(extra, conn_id)
+            "octopia": OctopiaSettings, "shoprenter": ShoprenterSettings}[channel].from_extra(extra, conn_id)
 
 
 # -- what each channel accepts ---------------------------------------------------------------------

@@ -158,10 +158,16 @@ def test_accepted_status_is_enqueued_once_per_order_when_ready():
 
 
 def test_product_row_reads_group_price_and_stock():
-    row = product_row({"sku": "WH-1", "innerId": "9", "price": "100.5000", "stock1": "2", "stock2": 1,
-                       "productClass": {"name": "Könyv"}, "productDescriptions": [{"name": "Egy"}]}, settings())
+    relations = [{"category": {"href": "http://x/categories/Y2F0ZWdvcnktY2F0ZWdvcnlfaWQ9MjAx",
+                               "id": "Y2F0ZWdvcnktY2F0ZWdvcnlfaWQ9MjAx"}}]  # category-category_id=201
+    item = {"sku": "WH-1", "innerId": "9", "price": "100.5000", "stock1": "2", "stock2": 1,
+            "productCategoryRelations": relations, "productDescriptions": [{"name": "Egy"}]}
+    row = product_row(item, settings(), {"Y2F0ZWdvcnktY2F0ZWdvcnlfaWQ9MjAx": "Könyv"})
     assert (row["sku"], row["name"], row["price"], row["group"], row["stock1"], row["stock2"]) == \
         ("WH-1", "Egy", Decimal("100.5000"), "Könyv", 2, 1)
+    assert product_row(item, settings())["group"] == "201"  # a category the names lack: its innerId
+    plain = product_row({**item, "productClass": {"name": "Könyv"}}, settings(group_field="productClass"))
+    assert plain["group"] == "Könyv"
     with pytest.raises(InvalidPayload, match="sku is empty"):
         product_row({"innerId": "9"}, settings())
 
@@ -175,3 +181,13 @@ def test_the_channel_fills_the_contract_with_its_catalogue_task_before_stock():
                                                             "sync_catalogue", "push_stock"]
     assert channel.stock.policy is StockPolicy.ABSOLUTE and channel.stock.warehouses is not None
     assert channel.streams[0].external_id({"innerId": "172"}) == "172"
+
+
+def test_a_webhook_country_name_in_the_shop_language_or_english_becomes_its_iso_code():
+    from orderbridge.channels.shoprenter.mapping import country_code
+
+    assert (country_code("Magyarország"), country_code("németország"), country_code("Austria")) == ("HU", "DE", "AT")
+    assert country_code("Atlantisz") is None
+    order = ShoprenterMapper(settings()).to_order([(1, {**polled(), "shippingCountry": None,
+                                                         "shippingCountryName": "Szlovákia"})])
+    assert order.ship_country == "SK"

@@ -22,9 +22,11 @@ from orderbridge.channels.groupon.channel import GrouponChannel
 from orderbridge.channels.merkana.channel import MerkanaChannel
 from orderbridge.channels.octopia.channel import OctopiaChannel
 from orderbridge.channels.plentymarkets.channel import PlentymarketsChannel
+from orderbridge.channels.shoprenter.channel import ShoprenterChannel
 
 PLUGINS_ENV = "ORDERBRIDGE_CHANNEL_PLUGINS"
-BUILT_IN: tuple[Channel, ...] = (GrouponChannel(), PlentymarketsChannel(), MerkanaChannel(), OctopiaChannel())
+BUILT_IN: tuple[Channel, ...] = (GrouponChannel(), PlentymarketsChannel(), MerkanaChannel(), OctopiaChannel(),
+                                  ShoprenterChannel())
 # where a built-in channel's sandbox fake and chaos adapter live (outside the product package)
 _BUILT_IN_PARTS = {"sandbox": "orderbridge_sandbox", "chaos": "orderbridge_chaos"}
 

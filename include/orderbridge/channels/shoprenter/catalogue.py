@@ -33,11 +33,15 @@ import pandas as pd
 from orderbridge.channels.shoprenter import batch as batches
 from orderbridge.channels.shoprenter.mapping import CHANNEL, product_row
 from orderbridge.errors import InvalidPayload
+from orderbridge.steps import crash_point
 
 log = logging.getLogger(__name__)
 
 COLUMNS = ["sku", "name", "price", "group"]
 COMPARED = ["name", "price", "group"]
+# An upload sends name and price only (groups stay the shop's), so only those make a SKU changed:
+# comparing the group too would resend a product whose groups differ on every sync.
+UPLOADED = ["name", "price"]
 
 
 def frame(rows: Iterable[dict]) -> pd.DataFrame:
@@ -47,7 +51,8 @@ def frame(rows: Iterable[dict]) -> pd.DataFrame:
     return df.astype(object).where(df.notna(), None)
 
 
-def diff(master: pd.DataFrame, shop: pd.DataFrame, excluded: Iterable[str]) -> pd.DataFrame:
+def diff(master: pd.DataFrame, shop: pd.DataFrame, excluded: Iterable[str],
+         compared: list[str] = COMPARED) -> pd.DataFrame:
     """Every SKU of ``master`` sorted against ``shop``: ``change`` is new, changed, unchanged or excluded.
 
     Returns:
@@ -57,8 +62,9 @@ def diff(master: pd.DataFrame, shop: pd.DataFrame, excluded: Iterable[str]) -> p
     joined = master.join(shop[COMPARED], how="left", rsuffix="_shop")
     present = joined.index.isin(shop.index)
     same = pd.Series(True, index=joined.index)
-    for col in COMPARED:
-        same &= (joined[col].fillna("") == joined[f"{col}_shop"].fillna(""))
+    for col in compared:
+        ours = joined[col]
+        same &= ours.isna() | (ours.fillna("") == joined[f"{col}_shop"].fillna(""))
     change = pd.Series("changed", index=joined.index)
     change[~present] = "new"
     change[present & same] = "unchanged"
@@ -84,13 +90,14 @@ def master_frame(cur, owner: str = "") -> pd.DataFrame:
     return frame({"sku": s, "name": n, "price": p, "group": g} for s, n, p, g in cur.fetchall())
 
 
-def shop_frame(pages: Iterable[list[dict]], settings, prices: dict[str, Decimal] | None = None) -> pd.DataFrame:
+def shop_frame(pages: Iterable[list[dict]], settings, prices: dict[str, Decimal] | None = None,
+               groups: dict[str, str] | None = None) -> pd.DataFrame:
     """The shop's products as a frame; a product that cannot be read is skipped, logged by name."""
     rows = []
     for page in pages:
         for item in page:
             try:
-                row = product_row(item, settings)
+                row = product_row(item, settings, groups)
             except InvalidPayload as err:
                 log.warning("shoprenter %s: a product skipped: %s", settings.shop, err)
                 continue
@@ -100,10 +107,27 @@ def shop_frame(pages: Iterable[list[dict]], settings, prices: dict[str, Decimal]
     return frame(rows)
 
 
+def _ids(pages: Iterable[list[dict]]) -> dict[str, str]:
+    """SKU -> the shop's product innerId, what ``channel_products.external_product_id`` keeps."""
+    return {str(i["sku"]): str(i["innerId"]) for page in pages for i in page
+            if isinstance(i, dict) and i.get("sku") and i.get("innerId")}
+
+
+def list_products(cur, account: str, rows: list[tuple[str, str | None]], ids: dict[str, str]) -> None:
+    """The shop's products as its listings (``channel_products``), so stock is offered to them."""
+    for sku, name in rows:
+        cur.execute("""INSERT INTO staging.channel_products AS cp (channel, account, channel_sku, external_product_id,
+                       name) VALUES (%s, %s, %s, %s, %s) ON CONFLICT (channel, account, channel_sku) DO UPDATE SET
+                       external_product_id = coalesce(EXCLUDED.external_product_id, cp.external_product_id),
+                       name = coalesce(EXCLUDED.name, cp.name)""", (CHANNEL, account, sku, ids.get(sku), name))
+
+
 def _request(sku: str, row: dict, change: str) -> dict:
-    data = {"sku": sku, "price": row["price"]}
-    if row.get("name"):
-        data["productDescriptions"] = [{"name": row["name"]}]  # [G] the name lives in the descriptions
+    # A field the product master leaves empty is not sent (the shop keeps its own), nor compared.
+    price, name = _plain(row["price"]), _plain(row.get("name"))
+    data = {"sku": sku, **({"price": price} if price is not None else {})}
+    if name:
+        data["productDescriptions"] = [{"name": name}]  # [G] the name lives in the descriptions
     if change == "new":
         return {"method": "POST", "uri": "productExtend", "data": {**data, "status": 1}}
     return {"method": "PUT", "uri": f"productExtend?sku={quote(sku, safe='')}", "data": data}
@@ -154,6 +178,7 @@ def send_pending(conn, account: str, sync_id: str, send: Callable[[list[dict]], 
             cur.execute("UPDATE staging.catalogue_chunks SET state = %s, results = %s, sent_at = %s WHERE id = %s",
                         (state, json.dumps(results), datetime.now(UTC), chunk_id))
         conn.commit()
+        crash_point("catalogue.chunk")  # chaos tests kill a worker here: the chunk is answered and recorded
         counts["chunks"] += 1
         counts["done"] += len(outcome.done)
         counts["refused"] += len(outcome.refused)
@@ -173,7 +198,13 @@ def upload(conn, client, account: str, run_id: str) -> dict:
             from orderbridge.stock import owner_of
 
             master = master_frame(cur, owner_of(cur, CHANNEL, account))
-            changes = diff(master, shop_frame(client.iter_products(), settings), settings.excluded_groups)
+            pages = list(client.iter_products())
+            shop = shop_frame(pages, settings)
+            changes = diff(master, shop, settings.excluded_groups, UPLOADED)
+            # Every shop product but our excluded ones is a listing stock is offered to (an alias maps it).
+            hidden = set(changes.index[changes["change"] == "excluded"])
+            list_products(cur, account, [(sku, r["name"]) for sku, r in shop.iterrows() if sku not in hidden],
+                          _ids(pages))
             sync_id = f"{run_id}:{datetime.now(UTC).isoformat(timespec='seconds')}"
             planned = changes["change"].value_counts().to_dict()
             plan(cur, account, changes, settings.batch_size, sync_id)
@@ -213,8 +244,8 @@ def download(conn, client, account: str, run_id: str) -> dict:
     settings = client.settings
     prices = group_prices(client, settings.price_customer_group) if settings.price_customer_group else None
     stock_rows: list[dict] = []
-    pages = ([dict(i) for i in page] for page in client.iter_products())
-    shop = shop_frame(_keep_stock(pages, settings, stock_rows), settings, prices)
+    pages = [[dict(i) for i in page] for page in client.iter_products()]
+    shop = shop_frame(_keep_stock(pages, settings, stock_rows), settings, prices, _groups(client))
     with conn.cursor() as cur:
         owner = owner_of(cur, CHANNEL, account)
         changes = diff(shop, master_frame(cur, owner), settings.excluded_groups)
@@ -225,10 +256,7 @@ def download(conn, client, account: str, run_id: str) -> dict:
                            price = EXCLUDED.price, product_group = EXCLUDED.product_group""",
                         (owner, sku, r["name"] or sku, r["price"], r["group"]))
         kept = changes[changes["change"] != "excluded"]
-        for sku, r in kept.iterrows():
-            cur.execute("""INSERT INTO staging.channel_products (channel, account, channel_sku, name) VALUES
-                           (%s, %s, %s, %s) ON CONFLICT (channel, account, channel_sku) DO UPDATE
-                           SET name = EXCLUDED.name""", (CHANNEL, account, sku, r["name"]))
+        list_products(cur, account, [(sku, r["name"]) for sku, r in kept.iterrows()], _ids(pages))
         if len(todo):
             items = [{"sku": sku, "change": r["change"], "before": _plain(r["before"]), "after": _after(r)}
                      for sku, r in todo.iterrows()]
@@ -242,10 +270,14 @@ def download(conn, client, account: str, run_id: str) -> dict:
             "stock_unknown_skus": len(unknown), "stock_unknown_examples": sorted(unknown)[:5]}
 
 
+def _groups(client) -> dict[str, str] | None:
+    """Category names for a group read from ``productCategoryRelations`` (one more paged read)."""
+    return client.category_names() if client.settings.group_field == "productCategoryRelations" else None
+
+
 def _keep_stock(pages, settings, into: list[dict]):
     for page in pages:
-        into += [{"sku": i.get("sku"), "group": i.get(settings.group_field), settings.stock_field: i.get(
-            settings.stock_field)} for i in page]
+        into += [{"sku": i.get("sku"), settings.stock_field: i.get(settings.stock_field)} for i in page]
         yield page
 
 

@@ -139,8 +139,11 @@ class ShoprenterClient(ChannelClient):
         s = self.settings
         start = window.start - timedelta(minutes=s.order_overlap_minutes)
         end = window.end + timedelta(seconds=1)  # the filter takes whole seconds: the last one is not missed
+        # An order without a status is an abandoned cart (A6), not an order to ship: the shop leaves
+        # it out (A5); once the customer finishes it, its status and dateUpdated bring it in.
         yield from self.pages("orderExtend", {"updatedAtMin": shop_time(start, s.shop_timezone),
-                                              "updatedAtMax": shop_time(end, s.shop_timezone)})
+                                              "updatedAtMax": shop_time(end, s.shop_timezone),
+                                              "excludeAbandonedCart": 1})
 
     def set_status(self, order_id: str, status: str) -> None:
         """``PUT /orders/{id}`` with ``orderStatus{id}`` (A6)."""
@@ -158,6 +161,18 @@ class ShoprenterClient(ChannelClient):
     # -- products, batch, webhooks ----------------------------------------------------------
     def iter_products(self) -> Iterator[list[dict]]:
         yield from self.pages("productExtend")
+
+    def category_names(self) -> dict[str, str]:
+        """Category id (base64) -> its name (``categoryDescriptions[0].name``; the innerId when it has none)."""
+        names = {}
+        for page in self.pages("categories"):
+            for item in page:
+                descriptions = item.get("categoryDescriptions")
+                first = descriptions[0] if isinstance(descriptions, list) and descriptions else {}
+                name = (first.get("name") if isinstance(first, dict) else None) or item.get("name")
+                if item.get("id"):
+                    names[str(item["id"])] = str(name or item.get("innerId") or item["id"])
+        return names
 
     def batch(self, requests_: list[dict]) -> list[dict]:
         """``POST /batch`` (A8) of at most ``batch_size`` sub-requests; the per-item answers, in order.

@@ -20,6 +20,7 @@ import base64
 import binascii
 from collections.abc import Iterable
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 from orderbridge.errors import InvalidPayload
@@ -134,6 +135,8 @@ def line_quantity(product: dict, fields: Iterable[str], n: int) -> int:
 
 
 def _moment(payload: dict) -> str:
+    if not isinstance(payload, dict):
+        return ""
     history = payload.get("orderHistory")
     added = history.get("dateAdded") if isinstance(history, dict) else None
     return str(payload.get("dateUpdated") or added or "")
@@ -151,7 +154,11 @@ class ShoprenterMapper:
     def to_order(self, rows: list[tuple[int, dict]]) -> StagedOrder:
         # The newest state wins; ``max`` keeps the later landing on equal moments (rows oldest first).
         raw_id, payload = max(enumerate(rows), key=lambda r: (_moment(r[1][1]), r[0]))[1]
+        if not isinstance(payload, dict):
+            refuse("order", "an object", payload)
         ext = order_id(payload)
+        if not ext:
+            raise InvalidPayload("innerId is missing: the order cannot be told apart from others")
         try:
             return self._order(ext, raw_id, payload)
         except InvalidPayload as err:
@@ -174,12 +181,14 @@ class ShoprenterMapper:
             price = parse_decimal(product.get("grossPrice", product.get("price")), f"orderProducts[{n}].price")
             line_id = str(product.get("innerId") or product.get("id") or n + 1)
             lines.append(StagedLine(line_id, sku, qty, price, name=text_field(product.get("name"), "name")))
-        name = " ".join(x for x in (p.get("shippingFirstname"), p.get("shippingLastname")) if x) or None
+        if not lines:
+            raise InvalidPayload("orderProducts: the order has no lines")
+        name = _name(p, "shippingFirstname", "shippingLastname")
         order = StagedOrder(
             ext, raw_id, lines, channel_status=status,
             currency=_currency(p), total=parse_decimal(p.get("totalGross", p.get("total")), "total"),
             shipping_total=parse_decimal(p.get("shippingGrossPrice"), "shippingGrossPrice"),
-            customer_name=" ".join(x for x in (p.get("firstname"), p.get("lastname")) if x) or None,
+            customer_name=_name(p, "firstname", "lastname"),
             customer_email=text_field(p.get("email"), "email"), customer_phone=text_field(p.get("phone"), "phone"),
             ship_name=name, ship_address1=text_field(p.get("shippingAddress1"), "shippingAddress1"),
             ship_address2=text_field(p.get("shippingAddress2"), "shippingAddress2") or None,
@@ -212,6 +221,10 @@ class ShoprenterMapper:
                         "inner_id": order.external_order_id, "status": accepted})]
 
 
+def _name(p: dict, first: str, last: str) -> str | None:
+    return " ".join(x for x in (text_field(p.get(first), first), text_field(p.get(last), last)) if x) or None
+
+
 def _currency(p: dict) -> str:
     cur = p.get("currency")
     if isinstance(cur, dict):  # orderExtend embeds the currency resource
@@ -225,11 +238,48 @@ def _country(p: dict) -> str | None:
         code = country.get("isoCode2") or country.get("isoCode")
         if code:
             return str(code)
-    return text_field(p.get("shippingCountryCode") or p.get("shippingCountryName"), "shippingCountryName")
+    value = text_field(p.get("shippingCountryCode") or p.get("shippingCountryName"), "shippingCountryName")
+    # The webhook names the country in the shop's language ("Magyarország", A9): its ISO code when
+    # a name in that language or English matches; else as sent, so the address check names it.
+    language = str(p.get("languageCode") or "hu")
+    return country_code(value, language) or value if value else value
 
 
-def product_row(item: dict, settings) -> dict:
+@lru_cache(maxsize=8)
+def _country_names(language: str) -> dict[str, str]:
+    from babel import Locale, UnknownLocaleError
+
+    names: dict[str, str] = {}
+    for lang in dict.fromkeys(("en", language)):
+        try:
+            territories = Locale.parse(lang).territories
+        except (UnknownLocaleError, ValueError):
+            continue
+        names |= {name.casefold(): code for code, name in territories.items() if len(code) == 2 and code.isalpha()}
+    return names
+
+
+def country_code(name: str, language: str = "hu") -> str | None:
+    """An ISO 3166 alpha-2 code for a country name in ``language`` or English (Babel's CLDR names)."""
+    return _country_names(language).get(name.strip().casefold())
+
+
+def relation_category(relations: Any) -> str | None:
+    """The category id of a product's first ``productCategoryRelations`` row (``{"category": {"id"|"href"}}``)."""
+    first = next((r for r in relations if isinstance(r, dict)), None) if isinstance(relations, list) else None
+    category = (first or {}).get("category")
+    if not isinstance(category, dict):
+        return None
+    link = category.get("id") or str(category.get("href") or "").rsplit("/", 1)[-1]
+    return str(link) if link else None
+
+
+def product_row(item: dict, settings, groups: dict[str, str] | None = None) -> dict:
     """A shop product (``/productExtend?full=1``) as a catalogue row: sku, name, price, group, stock.
+
+    The group is ``group_field`` [G]: by default ``productCategoryRelations``, whose first
+    category's id ``groups`` (category id -> name, ``client.category_names``) turns into a name;
+    a category it lacks stays its innerId. A plain field (a name, or an object with one) is taken as is.
 
     Raises:
         InvalidPayload: no sku, or a number that is not one.
@@ -238,7 +288,10 @@ def product_row(item: dict, settings) -> dict:
     if not sku:
         raise InvalidPayload(f"product {item.get('innerId')}: sku is empty")
     group = item.get(settings.group_field)
-    if isinstance(group, dict):
+    if isinstance(group, list):
+        category = relation_category(group)
+        group = (groups or {}).get(category) or (_inner(category) if category else None)
+    elif isinstance(group, dict):
         group = group.get("name") or group.get("innerId") or group.get("id")
     name = item.get("name")
     descriptions = item.get("productDescriptions")
@@ -249,3 +302,10 @@ def product_row(item: dict, settings) -> dict:
     return {"sku": sku, "name": str(name) if name else None, "price": price if price is not None else Decimal(0),
             "group": str(group) if group not in (None, "") else None, "id": item.get("id"),
             "inner_id": str(item.get("innerId") or ""), **stock}
+
+
+def _inner(link: str) -> str:
+    try:
+        return decode_id(link)[1]
+    except InvalidPayload:
+        return link

@@ -47,7 +47,8 @@ class ShoprenterSettings(ChannelSettings):
         quantity_fields: order product fields summed into the line quantity [G: stock1..stock4].
         catalogue_download / catalogue_upload: each catalogue direction, switched per shop.
         excluded_groups: product groups never uploaded nor downloaded (names or innerIds).
-        group_field: the product field that names its group [G: not in the reference].
+        group_field: the product field that names its group [G: not in the reference; default the first
+            category of ``productCategoryRelations``, by its name].
         price_customer_group: customer group whose price is downloaded; none: the product's ``price``.
         stock_down_warehouse: warehouse the shop's stock is written to; none: stock is not downloaded.
         stock_up_warehouses: warehouses summed into the stock sent up; none: every warehouse.
@@ -78,7 +79,7 @@ class ShoprenterSettings(ChannelSettings):
     catalogue_download: bool = False
     catalogue_upload: bool = False
     excluded_groups: list[str] = []
-    group_field: str = "productClass"
+    group_field: str = "productCategoryRelations"
     price_customer_group: str | None = None
     stock_down_warehouse: str | None = None
     stock_up_warehouses: list[str] | None = None
