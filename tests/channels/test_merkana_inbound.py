@@ -102,7 +102,7 @@ def test_an_order_sent_again_and_again_is_stored_once(inbound, warehouse):
     assert scalar(warehouse, "SELECT count(*) FROM raw.orders") == 1
     assert scalar(warehouse, "SELECT count(*) FROM staging.orders") == 1
     assert scalar(warehouse, "SELECT count(*) FROM staging.order_lines") == 3
-    assert scalar(warehouse, "SELECT count(*) FROM staging.order_events WHERE event = 'imported'") == 1
+    assert scalar(warehouse, "SELECT count(*) FROM staging.order_history WHERE event = 'imported'") == 1
 
     # A changed body for the same id is the order's new version: one more raw row, still one order.
     changed = json.loads(text) | {"ff_note": "fragile"}
