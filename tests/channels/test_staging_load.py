@@ -118,3 +118,22 @@ def test_a_load_writes_one_outbox_row_per_order_and_reads_the_import_from_the_or
         timeline = queries.timeline(cur, cur.fetchone()[0])
     assert [(e["event"], e["run_id"]) for e in timeline][:1] == [("imported", "run-1")]
     conn.commit()
+
+
+def test_raw_payloads_read_back_exactly_as_json_reads_their_stored_text(conn):
+    import json
+
+    payloads = {"P-1": {"orderid": "P-1", "name": "Σοφία 😀 \"quoted\"\\tab", "n": 10**30, "price": 10.5,
+                        "neg": -0.0, "nested": [{"a": None, "b": True}, []]}}
+    with conn.cursor() as cur:
+        staging.land_raw(cur, "groupon", "acct", list(payloads.items()), "run-1")
+        # A number beyond a float with a fraction: only json.loads reads it (as inf); the reader falls back.
+        huge = "1" + "0" * 400 + ".5"
+        cur.execute("""INSERT INTO raw.orders (channel, account, external_id, payload, payload_hash)
+                       VALUES ('groupon', 'acct', 'P-2', %s, 'h')""", (f'{{"orderid": "P-2", "huge": {huge}}}',))
+        grouped = next(staging._raw_batches(cur, "groupon", "acct", ["P-1", "P-2"], 10))
+        cur.execute("SELECT external_id, payload::text FROM raw.orders ORDER BY 1")
+        stored = {ext: json.loads(text) for ext, text in cur.fetchall()}
+    conn.rollback()
+    assert {ext: rows[0][1] for ext, rows in grouped.items()} == stored
+    assert stored["P-1"] == payloads["P-1"] and stored["P-2"]["huge"] == float("inf")
