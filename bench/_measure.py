@@ -492,6 +492,7 @@ def copyref(n: int, dsn: str, dump: str) -> dict:
     from orderbridge import db, staging
     from orderbridge.orders import SkuMap, decide_status, line_rows
     from orderbridge.outbox import OUTBOX_COLUMNS, outbox_rows
+    from orderbridge.staging.rows import NEW_ORDER_COLUMNS
 
     bench = _groupon()
     account, mapper = bench.account(n), bench.mapper({})
@@ -516,11 +517,12 @@ def copyref(n: int, dsn: str, dump: str) -> dict:
                 ext = order.external_order_id
                 ids[ext] = order_id
                 plain_o.append((channel, name, *row))
-                rows_o.append((order_id, channel, name, *row))
+                # The indexed copies take the order row as the load writes it, with its import columns.
+                rows_o.append((order_id, channel, name, *row, status, reason, "bench-copy"))
                 plain_l.extend((ext, *line) for line in lines)
                 rows_l.extend((order_id, *line) for line in lines)
-                rows_e.append((order_id, channel, name, ext, "imported", f"imported as {status}",
-                               {"status": status, "reason": reason}, "bench-copy"))
+                if order.attention:  # the only history entry a plain import writes
+                    rows_e.append((order_id, channel, name, ext, "needs_attention", order.attention, {}, "bench-copy"))
                 effects += mapper.acknowledgements(order, status)
             rows_x = outbox_rows(channel, name, effects, ids)
             orders_n, lines_n = orders_n + len(plain_o), lines_n + len(plain_l)
@@ -533,7 +535,7 @@ def copyref(n: int, dsn: str, dump: str) -> dict:
             times["plain"] += time.perf_counter() - t
 
             t = time.perf_counter()
-            db.copy_rows(cur, "bench_scratch.orders", staging.ORDER_TABLE_COLUMNS, rows_o)
+            db.copy_rows(cur, "bench_scratch.orders", NEW_ORDER_COLUMNS, rows_o)
             db.copy_rows(cur, "bench_scratch.order_lines", staging.LINE_TABLE_COLUMNS, rows_l)
             conn.commit()
             times["same_rows_indexed"] += time.perf_counter() - t

@@ -98,7 +98,7 @@ def measure(n: int, dsn: str, connections: int = 8, workers: int = 1, duplicates
             cur.execute("SELECT count(*), count(DISTINCT external_order_id) FROM staging.orders"
                         " WHERE channel = 'merkana'")
             staged, staged_ids = cur.fetchone()
-            cur.execute("SELECT count(*) FROM staging.order_events e JOIN staging.orders o ON o.id = e.order_id"
+            cur.execute("SELECT count(*) FROM staging.order_history e JOIN staging.orders o ON o.id = e.order_id"
                         " WHERE o.channel = 'merkana' AND e.event = 'imported'")
             imported = cur.fetchone()[0]
         conn.commit()

@@ -79,6 +79,9 @@ def test_cycle_lands_every_order_once_and_marks_every_open_line(sandbox, groupon
     assert first["extract"]["pages"] >= 3  # 10 entries a page
     assert all(line["exported"] and line["export_calls"] == 1 for line in lines_of(st))
     assert scalar(warehouse, "SELECT count(*) FROM staging.orders WHERE status = 'awaiting_mapping'") >= 1
+    # One mark_exported row per staging order, not per line.
+    marks = scalar(warehouse, "SELECT count(*) FROM staging.outbox WHERE kind = 'mark_exported'")
+    assert marks == st["totals"]["entries"]
 
     # Groupon now offers nothing: a second cycle changes nothing and posts nothing.
     raw_before = scalar(warehouse, "SELECT count(*) FROM raw.orders")
@@ -105,6 +108,25 @@ def test_mark_exported_500_keeps_orders_and_a_rerun_marks_each_line_once(sandbox
     run_task("groupon", "mark_exported", ACCOUNT, "run-1-retry-again")
     assert all(line["exported"] and line["export_calls"] == 1 for line in lines_of(state(sandbox)))
     assert scalar(warehouse, "SELECT count(*) FROM staging.outbox WHERE status <> 'sent'") == 0
+
+
+def test_mark_exported_sends_every_line_of_a_batch_in_one_call_and_refuses_only_the_row_with_an_unknown_line(
+        sandbox, groupon_conn, warehouse):
+    from orderbridge.channels.groupon.client import GrouponClient
+    from orderbridge.channels.groupon.writeback import mark_exported_handler
+    from orderbridge.outbox import OutboxRow
+
+    known = [line["ci_lineitemid"] for line in lines_of(state(sandbox))][:4]
+    client = GrouponClient(ACCOUNT.conn_id, ACCOUNT.name)
+    rows = [OutboxRow(1, None, "A", {"ci_lineitem_ids": known[:2]}, 0),
+            OutboxRow(2, None, "B", {"ci_lineitem_ids": [known[2], 99999999]}, 0),
+            OutboxRow(3, None, "C", {"ci_lineitem_id": known[3]}, 0)]  # a per-line row of earlier versions
+    outcomes = mark_exported_handler(client)(rows)
+    assert client.stats["requests"] == 1
+    assert [outcomes[i].status for i in (1, 2, 3)] == ["sent", "rejected", "sent"]
+    assert "99999999" in outcomes[2].message and str(known[2]) not in outcomes[2].message
+    marked = {line["ci_lineitemid"]: line["export_calls"] for line in lines_of(state(sandbox))}
+    assert [marked[i] for i in known] == [1, 1, 1, 1]
 
 
 def test_429_waits_for_retry_after_without_failing(sandbox, groupon_conn, warehouse):

@@ -102,7 +102,7 @@ def test_an_order_sent_again_and_again_is_stored_once(inbound, warehouse):
     assert scalar(warehouse, "SELECT count(*) FROM raw.orders") == 1
     assert scalar(warehouse, "SELECT count(*) FROM staging.orders") == 1
     assert scalar(warehouse, "SELECT count(*) FROM staging.order_lines") == 3
-    assert scalar(warehouse, "SELECT count(*) FROM staging.order_events WHERE event = 'imported'") == 1
+    assert scalar(warehouse, "SELECT count(*) FROM staging.order_history WHERE event = 'imported'") == 1
 
     # A changed body for the same id is the order's new version: one more raw row, still one order.
     changed = json.loads(text) | {"ff_note": "fragile"}
@@ -284,7 +284,7 @@ def test_each_order_sent_on_eight_connections_at_once_is_stored_once(inbound, wa
     assert rows(warehouse, "SELECT count(*), count(DISTINCT external_id) FROM raw.orders") == [(12, 12)]
     assert rows(warehouse, "SELECT count(*), count(DISTINCT external_order_id) FROM staging.orders") == [(12, 12)]
     assert scalar(warehouse, "SELECT count(*) FROM staging.order_lines") == 12 * 3
-    assert scalar(warehouse, "SELECT count(*) FROM staging.order_events WHERE event = 'imported'") == 12
+    assert scalar(warehouse, "SELECT count(*) FROM staging.order_history WHERE event = 'imported'") == 12
     outbox = rows(warehouse, "SELECT count(*), count(DISTINCT (order_id, kind)) FROM staging.outbox")[0]
     assert outbox[0] == outbox[1]
 

@@ -213,3 +213,52 @@ def test_0013_adds_the_hourly_attention_digests_and_goes_back(pg):
     finally:
         conn.close()
         pg.sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def test_0014_keeps_one_import_entry_per_order_and_its_downgrade_writes_the_synthesized_ones_back(pg):
+    from orderbridge_sandbox.warehouse import seed_catalogue
+
+    name = "t_migrate_0014"
+    dsn = database_at(pg, name, "0013")
+    conn = db.connect(dsn)
+    history = ("SELECT external_order_id, event, message, run_id FROM {} WHERE event = 'imported'"
+               " ORDER BY external_order_id")
+    try:
+        with conn.cursor() as cur:
+            seed_catalogue(cur)
+            # What pre-0014 code stored: the import as a history row.
+            cur.execute("""INSERT INTO staging.orders (channel, account, external_order_id, status, content_hash)
+                           VALUES ('groupon', 'uk', 'OLD#1', 'ready', 'x') RETURNING id""")
+            cur.execute("""INSERT INTO staging.order_events (order_id, channel, account, external_order_id, event,
+                               message, detail, run_id)
+                           VALUES (%s, 'groupon', 'uk', 'OLD#1', 'imported', 'imported as ready',
+                                   '{"status": "ready", "reason": null}', 'run-old')""", (cur.fetchone()[0],))
+        conn.commit()
+
+        db.migrate(dsn)
+
+        entry = _entry(300, "Anna Kovács", "Budapest")
+        with conn.cursor() as cur:
+            staging.land_raw(cur, "groupon", "uk", [("GG-SPLIT-1#300", entry)], "run-new")
+        conn.commit()
+        staging.transform(conn, GrouponMapper("GBP"), "uk", "run-new")
+        expected = [("GG-SPLIT-1#300", "imported", "imported as ready", "run-new"),
+                    ("OLD#1", "imported", "imported as ready", "run-old")]
+        with conn.cursor() as cur:
+            cur.execute("SELECT count(*) FROM staging.order_events WHERE event = 'imported'")
+            assert cur.fetchone()[0] == 1  # only the old one is a row
+            cur.execute(history.format("staging.order_history"))
+            assert cur.fetchall() == expected
+        conn.commit()
+
+        downgrade(dsn, "0013")
+        with conn.cursor() as cur:
+            cur.execute(history.format("staging.order_events"))
+            assert cur.fetchall() == expected
+            cur.execute("SELECT count(*) FROM information_schema.columns WHERE table_schema = 'staging'"
+                        " AND table_name = 'orders' AND column_name LIKE 'imported%'")
+            assert cur.fetchone()[0] == 0
+        conn.commit()
+    finally:
+        conn.close()
+        pg.sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")

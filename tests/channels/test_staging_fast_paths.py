@@ -55,8 +55,10 @@ def test_an_order_written_meanwhile_sends_the_batch_the_on_conflict_way(conn, st
     def concurrent_load_first(self, *args, **kwargs):
         # Another load commits O-2 after this batch looked staging up and found nothing.
         with closing(db.connect(staging_dsn)) as other, other.cursor() as cur:
-            cur.execute("""INSERT INTO staging.orders (channel, account, external_order_id, status, content_hash)
-                           VALUES ('groupon', 'acct', 'O-2#2', 'ready', 'written by someone else')""")
+            cur.execute("""INSERT INTO staging.orders (channel, account, external_order_id, status, content_hash,
+                                                      imported_status, imported_run_id)
+                           VALUES ('groupon', 'acct', 'O-2#2', 'ready', 'written by someone else', 'ready',
+                                   'run-other')""")
             other.commit()
         real_init(self, *args, **kwargs)
 
@@ -72,7 +74,11 @@ def test_an_order_written_meanwhile_sends_the_batch_the_on_conflict_way(conn, st
     assert _one(conn, "SELECT count(*) FROM staging.order_lines") == 3
     assert _one(conn, "SELECT count(DISTINCT order_id) FROM staging.order_lines") == 3
     assert _one(conn, "SELECT count(*) FROM staging.outbox WHERE order_id IS NOT NULL") == 3
-    assert _one(conn, "SELECT count(*) FROM staging.order_events WHERE event = 'imported'") == 3
+    # One import each in the history; O-2's stays the other load's (the update does not rewrite it).
+    with conn.cursor() as cur:
+        cur.execute("SELECT external_order_id, run_id FROM staging.order_history WHERE event = 'imported' ORDER BY 1")
+        assert cur.fetchall() == [("O-1#1", "run-1"), ("O-2#2", "run-other"), ("O-3#3", "run-1")]
+    conn.commit()
 
 
 def test_enqueue_counts_only_new_effects_and_finds_their_orders(conn):

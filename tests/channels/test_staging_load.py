@@ -86,3 +86,54 @@ def test_orders_the_warehouse_owns_are_not_overwritten(conn):
     counts = staging.transform(conn, GrouponMapper(), "acct", "run-2")
     assert counts.held_by_warehouse == 1
     assert _count(conn, "SELECT channel_sku FROM staging.order_lines") == "WH-1001"
+
+
+def test_a_load_writes_one_outbox_row_per_order_and_reads_the_import_from_the_order_row(conn):
+    from orderbridge.operator import queries
+
+    with conn.cursor() as cur:
+        seed_catalogue(cur)
+    conn.commit()
+    three_lines = _entry("O-1", "WH-1001", 11)
+    three_lines["line_items"] += [{**three_lines["line_items"][0], "ci_lineitemid": i} for i in (12, 13)]
+    _land(conn, [three_lines, _entry("O-2", "GG-NEW-7741", 21)])
+    counts = staging.transform(conn, GrouponMapper("EUR"), "acct", "run-1")
+
+    # One mark_exported row per order carrying its lines (the handler puts a batch in one call).
+    assert counts.effects == 2
+    with conn.cursor() as cur:
+        cur.execute("""SELECT o.external_order_id, b.idempotency_key, b.payload FROM staging.outbox b
+                       JOIN staging.orders o ON o.id = b.order_id ORDER BY 1""")
+        assert cur.fetchall() == [("O-1#11", "groupon:acct:mark_exported:11,12,13", {"ci_lineitem_ids": [11, 12, 13]}),
+                                  ("O-2#21", "groupon:acct:mark_exported:21", {"ci_lineitem_ids": [21]})]
+    # A plain import stores no history row; the history view and the operator's timeline show it.
+    assert _count(conn, "SELECT count(*) FROM staging.order_events") == 0
+    with conn.cursor() as cur:
+        cur.execute("""SELECT external_order_id, message, detail, run_id FROM staging.order_history
+                       WHERE event = 'imported' ORDER BY 1""")
+        assert cur.fetchall() == [("O-1#11", "imported as ready", {"status": "ready", "reason": None}, "run-1"),
+                                  ("O-2#21", "imported as awaiting_mapping",
+                                   {"status": "awaiting_mapping", "reason": "unknown SKU(s): GG-NEW-7741"}, "run-1")]
+        cur.execute("SELECT id FROM staging.orders WHERE external_order_id = 'O-2#21'")
+        timeline = queries.timeline(cur, cur.fetchone()[0])
+    assert [(e["event"], e["run_id"]) for e in timeline][:1] == [("imported", "run-1")]
+    conn.commit()
+
+
+def test_raw_payloads_read_back_exactly_as_json_reads_their_stored_text(conn):
+    import json
+
+    payloads = {"P-1": {"orderid": "P-1", "name": "Σοφία 😀 \"quoted\"\\tab", "n": 10**30, "price": 10.5,
+                        "neg": -0.0, "nested": [{"a": None, "b": True}, []]}}
+    with conn.cursor() as cur:
+        staging.land_raw(cur, "groupon", "acct", list(payloads.items()), "run-1")
+        # A number beyond a float with a fraction: only json.loads reads it (as inf); the reader falls back.
+        huge = "1" + "0" * 400 + ".5"
+        cur.execute("""INSERT INTO raw.orders (channel, account, external_id, payload, payload_hash)
+                       VALUES ('groupon', 'acct', 'P-2', %s, 'h')""", (f'{{"orderid": "P-2", "huge": {huge}}}',))
+        grouped = next(staging._raw_batches(cur, "groupon", "acct", ["P-1", "P-2"], 10))
+        cur.execute("SELECT external_id, payload::text FROM raw.orders ORDER BY 1")
+        stored = {ext: json.loads(text) for ext, text in cur.fetchall()}
+    conn.rollback()
+    assert {ext: rows[0][1] for ext, rows in grouped.items()} == stored
+    assert stored["P-1"] == payloads["P-1"] and stored["P-2"]["huge"] == float("inf")

@@ -76,7 +76,8 @@ def test_every_line_is_marked_exported_and_cancelled_lines_are_kept_but_not_pick
              {"ci_lineitemid": 2, "sku": "GG-NEW", "quantity": 4, "status": "refunded"}]
     order = GrouponMapper().to_order([(1, entry(lines=lines))])
     effects = GrouponMapper().acknowledgements(order, "ready")
-    assert [(e.kind, e.key) for e in effects] == [("mark_exported", "1"), ("mark_exported", "2")]
+    # One effect for the order's every line (one outbox row per order, not per line).
+    assert [(e.kind, e.key, e.payload) for e in effects] == [("mark_exported", "1,2", {"ci_lineitem_ids": [1, 2]})]
     rows, unknown = line_rows(order, SkuMap(products=frozenset({"WH-1"})))
     assert [(r[0], r[3], r[8], r[9]) for r in rows] == [("1", "WH-1", "open", "open"),
                                                         ("2", None, "cancelled", "refunded")]

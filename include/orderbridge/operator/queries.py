@@ -89,9 +89,12 @@ def order(cur, order_id: int) -> dict | None:
 
 
 def timeline(cur, order_id: int) -> list[dict]:
-    """History entries, oldest first; a write-back attempt (``detail.outbox_id``) names its task."""
-    cur.execute("""SELECT id, event, message, detail, run_id, created_at FROM staging.order_events
-                   WHERE order_id = %s ORDER BY created_at, id""", (order_id,))
+    """History entries, oldest first; a write-back attempt (``detail.outbox_id``) names its task.
+
+    ``staging.order_history``: the stored entries plus the import, read from the order row (id NULL).
+    """
+    cur.execute("""SELECT id, event, message, detail, run_id, created_at FROM staging.order_history
+                   WHERE order_id = %s ORDER BY created_at, id NULLS FIRST""", (order_id,))
     events = _dicts(cur)
     for e in events:
         kind = (e["detail"] or {}).get("kind") if isinstance(e["detail"], dict) else None

@@ -30,6 +30,7 @@ from orderbridge.staging import overrides
 from orderbridge.staging.cancellations import _warehouse_owned, describe, lines_cancelled_since
 from orderbridge.staging.history import _events
 from orderbridge.staging.rows import (
+    IMPORT_COLUMNS,
     LINE_TABLE_COLUMNS,
     ORDER_COLUMNS,
     _NewOrders,
@@ -174,7 +175,7 @@ def load_orders(cur, mapper: ChannelMapper, account: str, orders: list[StagedOrd
             changed[ext] = (order, status)
             counts.lines += len(lines)
             if before is None:
-                history = [(ext, "imported", f"imported as {status}", {"status": status, "reason": reason})]
+                history = []  # the import itself is on the order row (IMPORT_COLUMNS), not a history row
                 if order.attention:
                     history.append((ext, "needs_attention", order.attention, {}))
                     notes[ext] = order.attention
@@ -204,7 +205,7 @@ def load_orders(cur, mapper: ChannelMapper, account: str, orders: list[StagedOrd
         events[:0] = new.events
         effects[:0] = new.effects
     if changed_rows:
-        _upsert(cur, channel, account, changed_rows, lines_by_order, order_ids)
+        _upsert(cur, channel, account, changed_rows, lines_by_order, order_ids, run_id)
     effects += _warehouse_owned(cur, mapper, account, owned, events, late, run_id)
     taken = {order.external_order_id: status for order, status in owned}  # overrides come too late for these
     first_applied = [entry if entry[0] not in taken else
@@ -233,7 +234,7 @@ def _apply_overrides(cur, channel: str, account: str, orders: list[StagedOrder])
 
 
 def _upsert(cur, channel: str, account: str, rows: list[tuple], lines_by_order: dict[str, list[tuple]],
-            order_ids: dict[str, int]) -> None:
+            order_ids: dict[str, int], run_id: str | None) -> None:
     """Insert or update orders that changed, and replace their lines; fills ``order_ids``.
 
     ``INSERT ... ON CONFLICT DO UPDATE ... WHERE changed`` from a temp table; its ``RETURNING``
@@ -247,13 +248,13 @@ def _upsert(cur, channel: str, account: str, rows: list[tuple], lines_by_order: 
     db.copy_rows(cur, "tmp_orders", ("channel", "account", *ORDER_COLUMNS), ((channel, account, *row) for row in rows))
     updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in ORDER_COLUMNS[1:])
     cur.execute(
-        f"""INSERT INTO staging.orders (channel, account, {', '.join(ORDER_COLUMNS)})
-            SELECT channel, account, {', '.join(ORDER_COLUMNS)} FROM tmp_orders
+        f"""INSERT INTO staging.orders (channel, account, {', '.join(ORDER_COLUMNS)}, {', '.join(IMPORT_COLUMNS)})
+            SELECT channel, account, {', '.join(ORDER_COLUMNS)}, status, status_reason, %s FROM tmp_orders
             ON CONFLICT (channel, account, external_order_id) DO UPDATE SET {updates}, updated_at = now()
             WHERE staging.orders.content_hash IS DISTINCT FROM EXCLUDED.content_hash
               AND staging.orders.status NOT IN %s
             RETURNING external_order_id, id""",
-        (WAREHOUSE_STATUSES,),
+        (run_id, WAREHOUSE_STATUSES),
     )
     written = dict(cur.fetchall())
     if not written:

@@ -3,8 +3,11 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Iterator
+
+import msgspec
 
 from orderbridge import db, fastpath
 from orderbridge.errors import InvalidPayload
@@ -35,18 +38,30 @@ def _candidates(cur, channel: str, account: str, since_raw_id: int) -> list[str]
     return [r[0] for r in cur.fetchall()]
 
 
+# Payloads are read as text and decoded with msgspec: psycopg2's jsonb caster (json.loads) took
+# more than half of reading raw at 100k orders; msgspec is 4-5x faster and gives the same values.
+_PAYLOAD = msgspec.json.Decoder()
+
+
+def _decode(text: str) -> object:
+    try:
+        return _PAYLOAD.decode(text)
+    except msgspec.MsgspecError:  # what only json.loads reads the same way (a number beyond a float: inf)
+        return json.loads(text)
+
+
 def _raw_batches(cur, channel: str, account: str, ids: list[str], size: int) -> Iterator[dict[str, list]]:
     for start in range(0, len(ids), size):
         chunk = ids[start:start + size]
         cur.execute(
-            "SELECT external_id, id, payload FROM raw.orders WHERE channel = %s AND account = %s"
+            "SELECT external_id, id, payload::text FROM raw.orders WHERE channel = %s AND account = %s"
             " AND external_id = ANY(%s) ORDER BY external_id, id",
             (channel, account, chunk),
         )
-        with fastpath.paused_gc():  # decoding a batch of jsonb payloads
+        with fastpath.paused_gc():  # decoding a batch of payloads
             grouped: dict[str, list] = {}
-            for ext, raw_id, payload in cur.fetchall():
-                grouped.setdefault(ext, []).append((raw_id, payload))
+            for ext, raw_id, text in cur.fetchall():
+                grouped.setdefault(ext, []).append((raw_id, _decode(text)))
         yield grouped
 
 

@@ -18,6 +18,10 @@ ORDER_COLUMNS = (
 LINE_COLUMNS = ("external_order_id", "channel_line_id", "component", "channel_sku", "warehouse_sku", "quantity",
                 "channel_quantity", "unit_price", "bundle_sku", "status", "channel_status")
 ORDER_TABLE_COLUMNS = ("id", "channel", "account", *ORDER_COLUMNS)
+# Written once, when the order is inserted: its import, which the history view reads from the row
+# (``staging.order_history``) instead of a history row per order.
+IMPORT_COLUMNS = ("imported_status", "imported_reason", "imported_run_id")
+NEW_ORDER_COLUMNS = (*ORDER_TABLE_COLUMNS, *IMPORT_COLUMNS)
 LINE_TABLE_COLUMNS = ("order_id", *LINE_COLUMNS[1:])
 
 
@@ -64,8 +68,9 @@ class _NewOrders:
         channel, account = self.channel, self.account
         start, self._sent = self._sent, len(self.rows)
         ids = {row[0]: order_id for row, order_id in zip(self.rows[start:], self.ids[start:], strict=False)}
-        self.pipeline.copy("staging.orders", ORDER_TABLE_COLUMNS,
-                           [(ids[row[0]], channel, account, *row) for row in self.rows[start:]])
+        self.pipeline.copy("staging.orders", NEW_ORDER_COLUMNS,
+                           [(ids[row[0]], channel, account, *row, row[1], row[2], self.run_id)
+                            for row in self.rows[start:]])
         self.pipeline.copy("staging.order_lines", LINE_TABLE_COLUMNS,
                            [(ids[ext], *line) for ext in ids for line in self.lines[ext]])
         self.pipeline.copy("staging.order_events", EVENT_COLUMNS,

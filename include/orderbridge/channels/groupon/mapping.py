@@ -159,12 +159,15 @@ class GrouponMapper:
         )
 
     def acknowledgements(self, order: StagedOrder, status: str) -> list[Effect]:
-        """``mark_exported`` for every line, whatever the staging status: the order is safe in
-        staging (held orders too), and Groupon then stops offering it. Lines already cancelled
-        are marked too (Groupon takes any known line), or their entry would stay in the queue.
-        None when the merchant does not mark exported."""
-        if not self.mark_exported:
+        """One ``mark_exported`` for all lines of the order, whatever the staging status: the order
+        is safe in staging (held orders too), and Groupon then stops offering it. Lines already
+        cancelled are marked too (Groupon takes any known line), or their entry would stay in the
+        queue. None when the merchant does not mark exported.
+
+        One outbox row per order, not per line (the handler puts every row's lines in one call): the
+        key is the order's line ids, so a line set that changed is marked again (harmless on
+        Groupon), and a one-line order keeps the key a per-line row of earlier versions had."""
+        if not self.mark_exported or not order.lines:
             return []
-        return [Effect(MARK_EXPORTED, line.channel_line_id, {"ci_lineitem_id": int(line.channel_line_id)},
-                       order.external_order_id)
-                for line in order.lines]
+        ids = sorted({int(line.channel_line_id) for line in order.lines})
+        return [Effect(MARK_EXPORTED, ",".join(map(str, ids)), {"ci_lineitem_ids": ids}, order.external_order_id)]

@@ -20,15 +20,35 @@ def tracking_payload(line_id: str, carrier_code: str, tracking_number: str, quan
 
 
 # -- write-back handlers --------------------------------------------------------------------------
+def line_ids(payload: dict) -> list[int]:
+    """The lines a ``mark_exported`` row covers: ``ci_lineitem_ids`` (one row per order), or the
+    ``ci_lineitem_id`` of a row written per line by earlier versions."""
+    if "ci_lineitem_ids" in payload:
+        return [int(i) for i in payload["ci_lineitem_ids"]]
+    return [int(payload["ci_lineitem_id"])]
+
+
 def mark_exported_handler(client: GrouponClient) -> Handler:
-    """One ``mark_exported`` call per batch; re-marking is harmless on Groupon."""
+    """One ``mark_exported`` call per batch, every line of every row in it; re-marking is harmless
+    on Groupon. A row with a line Groupon does not know is refused, naming the line(s): the others
+    were marked, and sending the row again marks nothing twice."""
 
     def send(rows: list[OutboxRow]) -> dict[int, Outcome]:
-        body = client.mark_exported([row.payload["ci_lineitem_id"] for row in rows])
+        lines = {row.id: line_ids(row.payload) for row in rows}
+        body = client.mark_exported(list(dict.fromkeys(i for ids in lines.values() for i in ids)))
         unknown = {int(i) for i in ((body.get("data") or {}).get("unknown_ids") or [])}
-        return {row.id: (Outcome("rejected", "Groupon does not know this line id")
-                         if row.payload["ci_lineitem_id"] in unknown else Outcome("sent", "marked exported"))
-                for row in rows}
+        outcomes = {}
+        for row in rows:
+            missing = [i for i in lines[row.id] if i in unknown]
+            if not missing:
+                outcomes[row.id] = Outcome("sent", "marked exported")
+            elif len(lines[row.id]) == 1:
+                outcomes[row.id] = Outcome("rejected", "Groupon does not know this line id")
+            else:
+                outcomes[row.id] = Outcome(
+                    "rejected", f"Groupon does not know line id(s) {', '.join(map(str, missing))}; the order's other "
+                    "lines were marked exported")
+        return outcomes
 
     return send
 
