@@ -63,6 +63,20 @@ check_executor() {
   esac
 }
 
+# One pool per account, all in one `airflow pools import`: a `pools set` per pool costs an Airflow
+# CLI start each (seconds), which with hundreds of accounts kept `make up` busy for many minutes.
+pools() {
+  mkdir -p "$LOCAL"
+  "$PY" -c "
+import json, sys; sys.path.insert(0, 'include')
+from orderbridge.channels.registry import CHANNELS
+from orderbridge.config import load_accounts
+pools = ['orderbridge_digest', *(a.pool for c in CHANNELS for a in load_accounts(c))]
+print(json.dumps({p: {'slots': 2, 'description': f'orderbridge: concurrency cap for {p}'} for p in pools}))
+" > "$LOCAL/pools.json"
+  "$(dirname "$PY")/airflow" pools import "$LOCAL/pools.json" >/dev/null
+}
+
 up() {
   check_executor
   if ! running; then check_port; fi
@@ -81,13 +95,7 @@ up() {
     export AIRFLOW__CELERY__RESULT_BACKEND="db+${AIRFLOW__DATABASE__SQL_ALCHEMY_CONN/+psycopg2/}"
     export REDIS_PORT FLOWER_PORT LOCAL
   fi
-  for pool in orderbridge_digest $("$PY" -c "
-import sys; sys.path.insert(0, 'include')
-from orderbridge.channels.registry import CHANNELS
-from orderbridge.config import load_accounts
-print(' '.join(a.pool for c in CHANNELS for a in load_accounts(c)))"); do
-    airflow pools set "$pool" 2 "orderbridge: concurrency cap for $pool" >/dev/null
-  done
+  pools
   if running; then
     echo "Airflow is already running (process group $(cat "$PGID_FILE"))"
   else
@@ -156,5 +164,6 @@ case "${1:-}" in
   down) down ;;
   check-port) check_port ;;
   check-executor) check_executor ;;
-  *) echo "usage: $0 up|down|check-port|check-executor" >&2; exit 2 ;;
+  pools) pools ;;
+  *) echo "usage: $0 up|down|check-port|check-executor|pools" >&2; exit 2 ;;
 esac

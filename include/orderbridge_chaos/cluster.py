@@ -65,6 +65,15 @@ class Cluster:
             raise ClusterError(f"{method} {path}: {response.status_code} {response.text[:500]}")
         return response.json() if response.content else None
 
+    def every(self, path: str, key: str, **params) -> list[dict]:
+        """Every item of a list endpoint, page by page (the API caps ``limit`` at 100 by default)."""
+        out: list[dict] = []
+        while True:
+            page = self.api("GET", path, limit=100, offset=len(out), **params)
+            out += page[key]
+            if not page[key] or len(out) >= page["total_entries"]:
+                return out
+
     def set_pool(self, name: str, slots: int) -> None:
         try:
             self.api("POST", "pools", {"name": name, "slots": slots})
@@ -75,8 +84,7 @@ class Cluster:
         """Wait until the DAG processor has registered every one of ``dag_ids``; seconds it took."""
         began = time.monotonic()
         while True:
-            seen = {d["dag_id"] for d in self.api("GET", "dags", limit=10_000, paused="true")["dags"]}
-            seen |= {d["dag_id"] for d in self.api("GET", "dags", limit=10_000, paused="false")["dags"]}
+            seen = {d["dag_id"] for d in self.every("dags", "dags")}
             if dag_ids <= seen:
                 return time.monotonic() - began
             self.alive()
@@ -96,8 +104,7 @@ class Cluster:
         return self.api("GET", f"dags/{dag_id}/dagRuns", limit=100, order_by="run_after")["dag_runs"]
 
     def task_instances(self, state: str | None = None) -> list[dict]:
-        params = {"limit": 10_000, **({"state": state} if state else {})}
-        return self.api("GET", "dags/~/dagRuns/~/taskInstances", **params)["task_instances"]
+        return self.every("dags/~/dagRuns/~/taskInstances", "task_instances", **({"state": state} if state else {}))
 
     def wait_runs(self, dag_ids: set[str], count: int = 1, timeout: float = 600) -> dict[str, list[dict]]:
         """Wait until each DAG has ``count`` finished runs and none running; returns the runs."""
