@@ -161,8 +161,8 @@ def one_cycle(n: int, executor: str, orders: int, timeout: float) -> dict:
             slots = 4 * cores
             with airflow_cluster(fresh(METADATA_DB), executor=executor, workers=2, concurrency=slots // 2,
                                  parallelism=slots, env=env, timeout=300) as cluster:
-                for a in accts:
-                    cluster.set_pool(conn_id(a), 2)
+                for pool in ["orderbridge_digest", *(conn_id(a) for a in accts)]:  # as make up sets them
+                    cluster.set_pool(pool, 2)
                 dag_ids = {f"{a['channel']}_{a['name']}" for a in accts}
                 parse_s = cluster.wait_for_dags(dag_ids, timeout=900)
                 sampler = Sampler(cluster)
