@@ -49,8 +49,9 @@ bench: $(BENCH_STAMP) $(DLT_STAMP)
 lint: install
 	$(VENV)/bin/ruff check include dags tests bench
 
+# EXECUTOR=celery: the CeleryExecutor with a local redis-server and two workers (scripts/airflow.sh).
 up: install
-	scripts/airflow.sh up
+	EXECUTOR="$(EXECUTOR)" scripts/airflow.sh up
 
 down:
 	-scripts/airflow.sh down

@@ -308,6 +308,9 @@ def main() -> None:
     parser.add_argument("--channel", action="append", help="channels to cycle (default: every one available)")
     parser.add_argument("--no-dlt", action="store_true")
     parser.add_argument("--out", default=str(BENCH / "results.md"))
+    parser.add_argument("--accounts", type=int, action="append",
+                        help="accounts per machine: account counts (default 50, 200, 500; bench/accounts.py)")
+    parser.add_argument("--no-accounts", action="store_true", help="skip the accounts-per-machine scenario")
     args = parser.parse_args()
     ns = sorted(args.n or [10_000, 100_000])
     start = time.perf_counter()
@@ -389,6 +392,11 @@ def main() -> None:
     if concurrent:
         from merkana_concurrency import report_lines
         md += "\n" + "\n".join(report_lines(concurrent)) + "\n"
+    if not args.no_accounts:  # bench/accounts.py: its own table and chart, appended here
+        import accounts
+
+        md += "\n" + accounts.report(accounts.run(args.accounts or [50, 200, 500], ["local", "celery"], 3,
+                                                   accounts.BUDGET_S * 1.5, chart=Path(args.out)))
     Path(args.out).write_text(md, encoding="utf-8")
     draw(chart, Path(args.out).with_name("orders_per_second.png"))
     print()

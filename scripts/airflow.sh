@@ -5,6 +5,9 @@
 # `make demo` seeds it, one pool per channel account, DAGs unpaused. Everything runs in one process
 # group whose id is kept in .local/airflow.pgid, so `down` stops all of it (SIGTERM to the parent
 # alone leaves the scheduler's workers running).
+# EXECUTOR=celery (`make up EXECUTOR=celery`): the CeleryExecutor instead of the LocalExecutor, with
+# a redis-server on REDIS_PORT (default 6379) as broker, two `airflow celery worker` processes and
+# Flower on FLOWER_PORT (default 5555), all in the same process group.
 # `check-port`: only the check `up` makes first (exit 1 with the reason when the port is taken).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,6 +15,9 @@ LOCAL="$PWD/.local"
 PY="${ORDERBRIDGE_PYTHON:-$PWD/.venv/bin/python}"
 PGID_FILE="$LOCAL/airflow.pgid"
 AIRFLOW_PORT="${AIRFLOW_PORT:-8080}"
+EXECUTOR="${EXECUTOR:-local}"
+REDIS_PORT="${REDIS_PORT:-6379}"
+FLOWER_PORT="${FLOWER_PORT:-5555}"
 
 running() { [ -s "$PGID_FILE" ] && kill -0 -- -"$(cat "$PGID_FILE")" 2>/dev/null; }
 
@@ -40,7 +46,39 @@ PYEOF
   fi
 }
 
+# Before anything starts: what the CeleryExecutor needs that `make install` cannot bring.
+check_executor() {
+  case "$EXECUTOR" in
+    local) ;;
+    celery)
+      if ! command -v redis-server >/dev/null; then
+        echo "make up EXECUTOR=celery: no redis-server on PATH; install it (Debian: apt-get install redis-server)" >&2
+        exit 2
+      fi
+      if ! "$PY" -c "import airflow.providers.celery" 2>/dev/null; then
+        echo "make up EXECUTOR=celery: apache-airflow-providers-celery is missing; run make install" >&2
+        exit 2
+      fi ;;
+    *) echo "make up: EXECUTOR must be local or celery, not '$EXECUTOR'" >&2; exit 2 ;;
+  esac
+}
+
+# One pool per account, all in one `airflow pools import`: a `pools set` per pool costs an Airflow
+# CLI start each (seconds), which with hundreds of accounts kept `make up` busy for many minutes.
+pools() {
+  mkdir -p "$LOCAL"
+  "$PY" -c "
+import json, sys; sys.path.insert(0, 'include')
+from orderbridge.channels.registry import CHANNELS
+from orderbridge.config import load_accounts
+pools = ['orderbridge_digest', *(a.pool for c in CHANNELS for a in load_accounts(c))]
+print(json.dumps({p: {'slots': 2, 'description': f'orderbridge: concurrency cap for {p}'} for p in pools}))
+" > "$LOCAL/pools.json"
+  "$(dirname "$PY")/airflow" pools import "$LOCAL/pools.json" >/dev/null
+}
+
 up() {
+  check_executor
   if ! running; then check_port; fi
   # Sandbox, migrations, demo catalogue, connections in the metadata DB; then Airflow's environment.
   eval "$("$PY" scripts/demo.py up)"
@@ -50,20 +88,32 @@ up() {
   export AIRFLOW__CORE__EXECUTION_API_SERVER_URL="http://localhost:$AIRFLOW_PORT/execution/"
   export AIRFLOW__CORE__AUTH_MANAGER=airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager
   export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS="admin:admin"
-  for pool in orderbridge_digest $("$PY" -c "
-import sys; sys.path.insert(0, 'include')
-from orderbridge.channels.registry import CHANNELS
-from orderbridge.config import load_accounts
-print(' '.join(a.pool for c in CHANNELS for a in load_accounts(c)))"); do
-    airflow pools set "$pool" 2 "orderbridge: concurrency cap for $pool" >/dev/null
-  done
+  if [ "$EXECUTOR" = celery ]; then
+    export AIRFLOW__CORE__EXECUTOR=CeleryExecutor
+    export AIRFLOW__CELERY__BROKER_URL="redis://127.0.0.1:$REDIS_PORT/0"
+    # Task states come back through Airflow's own database, as in the official compose file.
+    export AIRFLOW__CELERY__RESULT_BACKEND="db+${AIRFLOW__DATABASE__SQL_ALCHEMY_CONN/+psycopg2/}"
+    export REDIS_PORT FLOWER_PORT LOCAL
+  fi
+  pools
   if running; then
     echo "Airflow is already running (process group $(cat "$PGID_FILE"))"
   else
     mkdir -p "$LOCAL"
-    setsid bash -c '
-      airflow api-server --port "$AIRFLOW_PORT" & airflow scheduler & airflow dag-processor & airflow triggerer & wait
-    ' >"$LOCAL/airflow.log" 2>&1 &
+    if [ "$EXECUTOR" = celery ]; then
+      # Two workers on one machine: each serves its task logs on a port of its own.
+      setsid bash -c '
+        redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no --dir "$LOCAL" &
+        airflow api-server --port "$AIRFLOW_PORT" & airflow scheduler & airflow dag-processor & airflow triggerer &
+        AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT=8793 airflow celery worker --celery-hostname "worker1@%h" &
+        AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT=8794 airflow celery worker --celery-hostname "worker2@%h" &
+        airflow celery flower --port "$FLOWER_PORT" & wait
+      ' >"$LOCAL/airflow.log" 2>&1 &
+    else
+      setsid bash -c '
+        airflow api-server --port "$AIRFLOW_PORT" & airflow scheduler & airflow dag-processor & airflow triggerer & wait
+      ' >"$LOCAL/airflow.log" 2>&1 &
+    fi
     echo $! > "$PGID_FILE"
   fi
   for _ in $(seq 1 90); do
@@ -88,6 +138,9 @@ from orderbridge.channels.registry import CHANNELS; print('|'.join(CHANNELS))")
   echo "Airflow UI: http://localhost:$AIRFLOW_PORT  (login admin / password in $AIRFLOW_HOME/simple_auth_manager_passwords.json.generated)"
   echo "Connections: Admin > Connections (an AIRFLOW_CONN_<ID> variable of the same id would win over them)"
   echo "Staging database: $ORDERBRIDGE_STAGING_URL"
+  if [ "$EXECUTOR" = celery ]; then
+    echo "Executor: CeleryExecutor, broker redis://127.0.0.1:$REDIS_PORT/0, workers worker1 and worker2, Flower http://localhost:$FLOWER_PORT"
+  fi
   echo "Merkana endpoints: http://localhost:$AIRFLOW_PORT/merkana/<platform>/... (api-token from the merkana connection)"
 }
 
@@ -110,5 +163,7 @@ case "${1:-}" in
   up) up ;;
   down) down ;;
   check-port) check_port ;;
-  *) echo "usage: $0 up|down|check-port" >&2; exit 2 ;;
+  check-executor) check_executor ;;
+  pools) pools ;;
+  *) echo "usage: $0 up|down|check-port|check-executor|pools" >&2; exit 2 ;;
 esac

@@ -19,14 +19,17 @@ TOKEN = "chaos-groupon-token-5f3a9c"
 class GrouponAdapter(ChannelAdapter):
     channel = "groupon"
     orders_route = "get_orders"
+    #: the sandbox supplier this adapter's account reads (another per account when several share a sandbox)
+    supplier, token = SUPPLIER, TOKEN
 
     def sandbox_args(self) -> list[str]:
-        return ["--seed", str(self.seed), "--groupon", f"{SUPPLIER}:{TOKEN}:{self.orders}", "--groupon-page-size",
-                "10", "--groupon-split-rate", "0.15", "--anchor", ANCHOR.isoformat(), "--days", "2"]
+        return ["--seed", str(self.seed), "--groupon", f"{self.supplier}:{self.token}:{self.orders}",
+                "--groupon-page-size", "10", "--groupon-split-rate", "0.15", "--anchor", ANCHOR.isoformat(),
+                "--days", "2"]
 
     def connection(self, sandbox, secret: str | None = None) -> dict:
         return {"conn_type": "http", "host": "127.0.0.1", "port": sandbox.port, "schema": "http",
-                "login": SUPPLIER, "password": secret or TOKEN,
+                "login": self.supplier, "password": secret or self.token,
                 "extra": {"api_path": "/groupon/api/v4", "timeout": self.timeout}}
 
     def seed_warehouse(self, cur) -> None:
@@ -35,11 +38,11 @@ class GrouponAdapter(ChannelAdapter):
         seed_catalogue(cur, "groupon")
 
     def disturb(self, sandbox, run: int) -> str | None:
-        added = self.control(sandbox, f"groupon/{SUPPLIER}/orders", "POST", {"n": 8})["orderids"]
+        added = self.control(sandbox, f"groupon/{self.supplier}/orders", "POST", {"n": 8})["orderids"]
         return f"{len(added)} new orders inserted between pages"
 
     def observe(self, sandbox) -> Observed:
-        state = self.control(sandbox, f"groupon/{SUPPLIER}/state")
+        state = self.control(sandbox, f"groupon/{self.supplier}/state")
         offered, acknowledged, tracking, resent, ship_to = set(), set(), {}, 0, {}
         for order in state["orders"]:
             for entry in order["entries"]:

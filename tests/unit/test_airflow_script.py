@@ -3,6 +3,7 @@ with a clear message before anything starts."""
 
 from __future__ import annotations
 
+import shutil
 import socket
 import subprocess
 import sys
@@ -38,3 +39,21 @@ def test_a_free_port_passes():
 def test_a_port_that_is_no_number_is_named():
     done = check_port("80a")
     assert done.returncode == 2 and "AIRFLOW_PORT must be a port number from 1 to 65535, not '80a'" in done.stderr
+
+
+def check_executor(executor: str, path: str = "/usr/bin:/bin") -> subprocess.CompletedProcess:
+    return subprocess.run([shutil.which("bash"), str(REPO / "scripts" / "airflow.sh"), "check-executor"],
+                          capture_output=True, text=True, timeout=60, env={"PATH": path, "EXECUTOR": executor,
+                                                      "ORDERBRIDGE_PYTHON": sys.executable})
+
+
+def test_an_unknown_executor_is_named_before_anything_starts():
+    done = check_executor("kubernetes")
+    assert done.returncode == 2 and "EXECUTOR must be local or celery, not 'kubernetes'" in done.stderr
+
+
+def test_celery_without_a_redis_server_says_how_to_get_one(tmp_path):
+    (tmp_path / "dirname").symlink_to(shutil.which("dirname"))
+    done = check_executor("celery", path=str(tmp_path))  # a PATH with no redis-server on it
+    assert done.returncode == 2, done
+    assert "no redis-server on PATH" in done.stderr and "apt-get install redis-server" in done.stderr
