@@ -379,6 +379,10 @@ def main() -> None:
                               capture_output=True, text=True, timeout=1800, cwd=REPO)
         concurrent = json.loads(proc.stdout.strip().splitlines()[-1]) if proc.returncode == 0 else None
         print(f"  {'failed: ' + proc.stderr[-500:] if concurrent is None else 'done'}", flush=True)
+    catalogue: list[str] = []
+    if not args.channel or "shoprenter" in args.channel:  # issue 14: its own module, bench/shoprenter_catalogue.py
+        from shoprenter_catalogue import section
+        catalogue = section()
     print("DAG parse and import time (fresh subprocesses)", flush=True)
     try:
         dags = dag_parse_time()
@@ -389,6 +393,7 @@ def main() -> None:
     if concurrent:
         from merkana_concurrency import report_lines
         md += "\n" + "\n".join(report_lines(concurrent)) + "\n"
+    md += "\n" + "\n".join(catalogue) + "\n" if catalogue else ""
     Path(args.out).write_text(md, encoding="utf-8")
     draw(chart, Path(args.out).with_name("orders_per_second.png"))
     print()
