@@ -149,8 +149,8 @@ def report_lines(r: dict) -> list[str]:
     ]
 
 
-def _checkout_dsn() -> str:
-    """The checkout's PostgreSQL (``scripts/pg.sh up``), database ``DB`` recreated and migrated."""
+def checkout_dsn(name: str = DB) -> str:
+    """The checkout's PostgreSQL (``scripts/pg.sh up``), database ``name`` recreated and migrated."""
     import psycopg2
 
     from orderbridge import db
@@ -164,11 +164,11 @@ def _checkout_dsn() -> str:
     admin = psycopg2.connect(url("postgres"))
     admin.autocommit = True
     with admin.cursor() as cur:
-        cur.execute(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)")
-        cur.execute(f"CREATE DATABASE {DB}")
+        cur.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        cur.execute(f"CREATE DATABASE {name}")
     admin.close()
-    db.migrate(url(DB))
-    return url(DB)
+    db.migrate(url(name))
+    return url(name)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -179,7 +179,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--dsn", help="a migrated staging database (default: the checkout's, recreated)")
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON line (bench/run.py)")
     args = parser.parse_args(argv)
-    result = measure(args.n, args.dsn or _checkout_dsn(), args.connections, args.workers)
+    result = measure(args.n, args.dsn or checkout_dsn(), args.connections, args.workers)
     print(json.dumps(result) if args.json else "\n".join(report_lines(result)))
 
 

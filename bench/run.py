@@ -382,6 +382,10 @@ def main() -> None:
                               capture_output=True, text=True, timeout=1800, cwd=REPO)
         concurrent = json.loads(proc.stdout.strip().splitlines()[-1]) if proc.returncode == 0 else None
         print(f"  {'failed: ' + proc.stderr[-500:] if concurrent is None else 'done'}", flush=True)
+    catalogue: list[str] = []
+    if not args.channel or "shoprenter" in args.channel:  # issue 14: its own module, bench/shoprenter_catalogue.py
+        from shoprenter_catalogue import section
+        catalogue = section()
     print("DAG parse and import time (fresh subprocesses)", flush=True)
     try:
         dags = dag_parse_time()
@@ -392,6 +396,7 @@ def main() -> None:
     if concurrent:
         from merkana_concurrency import report_lines
         md += "\n" + "\n".join(report_lines(concurrent)) + "\n"
+    md += "\n" + "\n".join(catalogue) + "\n" if catalogue else ""
     if not args.no_accounts:  # bench/accounts.py: its own table and chart, appended here
         import accounts
 

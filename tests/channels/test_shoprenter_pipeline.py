@@ -266,3 +266,58 @@ def test_a_batch_with_an_item_the_shop_refuses_sends_the_others_once_and_that_on
     assert requests_["POST productExtend (batch) 400"] == 1 and requests_["POST batch 200"] == 1
     results = rows(conn, "SELECT results->>'NEW-2', state FROM staging.catalogue_chunks WHERE direction = 'upload'")
     assert results[0][1] == "partial" and "productDescriptions" in results[0][0]
+
+
+def test_batch_items_failing_with_5xx_inside_the_200_are_sent_again_alone_and_a_4xx_item_never(
+        fake, monkeypatch, conn):
+    """The fake fails chosen items of the batch with 503/500 inside its 200 (A8), once each: the
+    second batch carries only those three, each item is applied once, the 400 item is not resent."""
+    acct = point_at(monkeypatch, fake, "proforma", catalogue_upload=True)
+    new = [f"NEW-{i}" for i in range(1, 7)]
+    with conn.cursor() as cur:
+        cur.execute("INSERT INTO staging.products (sku, name, price) SELECT unnest(%s::text[]), 'Új', 5", (new,))
+        cur.execute("INSERT INTO staging.products (sku, name, price) VALUES ('WH-1001', 'Új név', 1),"
+                    " ('NEW-BAD', ' ', 3)")
+    conn.commit()
+    name = SHOPS["proforma"][0]
+    control(fake, f"{name}/batch-faults", "POST", rules=[{"skus": ["NEW-2"], "status": 503, "times": 1},
+                                                        {"skus": ["NEW-5", "WH-1001"], "status": 500, "times": 2}])
+    counts = run("sync_catalogue", acct, "r1")
+    assert (counts["done"], counts["refused"], counts["failed"]) == (7, 1, 0)
+    after = shop(fake, "proforma")
+    assert [r["fired"] for r in after["item_faults"]] == [1, 2]
+    assert after["requests"] == {"POST batch 200": 2, "GET productExtend 200": 1,
+                                 "POST productExtend (batch) 201": 6, "PUT productExtend (batch) 200": 1,
+                                 "POST productExtend (batch) 503": 1, "POST productExtend (batch) 500": 1,
+                                 "PUT productExtend (batch) 500": 1, "POST productExtend (batch) 400": 1}
+    skus = [p["sku"] for p in after["products"]]
+    assert all(skus.count(s) == 1 for s in new) and "NEW-BAD" not in skus
+    results = rows(conn, "SELECT results FROM staging.catalogue_chunks WHERE direction = 'upload'")[0][0]
+    assert "HTTP 400" in results.pop("NEW-BAD") and set(results.values()) == {"done"}
+
+
+def test_a_batch_item_failing_past_the_retries_is_left_to_the_next_sync_and_random_failures_apply_once(
+        fake, monkeypatch, conn):
+    """One item fails with 503 on every try (3): it is "failed", not lost, and the next sync sends it
+    once. Random 500s on a fifth of 400 items: whatever the draws, every product is created once."""
+    acct = point_at(monkeypatch, fake, "proforma", catalogue_upload=True)
+    with conn.cursor() as cur:
+        cur.execute("INSERT INTO staging.products (sku, name, price) SELECT 'R-' || i, 'Termék ' || i, i"
+                    " FROM generate_series(1, 400) i")
+    conn.commit()
+    name = SHOPS["proforma"][0]
+    control(fake, f"{name}/batch-faults", "POST", rules=[{"skus": ["R-7"], "status": 503},
+                                                        {"match": "POST", "status": 500, "rate": 0.2}])
+    first = run("sync_catalogue", acct, "r1")
+    failed_now = shop(fake, "proforma")["requests"]
+    assert first["failed"] >= 1 and first["done"] + first["failed"] == 400
+    assert failed_now["POST productExtend (batch) 201"] == first["done"]
+    assert failed_now["POST productExtend (batch) 503"] == 3  # R-7, each of the three tries
+    control(fake, f"{name}/batch-faults", "DELETE")
+    second = run("sync_catalogue", acct, "r2")
+    after = shop(fake, "proforma")
+    assert second["planned_new"] == second["done"] == first["failed"] and second["failed"] == 0
+    assert after["requests"]["POST productExtend (batch) 201"] == 400
+    assert not any(k.startswith("POST productExtend (batch) 409") for k in after["requests"])
+    skus = [p["sku"] for p in after["products"] if p["sku"].startswith("R-")]
+    assert len(skus) == len(set(skus)) == 400

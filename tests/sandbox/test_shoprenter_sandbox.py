@@ -543,6 +543,29 @@ def test_the_limit_is_per_shop_and_a_batch_of_n_counts_n_when_configured(limited
     assert batch.status_code == 200 and after.status_code == 429 and elsewhere.status_code == 200
 
 
+def test_item_faults_fail_chosen_batch_items_inside_the_200_without_applying_them(main):
+    shop, host = Shop(main, "beta"), "https://beta.api.myshoprenter.hu"
+    refused = control(main, "beta/batch-faults", {"rules": [{"skus": ["WH-1007"]}, {"status": 200}]})
+    assert refused["_status"] == 400 and "status must be a 4xx or 5xx" in refused["error"]
+    assert control(main, "beta/batch-faults", {"sku": "WH-1007"})["_status"] == 400  # unknown field, named
+    assert state(main, "beta")["item_faults"] == []  # all rules or none
+    added = control(main, "beta/batch-faults", {"rules": [{"skus": ["WH-1007"], "status": 503, "times": 1},
+                                                          {"match": "sku=WH-1009", "status": 504}]})
+    assert added["_status"] == 200 and len(added["rules"]) == 2
+    before = {p["sku"]: p["stock1"] for p in state(main, "beta")["products"]}
+    body = {"data": {"requests": [{"method": "PUT", "uri": f"{host}/productExtend?sku={sku}", "data": {"stock1": "41"}}
+                                  for sku in ("WH-1007", "WH-1008", "WH-1009", "WH-1007")]}}
+    answers = shop.call("POST", "batch", json=body).json()["requests"]["request"]
+    assert [a["response"]["header"]["statusCode"] for a in answers] == ["503", "200", "504", "200"]
+    assert answers[0]["response"]["body"]["error"] == 50301
+    after = {p["sku"]: p["stock1"] for p in state(main, "beta")["products"]}
+    assert (after["WH-1008"], after["WH-1007"], after["WH-1009"]) == (41, 41, before["WH-1009"])
+    rules = state(main, "beta")["item_faults"]
+    assert [(r["fired"], r["active"]) for r in rules] == [(1, False), (1, True)]
+    r = requests.delete(f"{main.url}/_sandbox/shoprenter/beta/batch-faults", timeout=T)
+    assert r.json()["cleared"] == 2 and state(main, "beta")["item_faults"] == []
+
+
 def test_fault_rules_reach_the_shoprenter_routes(main):
     rule = requests.post(f"{main.url}/_sandbox/faults", json={"channel": "shoprenter", "kind": "503", "times": 1,
                                                               "match": "/beta/"}, timeout=T)

@@ -42,7 +42,8 @@ could depend on it:
   of the status the order already has changes nothing;
 - a ``/batch`` counts as one request against the 3 a second (``--shoprenter-batch-counts each``:
   every sub-request counts); more than ``--shoprenter-max-batch`` (200) sub-requests is a 400;
-  sub-requests may address the fake's base, the real hosts or a bare path;
+  sub-requests may address the fake's base, the real hosts or a bare path; an item failed by a
+  ``batch-faults`` rule (control route) answers ``{"error": <status>01, "message": ...}``;
 - webhooks: delivered at once (``webHookDelay`` is stored, not honoured), once, not retried; a
   hook's ``fields`` keep the payload's plain key names; ``orderHistory.status`` is the innerId;
 - the rate limit counts every request to a shop's API hosts, refused ones excluded, per wall-clock
@@ -50,7 +51,8 @@ could depend on it:
 
 Modules: ``state`` (records, ids, errors), ``factory`` (orders), ``wire`` (XML/JSON, bodies,
 paging), ``resources`` (orders side) and ``catalog`` (products side) behind ``ShopApi.handle``,
-``sandbox`` (auth, limit, status changes), ``webhooks``, ``routes``, ``control``. ``FAKE`` plugs it
+``sandbox`` (auth, limit, status changes), ``batch`` (``/batch`` and its item faults), ``webhooks``,
+``routes``, ``control``. ``FAKE`` plugs it
 into the sandbox app and its command line (``orderbridge_sandbox.plugin``).
 """
 

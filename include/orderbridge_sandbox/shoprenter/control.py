@@ -1,6 +1,7 @@
 """The Shoprenter fake's control API, ``/_sandbox/shoprenter``: the whole state, new orders, what the
 shop admin does (change an order's status, which writes history and fires webhooks; add or change
-a product), and test helpers (expire a shop's tokens, forget its request counters).
+a product), and test helpers (expire a shop's tokens, forget its request counters, fail chosen or
+random ``/batch`` items inside the 200: ``batch`` module).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from dataclasses import asdict
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from orderbridge_sandbox.shoprenter.batch import add_fault
 from orderbridge_sandbox.shoprenter.catalog import apply_fields, change_product, create_product
 from orderbridge_sandbox.shoprenter.sandbox import ShoprenterSandbox
 from orderbridge_sandbox.shoprenter.state import ORDER_STATUSES, ApiError, Order, Product, Shop, fmt, make_id
@@ -52,6 +54,7 @@ def shop_state(shop: Shop) -> dict:
         "refused": sum(shop.refused.values()),
         "requests": {f"{name} {status}": n for (name, status), n in sorted(shop.requests.items())},
         "tokens_issued": shop.tokens_issued,
+        "item_faults": [rule.to_dict() for rule in shop.item_faults],
     }
 
 
@@ -150,6 +153,28 @@ def control_router(sandbox: ShoprenterSandbox) -> APIRouter:
             for token in shop.tokens:
                 shop.tokens[token] = 0.0
             return {"expired": len(shop.tokens)}
+        return await act(request, shop_name, run)
+
+    @router.post("/{shop_name}/batch-faults")
+    async def add_item_faults(shop_name: str, request: Request) -> JSONResponse:
+        """``{"status": 503, "skus": [...], "match": ..., "times": k, "rate": p}``, or ``{"rules": [...]}``:
+        fail those ``/batch`` items inside the batch's 200 (``batch`` module); all rules or none."""
+        def add(shop: Shop, body: dict) -> dict:
+            specs = body["rules"] if isinstance(body.get("rules"), list) else [body]
+            before = len(shop.item_faults)
+            try:
+                rules = [add_fault(shop, spec, sandbox.seed) for spec in specs]
+            except ValueError:
+                del shop.item_faults[before:]
+                raise
+            return {"rules": [r.to_dict() for r in rules]}
+        return await act(request, shop_name, add)
+
+    @router.delete("/{shop_name}/batch-faults")
+    async def clear_item_faults(shop_name: str, request: Request) -> JSONResponse:
+        def run(shop: Shop, body: dict) -> dict:
+            cleared, shop.item_faults[:] = len(shop.item_faults), []
+            return {"cleared": cleared}
         return await act(request, shop_name, run)
 
     @router.delete("/{shop_name}/requests")

@@ -6,90 +6,26 @@
 
 Each API request is first counted against the shop's requests per second (429 past the limit),
 then authorised, then its body read in any of A2's three shapes, then run by
-``resources.ShopApi``; ``/batch`` runs its sub-requests through the same object. Answers are XML
+``resources.ShopApi``; ``/batch`` runs its sub-requests through the same object (``batch``). Answers are XML
 unless ``Accept: application/json`` (A2).
 """
 
 from __future__ import annotations
 
 import json
-import time
-from urllib.parse import parse_qsl, urlsplit
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
+from orderbridge_sandbox.shoprenter.batch import PREFIX, run_batch
+from orderbridge_sandbox.shoprenter.batch import collection as _collection
 from orderbridge_sandbox.shoprenter.resources import ShopApi
 from orderbridge_sandbox.shoprenter.sandbox import OAuthError, ShoprenterSandbox
-from orderbridge_sandbox.shoprenter.state import ApiError, not_found
+from orderbridge_sandbox.shoprenter.state import ApiError
 from orderbridge_sandbox.shoprenter.wire import parse_body, render, wants_json
 
-PREFIX = "/shoprenter"
 _METHODS = ["GET", "POST", "PUT", "DELETE", "PATCH"]
 _PRODUCT_PATHS = ("products", "productExtend")  # emptyBody=1 does not apply to them (A2)
-
-
-def run_batch(api: ShopApi, fields: dict) -> dict:
-    """``POST /batch`` (A8): every sub-request in order, each answer with its own status inside a 200.
-
-    Raises:
-        ApiError: 400/40001 without ``requests``; 400 for more than ``--shoprenter-max-batch``
-            sub-requests [G: the notes only recommend 200 at most].
-    """
-    requests = fields.get("requests")
-    if isinstance(requests, dict) and isinstance(requests.get("request"), list):
-        requests = requests["request"]  # the XML-shaped spelling the answer uses
-    if not isinstance(requests, list) or not requests:
-        raise ApiError(400, 40001, "Data parameter not found in POST/PUT! (data.requests: a list of requests)")
-    limit = api.settings.max_batch
-    if len(requests) > limit:
-        raise ApiError(400, 40012, f"Too many requests in one batch: {len(requests)}, at most {limit}")
-    if api.settings.batch_counts == "each":
-        # [G] every sub-request counts against this second's limit: the next call waits.
-        api.shop.per_second[int(time.time())] += len(requests) - 1
-    inner = ShopApi(api.shop, api.base, api.sandbox)  # no batch inside a batch
-    answers = []
-    for sub in requests:
-        sub = sub if isinstance(sub, dict) else {}
-        method, uri = str(sub.get("method", "GET")).upper(), str(sub.get("uri", ""))
-        data = sub.get("data")
-        if isinstance(data, dict) and set(data) == {"data"} and isinstance(data["data"], dict):
-            data = data["data"]
-        path = ""
-        try:
-            path, query = _resolve(api, uri)
-            status, body = inner.handle(method, path, query, data if isinstance(data, dict) else None)
-        except ApiError as err:
-            status, body = err.status, err.body()
-        api.shop.requests[(f"{method} {_collection(path)} (batch)", status)] += 1
-        answers.append({"method": method, "uri": uri,
-                        "response": {"header": {"statusCode": str(status)}, "body": body}})
-    return {"requests": {"request": answers}}
-
-
-def _collection(path: str) -> str:
-    return path.strip("/").split("/", 1)[0] or "-"
-
-
-def _resolve(api: ShopApi, uri: str) -> tuple[str, dict[str, str]]:
-    """The shop-relative path and query of a sub-request URI: the fake's own base (legacy or api2),
-    the real hosts ``{shop}.api.myshoprenter.hu`` / ``{shop}.api2.myshoprenter.hu/api``, or a bare path.
-
-    Raises:
-        ApiError: 404 for a URI of another shop or host.
-    """
-    parts = urlsplit(uri)
-    query = dict(parse_qsl(parts.query, keep_blank_values=True))
-    shop = api.shop.name
-    path = parts.path
-    if parts.netloc in (f"{shop}.api.myshoprenter.hu", "") and not path.startswith(PREFIX + "/"):
-        return path.lstrip("/"), query
-    if parts.netloc == f"{shop}.api2.myshoprenter.hu" and path.startswith("/api/"):
-        return path[len("/api/"):], query
-    for base in (f"{PREFIX}/{shop}/api2/", f"{PREFIX}/{shop}/"):
-        if path.startswith(base) and parts.netloc == urlsplit(api.base).netloc:
-            return path[len(base):], query
-    raise not_found(uri)
 
 
 async def _fields(request: Request) -> dict:

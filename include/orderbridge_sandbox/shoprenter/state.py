@@ -165,6 +165,7 @@ class Shop:
     per_second: Counter = field(default_factory=Counter)  # epoch second -> requests let through
     refused: Counter = field(default_factory=Counter)  # epoch second -> requests answered 429
     requests: Counter = field(default_factory=Counter)  # (METHOD resource, status) -> n
+    item_faults: list = field(default_factory=list)  # batch.ItemFault rules failing /batch items
     next_ids: Counter = field(default_factory=Counter)
 
     def new_id(self, what: str, start: int = 1) -> int:
