@@ -1,10 +1,7 @@
 """The Octopia fake over real HTTP (a sandbox child process, talked to with requests), built from
 ``../shared/reference/octopia-api.md`` alone.
 
-The channel is not in the registry yet, so the fixture plugs it in as a channel plug-in: a tiny
-package in a temporary folder whose ``channel`` module names a channel ``octopia`` and whose
-``sandbox`` module re-exports ``orderbridge_sandbox.octopia.FAKE`` (once ``octopia`` is a built-in
-channel, the fixture uses it as it is). One sandbox serves the module; sellers are split by purpose
+One sandbox serves the module; sellers are split by purpose
 so tests do not disturb each other: ``read`` (40 orders on two channels, only read), ``act`` (the
 state machine, approval, shipments), ``pack`` (offer packages), ``other`` (delegated to another
 client only). ``short`` is a second sandbox with 60 s tokens and no automatic moves.
@@ -18,10 +15,7 @@ from datetime import datetime, timedelta
 import pytest
 import requests
 
-from orderbridge.channels import registry
-from orderbridge.channels.base import Channel
 from orderbridge_sandbox.process import start_sandbox
-from plugin_support import plugged_channel
 
 ANCHOR = datetime(2024, 3, 15, 12, 0)
 T = 10  # seconds; every request has a timeout
@@ -37,19 +31,13 @@ MAIN = ["--seed", "7", "--anchor", ANCHOR.isoformat(), "--octopia-prepare-delay"
 
 
 @pytest.fixture(scope="module")
-def plugged(tmp_path_factory):
-    with plugged_channel("octopia", "orderbridge_sandbox.octopia", tmp_path_factory):
-        yield
-
-
-@pytest.fixture(scope="module")
-def main(plugged):
+def main():
     with start_sandbox(MAIN) as proc:
         yield proc
 
 
 @pytest.fixture(scope="module")
-def short(plugged):
+def short():
     args = ["--seed", "7", "--octopia-token-ttl", "60", "--octopia-prepare-delay", "-1", "--octopia-token-quota", "4",
             "--octopia-token-errors", "keycloak", "--octopia", f"{CLIENT}:{SECRET}:31001:2"]
     with start_sandbox(args) as proc:
@@ -554,16 +542,12 @@ def test_requests_are_counted_per_endpoint_status_and_seller(main):
     assert state(main)["requests"]["token"]["200"] >= 1
 
 
-def _in_process_orders(monkeypatch, spec: str, **options) -> dict:
+def _in_process_orders(spec: str, **options) -> dict:
     from fastapi.testclient import TestClient
 
     from orderbridge_sandbox.app import create_app
     from orderbridge_sandbox.octopia import OctopiaSellerSpec
 
-    class Octopia(Channel):
-        name = "octopia"
-
-    monkeypatch.setitem(registry.CHANNELS, "octopia", Octopia())
     app = create_app(seed=3, anchor=ANCHOR, octopia=[OctopiaSellerSpec.parse(spec)], **options)
     client = TestClient(app)
     token = client.post(TOKEN_PATH, data={"grant_type": "client_credentials", "client_id": "c",
@@ -572,18 +556,18 @@ def _in_process_orders(monkeypatch, spec: str, **options) -> dict:
                       headers={"Authorization": f"Bearer {token}", "SellerId": "1"}).json()
 
 
-def test_the_same_seed_gives_the_same_orders_in_process(monkeypatch):
-    bodies = [_in_process_orders(monkeypatch, "c:s:1:12:CDISFR+WORTPT") for _ in range(2)]
+def test_the_same_seed_gives_the_same_orders_in_process():
+    bodies = [_in_process_orders("c:s:1:12:CDISFR+WORTPT") for _ in range(2)]
     assert bodies[0] == bodies[1] and len(bodies[0]["items"]) == 12
     assert {ln["shippingAddress"]["countryCode"] for o in bodies[0]["items"] for ln in o["lines"]
             if o["salesChannel"]["id"] == "WORTPT"} == {"PT"}
     assert max(o["updatedAt"] for o in bodies[0]["items"]) <= (ANCHOR.isoformat() + "Z")
 
 
-def test_octopia_days_dates_the_initial_orders_where_a_live_scheduled_run_reads(monkeypatch):
+def test_octopia_days_dates_the_initial_orders_where_a_live_scheduled_run_reads():
     # --days spreads every fake's orders; Octopia is read by update window, so live runs need them recent.
-    spread = _in_process_orders(monkeypatch, "c:s:1:30:CDISFR", days=2.0)["items"]
-    recent = _in_process_orders(monkeypatch, "c:s:1:30:CDISFR", days=2.0, octopia_days=0.02)["items"]
+    spread = _in_process_orders("c:s:1:30:CDISFR", days=2.0)["items"]
+    recent = _in_process_orders("c:s:1:30:CDISFR", days=2.0, octopia_days=0.02)["items"]
     since = (ANCHOR - timedelta(minutes=29)).isoformat() + "Z"
     assert len(recent) == 30 and min(o["updatedAt"] for o in recent) >= since
     assert min(o["updatedAt"] for o in spread) < since
@@ -608,12 +592,12 @@ def test_a_malformed_command_line_spec_is_refused_naming_the_shape(text):
         OctopiaSellerSpec.parse(text)
 
 
-def test_lines_of_one_order_can_ship_to_different_addresses(monkeypatch):
-    orders = _in_process_orders(monkeypatch, "c:s:1:30", octopia_split_address_share=1.0)["items"]
+def test_lines_of_one_order_can_ship_to_different_addresses():
+    orders = _in_process_orders("c:s:1:30", octopia_split_address_share=1.0)["items"]
     multi = [o for o in orders if len(o["lines"]) > 1]
     assert multi and all(len({json.dumps(ln["shippingAddress"], sort_keys=True) for ln in o["lines"]}) > 1
                          for o in multi)
-    same = _in_process_orders(monkeypatch, "c:s:1:30", octopia_split_address_share=0.0)["items"]
+    same = _in_process_orders("c:s:1:30", octopia_split_address_share=0.0)["items"]
     assert all(len({json.dumps(ln["shippingAddress"], sort_keys=True) for ln in o["lines"]}) == 1 for o in same)
 
 
@@ -634,12 +618,12 @@ def test_the_command_line_checks_name_what_is_wrong():
     assert OctopiaSellerSpec.parse("c:s:1:2:CDISFR+CDISFR").channels == ("CDISFR",)
 
 
-def test_generated_statuses_can_be_limited_and_a_bad_list_is_refused(monkeypatch):
+def test_generated_statuses_can_be_limited_and_a_bad_list_is_refused():
     import argparse
 
     from orderbridge_sandbox.octopia import FAKE
 
-    orders = _in_process_orders(monkeypatch, "c:s:1:40:CDISFR+RAKUFR",
+    orders = _in_process_orders("c:s:1:40:CDISFR+RAKUFR",
                                 octopia_statuses=("WaitingAcceptance", "InPreparation", "Shipped"))["items"]
     assert {o["status"] for o in orders if o["salesChannel"]["id"] == "CDISFR"} == {"WaitingAcceptance",
                                                                                    "InPreparation", "Shipped"}

@@ -1,8 +1,6 @@
 """The Shoprenter fake over real HTTP (a sandbox child process, talked to with requests), built from
 ``../shared/reference/shoprenter-plenty-api.md`` part A alone.
 
-The channel is not in the registry yet, so the fixture plugs it in as a channel plug-in
-(``plugin_support``); once ``shoprenter`` is a built-in channel the fixture uses it as it is.
 ``main`` serves shops without the rate limit, so tests can call fast: ``alpha`` (60 orders, Basic
 and api2), ``beta`` (5 orders, Basic only) and ``hooks`` (webhooks and status changes). ``limited``
 keeps the 3 requests a second.
@@ -24,7 +22,6 @@ import pytest
 import requests
 
 from orderbridge_sandbox.process import start_sandbox
-from plugin_support import plugged_channel
 
 ANCHOR = datetime(2026, 3, 2, 12, 0)
 T = 10  # seconds; every request has a timeout
@@ -37,19 +34,13 @@ KEYS = {"alpha": KEY, "beta": "other-key", "hooks": "hook-key"}
 
 
 @pytest.fixture(scope="module")
-def plugged(tmp_path_factory):
-    with plugged_channel("shoprenter", "orderbridge_sandbox.shoprenter", tmp_path_factory):
-        yield
-
-
-@pytest.fixture(scope="module")
-def main(plugged):
+def main():
     with start_sandbox(MAIN) as proc:
         yield proc
 
 
 @pytest.fixture(scope="module")
-def limited(plugged):
+def limited():
     args = ["--seed", "7", "--shoprenter", f"rl:{USER}:k:2", "--shoprenter", f"other:{USER}:k:1",
             "--shoprenter-batch-counts", "each"]
     with start_sandbox(args) as proc:
@@ -597,7 +588,7 @@ def test_control_adds_and_changes_products_with_groups(main):
     assert control(main, "beta/orders/1/status", {"status": 2})["_status"] == 404
 
 
-def test_start_refuses_a_malformed_shop_spec(plugged):
+def test_start_refuses_a_malformed_shop_spec():
     from orderbridge_sandbox.shoprenter import ShopSpec
 
     with pytest.raises(ValueError, match="SHOP:USER:KEY:N"):
