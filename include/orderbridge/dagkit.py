@@ -68,6 +68,11 @@ class AttentionNotifier(BaseNotifier):
         send_new_attention(self.channel, self.account, context)
 
 
+def dag_id(account) -> str:
+    """The id of the DAG that serves ``account`` (a ``config.Account``)."""
+    return f"{account.channel}_{account.name}"
+
+
 def dag_args(account, doc: str, description: str, steps: tuple[str, ...], **extra) -> dict:
     """The ``@dag`` arguments every channel-account DAG shares (id, schedule, one run at a time, tags).
 
@@ -77,7 +82,7 @@ def dag_args(account, doc: str, description: str, steps: tuple[str, ...], **extr
         extra: anything a channel adds or overrides (``params``, ...).
     """
     return {
-        "dag_id": f"{account.channel}_{account.name}",
+        "dag_id": dag_id(account),
         "description": description,
         "doc_md": doc,
         "schedule": every(account.every_minutes),  # the account's import delay (accounts.yaml)

@@ -50,3 +50,18 @@ def test_make_up_creates_every_account_pool_in_one_import(airflow_db, tmp_path):
         pools = dict(cur.fetchall())
     assert len(pools) == ACCOUNTS + 1 and set(pools.values()) == {2}
     assert "orderbridge_groupon_g000" in pools and "orderbridge_plentymarkets_p249" in pools
+
+
+def test_a_task_process_builds_only_its_own_dag_of_five_hundred(tmp_path, monkeypatch):
+    """Before a task runs, Airflow parses its DAG file again with the parsing context naming the
+    task's DAG; building all 500 there made every task pay for every account."""
+    from airflow.dag_processing.dagbag import DagBag
+    from airflow.sdk.definitions.context import _AIRFLOW_PARSING_CONTEXT_DAG_ID
+
+    write_accounts(tmp_path)
+    monkeypatch.setenv("ORDERBRIDGE_ACCOUNTS", str(tmp_path / "accounts.yaml"))
+    # What the task runner sets (its own context manager leaves the variable behind, so not that).
+    monkeypatch.setenv(_AIRFLOW_PARSING_CONTEXT_DAG_ID, "plentymarkets_p123")
+    bag = DagBag(dag_folder=str(REPO / "dags" / "orderbridge_channels.py"))
+    assert bag.import_errors == {}
+    assert list(bag.dags) == ["plentymarkets_p123"]
