@@ -401,7 +401,7 @@ def main() -> None:
         import accounts
 
         md += "\n" + accounts.report(accounts.run(args.accounts or [50, 200, 500], ["local", "celery"], 3,
-                                                   accounts.BUDGET_S * 1.5, chart=Path(args.out)))
+                                                   accounts.BUDGET_S, chart=Path(args.out)))
     Path(args.out).write_text(md, encoding="utf-8")
     draw(chart, Path(args.out).with_name("orders_per_second.png"))
     print()
