@@ -16,6 +16,7 @@ import pytest
 
 from orderbridge.channels.registry import CHANNELS
 from orderbridge_chaos import adapter_for
+from orderbridge_chaos.shoprenter import ShoprenterAdapter
 from orderbridge_sandbox.process import start_sandbox
 
 FULL = os.environ.get("ORDERBRIDGE_CHAOS") == "full"
@@ -33,6 +34,7 @@ class Profile:
 
 PROFILE = Profile(orders=120, runs=4, clean_runs=2, intensity=1.0) if FULL else \
     Profile(orders=30, runs=2, clean_runs=1, intensity=1.0)
+ShoprenterAdapter.rate = 3 if FULL else 12  # the quick form's one shortcut: see ShoprenterAdapter.rate
 
 
 @pytest.fixture(name="channel")
