@@ -119,3 +119,24 @@ def test_scheduled_and_manual_runs_have_a_data_interval_as_wide_as_the_step(minu
     for interval in (first.data_interval, following.data_interval, manual):
         assert interval.end - interval.start == width, interval
     assert following.data_interval == DataInterval(first.data_interval.end, first.data_interval.end + width)
+
+
+def test_a_run_already_under_way_outranks_the_first_tasks_of_other_accounts(dagbag):
+    """Depth first: when hundreds of accounts fall due at once, each run's next task goes before
+    other runs' extracts, so accounts finish one after another instead of all together, late."""
+    from types import SimpleNamespace
+
+    from airflow.serialization.serialized_objects import DagSerialization
+    from airflow.task.priority_strategy import validate_and_load_priority_weight_strategy
+
+    def weight(task) -> int:  # as the scheduler computes it when it creates the task instance
+        rule = task.weight_rule
+        rule = rule if hasattr(rule, "get_weight") else validate_and_load_priority_weight_strategy(rule)
+        return rule.get_weight(SimpleNamespace(task=task))
+
+    for dag_id in CHANNEL_DAG_IDS & set(dagbag.dags):
+        dag = DagSerialization.from_dict(DagSerialization.to_dict(dagbag.dags[dag_id]))  # as the scheduler reads it
+        for task in dag.tasks:
+            for upstream in task.upstream_list:
+                assert weight(task) > weight(upstream), (
+                    f"{dag_id}: {task.task_id} does not outrank its upstream {upstream.task_id}")
