@@ -42,7 +42,7 @@ MERKANA_OUR_TOKEN, MERKANA_THEIR_TOKEN, MERKANA_MID = "demo-ff-secret-0001", "de
 sys.path.insert(0, str(REPO / "include"))
 import airflow_conns  # noqa: E402  (scripts/, beside this file)
 
-from orderbridge import db  # noqa: E402
+from orderbridge import dagkit, db  # noqa: E402
 from orderbridge.channels.registry import CHANNELS  # noqa: E402
 from orderbridge.config import load_accounts  # noqa: E402
 from orderbridge_sandbox import merkana as mk  # noqa: E402
@@ -192,7 +192,7 @@ def plenty_client_id(sandbox: str, system: str) -> int:
 
 
 def dag_ids() -> list[str]:
-    return [f"{channel}_{a.name}" for channel in CHANNELS for a in load_accounts(channel)]  # the registry's
+    return [dagkit.dag_id(a) for channel in CHANNELS for a in load_accounts(channel)]  # the registry's
 
 
 def run_cycle(env: dict[str, str], logical_date: datetime) -> None:

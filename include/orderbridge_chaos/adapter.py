@@ -76,7 +76,9 @@ class ChannelAdapter:
 
     @property
     def dag_id(self) -> str:
-        return f"{self.channel}_{self.account.name}"
+        from orderbridge import dagkit  # the Airflow SDK: only where a DAG is run
+
+        return dagkit.dag_id(self.account)
 
     @property
     def conn_env_name(self) -> str:
