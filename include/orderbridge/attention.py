@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 
 from psycopg2.extras import execute_values
 
+from orderbridge import db
+
 log = logging.getLogger(__name__)
 
 # The fixed list (the table's CHECK constraint holds the same): reason -> what it means.
@@ -101,21 +103,27 @@ def raise_(cur, channel: str, account: str, flags: Iterable[Flag], run_id: str |
         )
         for ext, reason, message, detail in cur.fetchall():
             rows[(ext, reason)] = _merged(Flag(ext, reason, message, detail), rows[(ext, reason)])
+    # Order ids first, in one lookup keyed like every other (``db.order_ids``): joining the flags to
+    # staging.orders inside the INSERT let the planner scan the account once per 100 flags whenever
+    # the table's statistics were stale (a first big load), which made holds cost orders x flags.
+    ids = db.order_ids(cur, channel, account, {ext for ext, _reason in rows})
+    values = sorted((ids[f.external_order_id], f.reason, f.external_order_id, f.message, json.dumps(f.detail))
+                    for f in rows.values() if f.external_order_id in ids)  # by order, as rows are locked
+    if not values:
+        return 0
     inserted = execute_values(
         cur,
-        """INSERT INTO staging.attention (order_id, channel, account, external_order_id, reason, message, detail,
+        """INSERT INTO staging.attention (order_id, reason, external_order_id, message, detail, channel, account,
                                           raised_run_id)
-           SELECT o.id, o.channel, o.account, v.ext, v.reason, v.message, v.detail::jsonb, v.run
-           FROM (VALUES %s) AS v (ext, reason, message, detail, channel, account, run)
-           JOIN staging.orders o ON o.channel = v.channel AND o.account = v.account AND o.external_order_id = v.ext
-           ORDER BY o.id, v.reason
+           VALUES %s
            ON CONFLICT (order_id, reason) WHERE cleared_at IS NULL DO UPDATE
                SET message = EXCLUDED.message, detail = EXCLUDED.detail
                WHERE staging.attention.message IS DISTINCT FROM EXCLUDED.message
                   OR staging.attention.detail IS DISTINCT FROM EXCLUDED.detail
            RETURNING xmax = 0""",
-        [(f.external_order_id, f.reason, f.message, json.dumps(f.detail), channel, account, run_id)
-         for f in rows.values()],
+        [(*v, channel, account, run_id) for v in values],
+        template="(%s, %s, %s, %s, %s::jsonb, %s, %s, %s)",
+        page_size=1000,
         fetch=True,
     )
     return sum(1 for (new,) in inserted if new)

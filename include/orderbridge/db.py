@@ -301,6 +301,16 @@ class PlannerStatistics:
         self._written = 0
 
 
+def order_ids(cur, channel: str, account: str, external_order_ids: Iterable[str]) -> dict[str, int]:
+    """Staging order id by external order id, for those of the account that are in ``staging.orders``."""
+    wanted = sorted(set(external_order_ids))
+    if not wanted:
+        return {}
+    cur.execute("SELECT external_order_id, id FROM staging.orders"
+                " WHERE channel = %s AND account = %s AND external_order_id = ANY(%s)", (channel, account, wanted))
+    return dict(cur.fetchall())
+
+
 def get_state(cur, channel: str, account: str, stream: str) -> str | None:
     """Read a stored watermark (``staging.sync_state``), or None when there is none yet."""
     cur.execute(

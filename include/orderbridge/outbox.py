@@ -118,11 +118,8 @@ def enqueue(cur, channel: str, account: str, effects: Iterable[Effect],
     if not effects:
         return 0
     ids = dict(order_ids or {})
-    missing = sorted({e.external_order_id for e in effects if e.external_order_id is not None} - ids.keys())
-    if missing:
-        cur.execute("SELECT external_order_id, id FROM staging.orders"
-                    " WHERE channel = %s AND account = %s AND external_order_id = ANY(%s)", (channel, account, missing))
-        ids.update(cur.fetchall())
+    ids.update(db.order_ids(cur, channel, account,
+                            {e.external_order_id for e in effects if e.external_order_id is not None} - ids.keys()))
     cur.execute(
         """CREATE TEMP TABLE IF NOT EXISTS tmp_outbox ON COMMIT DELETE ROWS AS
            SELECT channel, account, kind, idempotency_key, order_id, payload FROM staging.outbox WITH NO DATA"""
