@@ -253,6 +253,17 @@ def test_the_deadline_watch_lists_orders_without_tracking_past_or_near_their_dea
     assert [(d["external_order_id"], d["deadline"]) for d in watch] == [("7001", "tracking due"),
                                                                          ("7001", "cancelled without tracking")]
     assert watch[0]["seconds_left"] < watch[1]["seconds_left"] < 0
-    monkeypatch.setenv("ORDERBRIDGE_DEADLINES", '{"plentymarkets": {"tracking_due_days": 1}}')
-    with pytest.raises(ValueError, match="tracking_due_days"):
-        client.get("/orderbridge/api/deadlines", headers=as_(users, "viewer"))
+    # A bad setting is an answer that names the variable and what is wrong, and the rest still works.
+    for value, says in (('{"plentymarkets": {"tracking_due_days": 1}}',
+                         "ORDERBRIDGE_DEADLINES: plentymarkets.tracking_due_days: Extra inputs are not permitted"),
+                        ('{"plentymarkets": {"tracking_due_business_days": -1}}',
+                         "plentymarkets.tracking_due_business_days: Input should be greater than or equal to 0"),
+                        ("plentymarkets=1", "ORDERBRIDGE_DEADLINES is not a JSON object of channel -> rules")):
+        monkeypatch.setenv("ORDERBRIDGE_DEADLINES", value)
+        answer = client.get("/orderbridge/api/deadlines", headers=as_(users, "viewer"))
+        assert answer.status_code == 500 and says in answer.json()["detail"], answer.text
+    monkeypatch.delenv("ORDERBRIDGE_DEADLINES")
+    monkeypatch.setenv("ORDERBRIDGE_DEADLINE_WARN_HOURS", "soon")
+    answer = client.get("/orderbridge/api/deadlines", headers=as_(users, "viewer"))
+    assert "ORDERBRIDGE_DEADLINE_WARN_HOURS: value: Input should be a valid number" in answer.json()["detail"]
+    assert client.get("/orderbridge/api/queue", headers=as_(users, "viewer")).status_code == 200

@@ -12,12 +12,16 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from orderbridge.channels.registry import CHANNELS
 
 OPEN = ("ready", "awaiting_mapping", "invalid_address", "awaiting_stock", "in_progress", "partially_shipped")
+
+
+class InvalidDeadlines(ValueError):
+    """``ORDERBRIDGE_DEADLINES`` or ``ORDERBRIDGE_DEADLINE_WARN_HOURS`` is set to something unusable."""
 
 
 class ChannelDeadlines(BaseModel):
@@ -30,6 +34,23 @@ class DeadlineSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ORDERBRIDGE_", extra="ignore")
     deadlines: dict[str, ChannelDeadlines] = {}
     deadline_warn_hours: float = Field(24, gt=0)
+
+    @classmethod
+    def from_environment(cls) -> DeadlineSettings:
+        """The settings the environment gives.
+
+        Raises:
+            InvalidDeadlines: a setting is not valid JSON or not a valid rule, naming the variable.
+        """
+        try:
+            return cls()
+        except ValidationError as e:
+            raise InvalidDeadlines("; ".join(
+                f"ORDERBRIDGE_{str(err['loc'][0]).upper()}: {'.'.join(map(str, err['loc'][1:])) or 'value'}: "
+                f"{err['msg']}" for err in e.errors())) from e
+        except ValueError as e:  # pydantic-settings: the variable's text is not JSON
+            raise InvalidDeadlines(f"ORDERBRIDGE_DEADLINES is not a JSON object of channel -> rules ({e.__cause__})") \
+                from e
 
     def of(self, channel: str) -> ChannelDeadlines:
         shape = getattr(CHANNELS.get(channel), "tracking", None)
@@ -51,7 +72,7 @@ def add_business_days(start: datetime, days: int) -> datetime:
 
 def watch(cur, now: datetime, settings: DeadlineSettings | None = None) -> list[dict]:
     """Open orders with a deadline within the warning window (or past), the nearest first."""
-    settings = settings or DeadlineSettings()
+    settings = settings or DeadlineSettings.from_environment()
     cur.execute("""SELECT o.id, o.channel, o.account, o.external_order_id, o.status,
                           coalesce(o.placed_at, o.created_at) AS placed_at,
                           EXISTS (SELECT 1 FROM staging.shipments s WHERE s.order_id = o.id) AS has_tracking,

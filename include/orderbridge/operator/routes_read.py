@@ -57,5 +57,10 @@ def order(order_id: int, user: Reader, conn: Staging) -> dict:
 
 @router.get("/deadlines")
 def deadline_watch(user: Reader, conn: Staging) -> list[dict]:
+    try:
+        settings = deadlines.DeadlineSettings.from_environment()
+    except deadlines.InvalidDeadlines as e:
+        # The deployment's setting, not the request: the page shows which variable and why.
+        raise HTTPException(500, f"the deadline watch cannot start: {e}") from e
     with conn.cursor() as cur:
-        return deadlines.watch(cur, datetime.now(UTC))
+        return deadlines.watch(cur, datetime.now(UTC), settings)
