@@ -19,7 +19,7 @@ demo: install
 	$(PY) scripts/demo.py
 
 # Two test processes (pytest-xdist), a file per process at a time: most tests wait on servers (PostgreSQL,
-# the sandbox, Airflow subprocesses): on 2 cores the suite took 603 s so, 1,061 s in one. Each starts its own
+# the sandbox, Airflow subprocesses); on 2 cores the suite took 603 s this way, 1,061 s in one. Each starts its own
 # PostgreSQL cluster and AIRFLOW_HOME (tests/conftest.py) and every server binds a free port.
 test: install
 	$(PY) -m pytest -q -n 2 --dist loadfile

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from psycopg2.extras import execute_values
@@ -74,13 +74,14 @@ def hold_message(reason: str, status_reason: str | None) -> str:
 
 
 def raise_(cur, channel: str, account: str, flags: Iterable[Flag], run_id: str | None = None, *,
-           append: bool = False) -> int:
+           append: bool = False, order_ids: Mapping[str, int] | None = None) -> int:
     """Open each flag's row, or refresh the message and detail of the one already open; returns how
     many rows are new. Flags of orders not in staging are skipped.
 
     Args:
         append: add the message to an open row's message unless it is in there already (several
             refused write-backs of one order), instead of replacing it (a hold's current reason).
+        order_ids: staging order id by external order id, where the caller knows it (a load does).
 
     Raises:
         ValueError: a reason not in ``REASONS``, naming it.
@@ -91,26 +92,25 @@ def raise_(cur, channel: str, account: str, flags: Iterable[Flag], run_id: str |
             raise ValueError(f"unknown attention reason {f.reason!r}; known: {', '.join(REASONS)}")
         key = (f.external_order_id, f.reason)
         rows[key] = _merged(rows[key], f) if append and key in rows else f  # else the last word wins
-    if not rows:
+    # Order ids first, in one lookup keyed like every other (``db.order_ids``): joining the flags to
+    # staging.orders inside a statement let the planner scan the account once per 100 flags whenever
+    # the table's statistics were stale (a first big load), which made holds cost orders x flags.
+    ids = db.order_ids(cur, channel, account, {ext for ext, _reason in rows}, known=order_ids)
+    if not ids:
         return 0
     if append:
+        ext_of = {order_id: ext for ext, order_id in ids.items()}
         cur.execute(
-            """SELECT o.external_order_id, a.reason, a.message, a.detail FROM staging.attention a
-               JOIN staging.orders o ON o.id = a.order_id
-               WHERE o.channel = %s AND o.account = %s AND a.cleared_at IS NULL
-                 AND (o.external_order_id, a.reason) IN (SELECT * FROM unnest(%s::text[], %s::text[]))""",
-            (channel, account, [k[0] for k in rows], [k[1] for k in rows]),
+            """SELECT order_id, reason, message, detail FROM staging.attention
+               WHERE order_id = ANY(%s) AND cleared_at IS NULL
+                 AND (order_id, reason) IN (SELECT * FROM unnest(%s::bigint[], %s::text[]))""",
+            (list(ext_of), [ids[k[0]] for k in rows if k[0] in ids], [k[1] for k in rows if k[0] in ids]),
         )
-        for ext, reason, message, detail in cur.fetchall():
-            rows[(ext, reason)] = _merged(Flag(ext, reason, message, detail), rows[(ext, reason)])
-    # Order ids first, in one lookup keyed like every other (``db.order_ids``): joining the flags to
-    # staging.orders inside the INSERT let the planner scan the account once per 100 flags whenever
-    # the table's statistics were stale (a first big load), which made holds cost orders x flags.
-    ids = db.order_ids(cur, channel, account, {ext for ext, _reason in rows})
+        for order_id, reason, message, detail in cur.fetchall():
+            key = (ext_of[order_id], reason)
+            rows[key] = _merged(Flag(key[0], reason, message, detail), rows[key])
     values = sorted((ids[f.external_order_id], f.reason, f.external_order_id, f.message, json.dumps(f.detail))
                     for f in rows.values() if f.external_order_id in ids)  # by order, as rows are locked
-    if not values:
-        return 0
     inserted = execute_values(
         cur,
         """INSERT INTO staging.attention (order_id, reason, external_order_id, message, detail, channel, account,
@@ -179,7 +179,7 @@ def clear(cur, channel: str, account: str, reasons: Iterable[str], *, external_o
 
 
 def sync_orders(cur, channel: str, account: str, decided: dict[str, tuple[str, str | None]], notes: dict[str, str],
-                run_id: str | None, new: set[str] = frozenset()) -> None:
+                run_id: str | None, new: set[str] = frozenset(), order_ids: Mapping[str, int] | None = None) -> None:
     """What a load decided, in ``staging.attention``: a held order's hold is raised (its message kept
     current), a hold that ended is cleared, and the mapper's notes are raised as ``needs_review``.
 
@@ -187,13 +187,14 @@ def sync_orders(cur, channel: str, account: str, decided: dict[str, tuple[str, s
         decided: ``external_order_id -> (status, status_reason)`` of every order the load decided on.
         notes: the mapper's notes (``StagedOrder.attention``) of the orders it wrote.
         new: orders new to staging in this load: they have no rows to clear.
+        order_ids: staging order id by external order id, as far as the load knows them.
     """
     if not decided:
         return
     holds = [Flag(ext, status, hold_message(status, reason), {"status": status})
              for ext, (status, reason) in decided.items() if status in HOLDS]
     raise_(cur, channel, account, holds + [Flag(ext, "needs_review", note, {"source": "mapper"})
-                                           for ext, note in notes.items()], run_id)
+                                           for ext, note in notes.items()], run_id, order_ids=order_ids)
     known = [ext for ext in decided if ext not in new]
     if known:
         clear(cur, channel, account, HOLDS, external_order_ids=known,

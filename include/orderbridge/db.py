@@ -13,7 +13,7 @@ are installed, so tasks only take the connection's parameters from the hook: see
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from datetime import date, datetime
@@ -301,14 +301,19 @@ class PlannerStatistics:
         self._written = 0
 
 
-def order_ids(cur, channel: str, account: str, external_order_ids: Iterable[str]) -> dict[str, int]:
-    """Staging order id by external order id, for those of the account that are in ``staging.orders``."""
-    wanted = sorted(set(external_order_ids))
-    if not wanted:
-        return {}
-    cur.execute("SELECT external_order_id, id FROM staging.orders"
-                " WHERE channel = %s AND account = %s AND external_order_id = ANY(%s)", (channel, account, wanted))
-    return dict(cur.fetchall())
+def order_ids(cur, channel: str, account: str, external_order_ids: Iterable[str],
+              known: Mapping[str, int] | None = None) -> dict[str, int]:
+    """Staging order id by external order id, for those of the account that are in ``staging.orders``:
+    from ``known`` where the caller has them (a load does), the rest in one lookup by key."""
+    known = known or {}
+    wanted = set(external_order_ids)
+    found = {ext: known[ext] for ext in wanted if ext in known}
+    missing = sorted(wanted - found.keys())
+    if missing:
+        cur.execute("SELECT external_order_id, id FROM staging.orders"
+                    " WHERE channel = %s AND account = %s AND external_order_id = ANY(%s)", (channel, account, missing))
+        found.update(cur.fetchall())
+    return found
 
 
 def get_state(cur, channel: str, account: str, stream: str) -> str | None:

@@ -117,9 +117,8 @@ def enqueue(cur, channel: str, account: str, effects: Iterable[Effect],
     effects = list(effects)
     if not effects:
         return 0
-    ids = dict(order_ids or {})
-    ids.update(db.order_ids(cur, channel, account,
-                            {e.external_order_id for e in effects if e.external_order_id is not None} - ids.keys()))
+    ids = db.order_ids(cur, channel, account, {e.external_order_id for e in effects if e.external_order_id is not None},
+                       known=order_ids)
     cur.execute(
         """CREATE TEMP TABLE IF NOT EXISTS tmp_outbox ON COMMIT DELETE ROWS AS
            SELECT channel, account, kind, idempotency_key, order_id, payload FROM staging.outbox WITH NO DATA"""

@@ -46,7 +46,8 @@ class DeadlineSettings(BaseSettings):
             return cls()
         except ValidationError as e:
             raise InvalidDeadlines("; ".join(
-                f"ORDERBRIDGE_{str(err['loc'][0]).upper()}: {'.'.join(map(str, err['loc'][1:])) or 'value'}: "
+                f"{cls.model_config['env_prefix']}{str(err['loc'][0]).upper()}: "
+                f"{'.'.join(map(str, err['loc'][1:])) or 'value'}: "
                 f"{err['msg']}" for err in e.errors())) from e
         except ValueError as e:  # pydantic-settings: the variable's text is not JSON
             raise InvalidDeadlines(f"ORDERBRIDGE_DEADLINES is not a JSON object of channel -> rules ({e.__cause__})") \

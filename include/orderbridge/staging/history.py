@@ -19,7 +19,7 @@ def _events(cur, channel: str, account: str, events: list[tuple], run_id: str | 
     """Append ``(external_order_id, event, message, detail)`` entries to the history, with ``COPY``."""
     if not events:
         return
-    order_ids.update(db.order_ids(cur, channel, account, {ext for ext, *_ in events if ext not in order_ids}))
+    order_ids.update(db.order_ids(cur, channel, account, {ext for ext, *_ in events}, known=order_ids))
     db.copy_rows(cur, "staging.order_events", EVENT_COLUMNS,
                  ((order_ids[ext], channel, account, ext, event, message, detail, run_id)
                   for ext, event, message, detail in events if ext in order_ids))

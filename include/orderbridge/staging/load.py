@@ -213,7 +213,8 @@ def load_orders(cur, mapper: ChannelMapper, account: str, orders: list[StagedOrd
                       f"status {taken[entry[0]]})", entry[3]) for entry in first_applied]
     _events(cur, channel, account, events + first_applied, run_id, order_ids)
     overrides.mark_applied(cur, first_applied)
-    attention.sync_orders(cur, channel, account, decided, notes, run_id, new=set(decided) - existing.keys())
+    attention.sync_orders(cur, channel, account, decided, notes, run_id, new=set(decided) - existing.keys(),
+                          order_ids=order_ids)
     counts.effects = new.effects_written + enqueue(cur, channel, account, effects, order_ids)
     _remember_channel_products(cur, channel, account, orders)
     return counts
